@@ -1,0 +1,246 @@
+"""The `shoal tune` config file: read it, check every key, and build what it names."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import shoal.samplers
+from shoal.cli._output import CommandError
+from shoal.exceptions import ShoalError
+from shoal.samplers import Sampler
+from shoal.schedulers import MedianStopping, NoStopping, Scheduler
+from shoal.space import Space
+
+__all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "load_objective"]
+
+KEYS = ("objective", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
+        "timeout", "storage")
+SAMPLERS = {"random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
+            "coarse_to_fine": "CoarseToFineSampler"}
+SCHEDULERS: dict[str, type[NoStopping] | type[MedianStopping]] = {
+    "none": NoStopping, "median": MedianStopping}
+_OBJECTIVE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """A checked config file; command-line flags are applied with `dataclasses.replace`."""
+
+    path: Path
+    objective: str
+    study: str
+    space: Space | None = None
+    direction: str | None = None
+    sampler: tuple[str, Mapping[str, Any]] = ("random", {})
+    scheduler: tuple[str, Mapping[str, Any]] = ("none", {})
+    n_trials: int | None = None
+    n_jobs: int = 1
+    timeout: float | None = None
+    storage: str | None = None
+
+
+def _wrong(key: str, path: Path, constraint: str, value: object, example: str,
+           suggestion: str = "") -> CommandError:
+    return CommandError(f"{key} of {path.name} must be {constraint}. Got {value!r}{suggestion}.",
+                        hint=example)
+
+
+def _check_int(data: Mapping[str, Any], key: str, path: Path, *, low: int, example: str,
+               allow: tuple[int, ...] = ()) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (value < low and value not in allow):
+        extra = f" (or {', '.join(map(str, allow))})" if allow else ""
+        raise _wrong(key, path, f"an integer >= {low}{extra}", value, example)
+    return value
+
+
+def _named(data: Mapping[str, Any], key: str, path: Path, choices: Mapping[str, Any],
+           example: str) -> tuple[str, dict[str, Any]]:
+    """`key: name` or `key: {name: ..., other: kwargs}`."""
+    value = data.get(key)
+    names = ", ".join(choices)
+    if isinstance(value, Mapping):
+        kwargs = dict(value)
+        name = kwargs.pop("name", None)
+        if not isinstance(name, str):
+            raise _wrong(f"{key}.name", path, f"one of {names}", name, example)
+    elif isinstance(value, str):
+        name, kwargs = value, {}
+    else:
+        raise _wrong(key, path, f"a name ({names}) or a mapping with a 'name' key", value, example)
+    if name.lower() not in choices:
+        raise _wrong(key, path, f"one of {names}", name, example, _did_you_mean(name, choices))
+    for arg, v in kwargs.items():
+        if not isinstance(arg, str):
+            raise _wrong(f"each key of {key}", path, "a string", arg, example)
+        if arg == "seed" and v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise _wrong(f"{key}.seed", path, "an integer or null", v, f"{key}: {{name: {name}, seed: 0}}")
+    return name.lower(), kwargs
+
+
+def _did_you_mean(word: str, choices: Mapping[str, Any] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def load_config(path: Path) -> TuneConfig:
+    """Read and check a tune config; every mistake is one CommandError that names the key.
+
+    Raises:
+        CommandError: the file is missing, not YAML, or a key is unknown, missing or mistyped.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CommandError(f"config file {str(path)!r} does not exist.",
+                           hint="shoal tune examples/tune_quadratic.yaml (a commented example)") from None
+    except OSError as err:
+        raise CommandError(f"cannot read config file {str(path)!r}: {err.strerror or err}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "a syntax error"
+        raise CommandError(f"{path.name} must be valid YAML: {problem}{where}.",
+                           hint="one 'key: value' per line; see examples/tune_quadratic.yaml") from None
+    if not isinstance(data, Mapping):
+        raise CommandError(f"{path.name} must be a YAML mapping of keys ({', '.join(KEYS)}). "
+                           f"Got {type(data).__name__ if data is not None else 'an empty file'}.",
+                           hint="objective: my_module:my_function")
+    for key in data:
+        if key not in KEYS:
+            raise CommandError(f"{key!r} is not a key of a tune config ({path.name})"
+                               f"{_did_you_mean(str(key), KEYS)}. Keys are: {', '.join(KEYS)}.")
+    objective = data.get("objective")
+    if objective is None:
+        raise CommandError(f"{path.name} must name the objective to tune.",
+                           hint="objective: my_module:my_function   (my_module.py next to the config)")
+    if not isinstance(objective, str) or not _OBJECTIVE.match(objective.strip()):
+        raise _wrong("objective", path, "'module:function'", objective, "objective: quadratic:objective")
+    study = data.get("study", path.stem)
+    if not isinstance(study, str) or not study.strip():
+        raise _wrong("study", path, "a non-empty name", study, f"study: {path.stem}")
+    space = None
+    if data.get("space") is not None:
+        if not isinstance(data["space"], Mapping):
+            raise _wrong("space", path, "a mapping of parameter names to definitions", data["space"],
+                         "space: {lr: {type: float, low: 1.0e-4, high: 1.0, scale: log}}")
+        try:
+            space = Space.from_dict(data["space"])
+        except ShoalError as err:
+            raise CommandError(f"space of {path.name}: {err}") from None
+    direction = data.get("direction")
+    if direction is not None and (not isinstance(direction, str)
+                                  or direction.lower() not in ("minimize", "maximize")):
+        raise _wrong("direction", path, "minimize or maximize", direction, "direction: minimize")
+    sampler = _named(data, "sampler", path, SAMPLERS, "sampler: {name: random, seed: 0}") \
+        if data.get("sampler") is not None else ("random", {})
+    scheduler = _named(data, "scheduler", path, SCHEDULERS, "scheduler: {name: median, min_trials: 5}") \
+        if data.get("scheduler") is not None else ("none", {})
+    timeout = data.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise _wrong("timeout", path, "a number of seconds > 0", timeout, "timeout: 3600   # one hour")
+    storage = data.get("storage")
+    if storage is not None and not isinstance(storage, str):
+        raise _wrong("storage", path, "a storage URL", storage, "storage: sqlite:///shoal.db")
+    return TuneConfig(
+        path=path, objective=objective.strip(), study=study.strip(), space=space,
+        direction=direction.lower() if direction is not None else None, sampler=sampler,
+        scheduler=scheduler,
+        n_trials=_check_int(data, "n_trials", path, low=1, example="n_trials: 50"),
+        n_jobs=_check_int(data, "n_jobs", path, low=1, allow=(-1,), example="n_jobs: 2") or 1,
+        timeout=float(timeout) if timeout is not None else None, storage=storage)
+
+
+def _build(kind: str, cls: Callable[..., Any], name: str, kwargs: Mapping[str, Any], path: Path) -> Any:
+    accepted = [p.name for p in inspect.signature(cls).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not p.name.startswith("_")]
+    for arg in kwargs:
+        if arg not in accepted:
+            raise CommandError(f"{arg!r} is not an option of {kind} {name!r} in {path.name}"
+                               f"{_did_you_mean(arg, tuple(accepted))}. Options: "
+                               f"{', '.join(accepted) or 'none'}.")
+    try:
+        return cls(**kwargs)
+    except ShoalError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise CommandError(f"{kind} {name!r} of {path.name} cannot be built from "
+                           f"{dict(kwargs)!r}: {err}.") from None
+
+
+def build_sampler(config: TuneConfig) -> Sampler:
+    """The sampler the config names (samplers are looked up by class name, so new ones just work)."""
+    name, kwargs = config.sampler
+    cls = getattr(shoal.samplers, SAMPLERS[name], None)
+    if cls is None:
+        raise CommandError(f"sampler {name!r} of {config.path.name} is not available in this version of "
+                           f"shoal (no shoal.samplers.{SAMPLERS[name]}).", hint="sampler: random")
+    sampler: Sampler = _build("sampler", cls, name, kwargs, config.path)
+    return sampler
+
+
+def build_scheduler(config: TuneConfig) -> Scheduler:
+    """The scheduler the config names."""
+    name, kwargs = config.scheduler
+    for arg, value in kwargs.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _wrong(f"scheduler.{arg}", config.path, "an integer", value,
+                         "scheduler: {name: median, min_trials: 5}")
+    scheduler: Scheduler = _build("scheduler", SCHEDULERS[name], name, kwargs, config.path)
+    return scheduler
+
+
+def load_objective(spec: str, config_dir: Path) -> Callable[..., Any]:
+    """Import `module:function`, looking in the config file's folder and the current folder first.
+
+    Raises:
+        CommandError: the module cannot be imported, or has no such callable.
+    """
+    module_name, _, attr_path = spec.partition(":")
+    for folder in (str(Path.cwd()), str(config_dir.resolve())):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name is not None and (module_name == err.name or module_name.startswith(err.name + ".")):
+            raise CommandError(
+                f"objective {spec!r}: no module {module_name!r} in {config_dir.resolve()}, the current "
+                "folder or the installed packages.",
+                hint=f"put {module_name.replace('.', '/')}.py next to the config file") from None
+        raise CommandError(f"objective {spec!r}: importing {module_name!r} failed: {err}.",
+                           hint=f"python -c 'import {module_name}' to see the full traceback") from None
+    except Exception as err:
+        raise CommandError(f"objective {spec!r}: importing {module_name!r} failed: "
+                           f"{type(err).__name__}: {err}.",
+                           hint=f"python -c 'import {module_name}' to see the full traceback") from None
+    target: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(target, part):
+            names = [n for n in dir(target) if not n.startswith("_") and callable(getattr(target, n))]
+            where = getattr(module, "__file__", None) or module_name
+            raise CommandError(f"objective {spec!r}: {where} has no {part!r}"
+                               f"{_did_you_mean(part, tuple(names))}.",
+                               hint=f"objective: {module_name}:NAME, NAME one of: "
+                                    f"{', '.join(names) or 'none'}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise CommandError(f"objective {spec!r} must be a function taking a trial. Got a "
+                           f"{type(target).__name__}.")
+    objective: Callable[..., Any] = target
+    return objective

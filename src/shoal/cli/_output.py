@@ -1,0 +1,148 @@
+"""How the command line speaks: errors, tables, key-value lines, JSON, and value formatting."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from shoal.trial import FrozenTrial
+
+__all__ = [
+    "CommandError",
+    "format_duration",
+    "format_params",
+    "format_time",
+    "format_value",
+    "key_values",
+    "make_table",
+    "print_error",
+    "print_json",
+    "stdout",
+    "trial_json",
+]
+
+
+class CommandError(Exception):
+    """A mistake on the command line or in a config file: one line for the user, and a hint.
+
+    Args:
+        message: What is wrong, in one sentence.
+        hint: What to run or write instead; printed on its own line after `Try: `.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    """Print `Error: ...` (and `Try: ...`) on stderr, as plain text so nothing is reflowed."""
+    print(f"Error: {message}", file=sys.stderr)
+    if hint:
+        print(f"Try: {hint}", file=sys.stderr)
+
+
+def stdout() -> Console:
+    """A console on the current sys.stdout that never reads markup, highlights numbers or breaks
+    sentences (tables still fit the terminal)."""
+    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160  # piped or logged: no terminal to fit, so keep rows on one line
+    return console
+
+
+def print_json(data: Any) -> None:
+    """Plain JSON on stdout and nothing else, for programs."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+def make_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None,
+               caption: str | None = None) -> Table:
+    """A rich table whose cells are plain text (never markup, so `[1, 2]` prints as is)."""
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                  header_style="bold")
+    for name in columns:
+        right = name in ("#", "step", "value", "duration", "trials", "best value")
+        table.add_column(name, justify="right" if right else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    return table
+
+
+def key_values(console: Console, pairs: Iterable[tuple[str, object]]) -> None:
+    """Aligned `key: value` lines."""
+    items = [(k, v if isinstance(v, str) else format_value(v)) for k, v in pairs]
+    width = max((len(k) for k, _ in items), default=0)
+    for key, value in items:
+        console.print(Text(f"{key + ':':<{width + 1}} {value}"))
+
+
+def format_value(value: object, digits: int = 6) -> str:
+    """A number with `digits` significant digits; anything else as its JSON-like text."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def format_params(params: Mapping[str, Any]) -> str:
+    """`lr=0.0123 units=64 act=relu`, short enough for a table cell."""
+    return " ".join(f"{name}={format_value(value, 4)}" for name, value in params.items())
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_time(timestamp: float | None) -> str:
+    """Seconds since the epoch as local time, to the second."""
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def trial_json(trial: FrozenTrial, *, full: bool = False) -> dict[str, Any]:
+    """A trial as plain JSON; `full` adds intermediate values and every attribute."""
+    out: dict[str, Any] = {
+        "number": trial.number,
+        "state": trial.state.value,
+        "value": trial.values[0] if trial.values is not None and len(trial.values) == 1 else None,
+        "values": list(trial.values) if trial.values is not None else None,
+        "params": dict(trial.params),
+        "datetime_start": trial.datetime_start,
+        "datetime_complete": trial.datetime_complete,
+        "duration": trial.duration,
+        "fail_reason": trial.failure_reason,
+        "user_attrs": dict(trial.user_attrs),
+    }
+    if full:
+        out.update(
+            intermediate={str(step): v for step, v in sorted(trial.intermediate.items())},
+            distributions={name: p.to_dict() for name, p in trial.distributions.items()},
+            system_attrs=dict(trial.system_attrs),
+            worker=trial.worker,
+            parent=trial.parent,
+            checkpoint=trial.checkpoint,
+        )
+    return out

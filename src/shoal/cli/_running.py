@@ -1,0 +1,86 @@
+"""Running a study from the command line: progress, Ctrl-C, and the summary at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from shoal.cli._inspect import best_of, describe_counts, state_counts
+from shoal.cli._output import format_value, key_values
+from shoal.cli._store import sqlite_path, storage_flag
+from shoal.study import Study
+from shoal.trial import FrozenTrial, TrialState
+
+__all__ = ["RunResult", "describe_start", "describe_storage", "print_outcome", "print_where", "run_study"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one `optimize` call did: the trials it finished, and whether Ctrl-C ended it."""
+
+    finished: list[FrozenTrial]
+    interrupted: bool
+
+
+def describe_storage(url: str) -> str:
+    """The URL, with the absolute path of a SQLite file so it can be found from anywhere."""
+    path = sqlite_path(url)
+    return f"{url} ({path.resolve()})" if path is not None else url
+
+
+def describe_start(study: Study) -> str:
+    """`New study 'x'`, or `Resuming study 'x' (20 trials so far)`."""
+    before = len(study.trials)
+    if not before:
+        return f"New study {study.name!r}"
+    return f"Resuming study {study.name!r} ({before} trials so far)"
+
+
+def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | None, n_jobs: int,
+              timeout: float | None) -> RunResult:
+    """Run `optimize` with a progress bar; Ctrl-C ends it cleanly (every finished trial is stored)."""
+    done_before = {t.number for t in study.trials if t.state.is_finished}
+    interrupted = False
+    try:
+        study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout,
+                       show_progress_bar=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finished = [t for t in study.trials if t.state.is_finished and t.number not in done_before]
+    return RunResult(finished, interrupted)
+
+
+def print_outcome(console: Console, study: Study, result: RunResult, *, rerun: str,
+                  value_name: str = "value") -> FrozenTrial | None:
+    """What the run did and the best trial of the whole study. Returns that trial.
+
+    Args:
+        rerun: The command that resumes the study, shown after an interruption.
+        value_name: What the objective's value is, in words.
+    """
+    counts = describe_counts(state_counts(result.finished))
+    completed = sum(1 for t in result.finished if t.state is TrialState.COMPLETE)
+    if result.interrupted:
+        console.print(f"Interrupted: {completed} trials completed in this run ({counts}). The study is "
+                      f"saved, with every finished trial; '{rerun}' resumes it.", style="bold")
+    else:
+        console.print(f"Ran {len(result.finished)} trials: {counts}.")
+    best = best_of(study.trials, study.directions)
+    if best is not None:
+        console.print(f"Best trial of the study: {best.number}, {value_name} {format_value(best.value, 6)} "
+                      f"({study.direction.value}), with", style="bold")
+        key_values(console, [(f"  {k}", format_value(v, 6)) for k, v in best.params.items()])
+    elif len(study.directions) == 1:
+        console.print(f"No trial of study {study.name!r} has completed yet.")
+    return best
+
+
+def print_where(console: Console, study: Study, url: str, *, rerun: str) -> None:
+    """Where the study is stored, and the commands that explore or extend it."""
+    flag = storage_flag(url)
+    console.print(f"Study {study.name!r} ({len(study.trials)} trials) is stored in {describe_storage(url)}.")
+    console.print(f"Explore it:  shoal trials {study.name}{flag}   shoal best {study.name}{flag}")
+    console.print(f"Add trials:  {rerun}")

@@ -1,0 +1,17 @@
+"""Which configuration next: stateless samplers that read the past only through `History`."""
+
+from shoal.samplers._coarse_to_fine import CoarseToFineSampler
+from shoal.samplers._grid import GridSampler
+from shoal.samplers._protocol import History, Sampler, sampler_rng
+from shoal.samplers._qmc import QMCSampler
+from shoal.samplers._random import RandomSampler
+
+__all__ = [
+    "CoarseToFineSampler",
+    "GridSampler",
+    "History",
+    "QMCSampler",
+    "RandomSampler",
+    "Sampler",
+    "sampler_rng",
+]

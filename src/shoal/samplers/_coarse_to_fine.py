@@ -1,0 +1,203 @@
+"""Coarse-to-fine search: sample the whole space, then zoom in around the best trials, round by round."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shoal.exceptions import ConfigError
+from shoal.samplers._protocol import History
+from shoal.space import Categorical, Float, Int, Space
+
+__all__ = ["CoarseToFineSampler", "Zoom", "zoom"]
+
+# The box is the top trials' bounding box padded by this fraction of the round's largest width,
+# so it never collapses when the top trials agree, and keeps an optimum just beyond them.
+_PAD = 0.25
+# Fewer usable trials than this and there is nothing to zoom on: the whole space is sampled.
+_MIN_USABLE = 2
+
+
+class CoarseToFineSampler:
+    """Random search that narrows, round by round, to a box around the best trials so far.
+
+    Round 0 (the first `n_initial` trials) samples the whole space uniformly on each
+    parameter's own scale. Each later round of `trials_per_round` trials takes the best trials
+    so far (the top `top_fraction` by score, at least two; complete and pruned trials with a
+    finite score, numbered before the trial being filled) and samples uniformly in a box of the
+    encoded unit cube: the top trials' bounding box, padded, and no wider than `shrink**round`
+    of the full range, centred on the best trial, clipped to [0, 1]. Working in encoded space
+    means a log-scale parameter zooms in log space. Categorical parameters are restricted to the
+    choices the top trials used. After `rounds` zoom rounds the last box size is kept.
+
+    The round is derived from `history.position`, so parallel workers agree on it; a trial's
+    round and box are recorded by `describe` (computed by the same function as `suggest`). With
+    fewer than two usable trials it falls back to the whole space (recorded as round 0). A
+    conditional parameter's box is built from the top trials in which it was active.
+
+    The defaults suit 20-200 trials: 16 initial trials, then 4 rounds of 16, so by trial 80 the
+    box is at most 1/16 of each range wide, and later trials keep refining around the best.
+
+    Args:
+        seed: Seed for reproducible studies (the study mixes it with the trial number).
+        n_initial: Trials of round 0, over the whole space.
+        trials_per_round: Trials of each zoom round.
+        rounds: Number of zoom rounds after round 0; later trials stay in the last round.
+        shrink: Factor in (0, 1) by which the box's largest width shrinks each round.
+        top_fraction: Fraction in (0, 1] of usable trials the box is built around.
+
+    Raises:
+        ConfigError: An argument is out of range.
+
+    >>> from shoal.space import Float, Space
+    >>> from shoal.samplers import History, sampler_rng
+    >>> from shoal.trial import FrozenTrial, TrialState
+    >>> space = Space({"x": Float(-5.0, 5.0)})
+    >>> trials = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x}, values=(x * x,))
+    ...           for i, x in enumerate([-4.0, -1.0, 0.5, 3.0])]
+    >>> sampler = CoarseToFineSampler(seed=0, n_initial=4, trials_per_round=4)
+    >>> info = sampler.describe(space, History(trials, 4))  # around x=0.5 and x=-1
+    >>> info["zoom_round"], [round(v, 9) for v in info["zoom_box"]["x"]]
+    (1, [-2.0, 1.75])
+    >>> -2.0 <= sampler.suggest(space, History(trials, 4), sampler_rng(0, 4))["x"] <= 1.75
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        n_initial: int = 16,
+        trials_per_round: int = 16,
+        rounds: int = 4,
+        shrink: float = 0.5,
+        top_fraction: float = 0.2,
+    ) -> None:
+        for what, value, low in (("n_initial", n_initial, 1),
+                                 ("trials_per_round", trials_per_round, 1), ("rounds", rounds, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{what} of CoarseToFineSampler must be an integer >= {low}. "
+                                  f"Got {value!r}.")
+        if not _is_real(shrink) or not 0.0 < shrink < 1.0:
+            raise ConfigError(f"shrink of CoarseToFineSampler must be in (0, 1). Got {shrink!r}.")
+        if not _is_real(top_fraction) or not 0.0 < top_fraction <= 1.0:
+            raise ConfigError(f"top_fraction of CoarseToFineSampler must be in (0, 1]. "
+                              f"Got {top_fraction!r}.")
+        self.seed = seed
+        self.n_initial = n_initial
+        self.trials_per_round = trials_per_round
+        self.rounds = rounds
+        self.shrink = float(shrink)
+        self.top_fraction = float(top_fraction)
+
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        box = self.zoom(space, history)
+        u = box.low + rng.random(len(space)) * (box.high - box.low)
+        for j, name in enumerate(space):
+            if name in box.choices:  # uniform over the allowed choices, at their cell centres
+                allowed = box.choices[name]
+                k = allowed[min(int(u[j] * len(allowed)), len(allowed) - 1)]
+                u[j] = (k + 0.5) / len(space[name].choices)  # type: ignore[union-attr]
+        return space.decode(u)
+
+    def describe(self, space: Space, history: History) -> dict[str, Any]:
+        """System attributes for the trial being filled: its zoom round and box (JSON).
+
+        `zoom_box` maps each Float and Int parameter to [low, high] in its own units;
+        `zoom_choices` maps each restricted Categorical to the choices it may take.
+        """
+        box = self.zoom(space, history)
+        bounds: dict[str, list[Any]] = {}
+        for j, (name, param) in enumerate(space.items()):
+            if isinstance(param, (Float, Int)):
+                bounds[name] = [param.decode(float(box.low[j])), param.decode(float(box.high[j]))]
+        choices = {name: [space[name].choices[k] for k in ks]  # type: ignore[union-attr]
+                   for name, ks in box.choices.items()}
+        return {"zoom_round": box.round, "zoom_box": bounds, "zoom_choices": choices}
+
+    def round_of(self, position: int) -> int:
+        """The zoom round scheduled for the trial at `position` (0 during the initial trials)."""
+        if position < self.n_initial:
+            return 0
+        return min(1 + (position - self.n_initial) // self.trials_per_round, self.rounds)
+
+    def zoom(self, space: Space, history: History) -> Zoom:
+        """The box the trial being filled is drawn from (what `suggest` and `describe` use)."""
+        return zoom(space, history, zoom_round=self.round_of(history.position), shrink=self.shrink,
+                    top_fraction=self.top_fraction)
+
+    def __repr__(self) -> str:
+        return (f"CoarseToFineSampler(seed={self.seed!r}, n_initial={self.n_initial!r}, "
+                f"trials_per_round={self.trials_per_round!r}, rounds={self.rounds!r}, "
+                f"shrink={self.shrink!r}, top_fraction={self.top_fraction!r})")
+
+
+@dataclass(frozen=True)
+class Zoom:
+    """A box of the encoded unit cube, in space order, and the allowed categorical choices.
+
+    `round` is 0 when the box is the whole space (round 0, or too few usable trials).
+    """
+
+    round: int
+    low: np.ndarray
+    high: np.ndarray
+    choices: dict[str, tuple[int, ...]]
+
+
+def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
+         top_fraction: float) -> Zoom:
+    """The zoom box of a round: pure, from the usable trials numbered before `history.number`.
+
+    >>> from shoal.space import Float, Space
+    >>> from shoal.trial import FrozenTrial, TrialState
+    >>> space = Space({"x": Float(0.0, 1.0)})
+    >>> trials = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x}, values=(x,))
+    ...           for i, x in enumerate([0.1, 0.3, 0.9])]
+    >>> z = zoom(space, History(trials, 3), zoom_round=1, shrink=0.5, top_fraction=0.5)
+    >>> [round(float(z.low[0]), 3), round(float(z.high[0]), 3)]
+    [0.0, 0.35]
+    """
+    d = len(space)
+    whole = Zoom(0, np.zeros(d), np.ones(d), {})
+    if zoom_round == 0 or d == 0:
+        return whole
+    rows, scores = [], []
+    for t in history.usable():
+        if t.number >= history.number:
+            continue
+        try:
+            x = space.encode(t.params)
+        except (ValueError, TypeError):  # a value this space cannot hold (the space changed)
+            continue
+        rows.append(x)
+        scores.append((float(t.score), t.number))  # type: ignore[arg-type]
+    if len(rows) < _MIN_USABLE:
+        return whole
+    k = min(len(rows), max(2, math.ceil(top_fraction * len(rows))))
+    order = sorted(range(len(rows)), key=lambda i: scores[i])[:k]
+    top = np.asarray([rows[i] for i in order])  # best first; NaN where inactive
+    width = shrink ** zoom_round
+    pad = _PAD * width
+    low, high = np.zeros(d), np.ones(d)
+    choices: dict[str, tuple[int, ...]] = {}
+    for j, (name, param) in enumerate(space.items()):
+        column = top[:, j]
+        active = column[~np.isnan(column)]
+        if active.size == 0:  # never active among the best: nothing to zoom on
+            continue
+        if isinstance(param, Categorical):
+            n = len(param.choices)
+            choices[name] = tuple(sorted({min(int(v * n), n - 1) for v in active}))
+        elif isinstance(param, (Float, Int)):
+            best = float(active[0])
+            low[j] = max(float(active.min()) - pad, best - width / 2, 0.0)
+            high[j] = min(float(active.max()) + pad, best + width / 2, 1.0)
+    return Zoom(zoom_round, low, high, choices)
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,16 @@
+"""Where a study's state lives: in memory, SQLite or PostgreSQL."""
+
+from shoal.storage._memory import InMemoryStorage
+from shoal.storage._open import DEFAULT_STORAGE_URL, default_storage_url, open_storage
+from shoal.storage._protocol import Storage, StorageReader, StudyRecord, TrialsPage
+
+__all__ = [
+    "DEFAULT_STORAGE_URL",
+    "InMemoryStorage",
+    "Storage",
+    "StorageReader",
+    "StudyRecord",
+    "TrialsPage",
+    "default_storage_url",
+    "open_storage",
+]

@@ -1,0 +1,135 @@
+"""The storage protocol: the only place a study's state lives.
+
+Every method is atomic. Storage knows nothing about studies as objects, samplers or executors:
+it stores records, so any number of workers on any number of machines can share a study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from shoal.space import Param
+from shoal.trial import Direction, FrozenTrial, TrialState
+
+__all__ = ["Storage", "StorageReader", "StudyRecord", "TrialsPage"]
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study as stored: its identity, directions and attributes."""
+
+    study_id: int
+    name: str
+    directions: tuple[Direction, ...]
+    user_attrs: Mapping[str, Any] = field(default_factory=dict)
+    system_attrs: Mapping[str, Any] = field(default_factory=dict)
+    created: float = 0.0
+    n_trials: int = 0
+
+    @property
+    def sign(self) -> float:
+        return self.directions[0].sign
+
+
+@dataclass(frozen=True)
+class TrialsPage:
+    """Trials changed since a version, and the version to ask from next time."""
+
+    trials: list[FrozenTrial]
+    version: int
+
+
+@runtime_checkable
+class StorageReader(Protocol):
+    """The read-only view the dashboard and reports use."""
+
+    url: str
+
+    def list_studies(self) -> list[StudyRecord]: ...
+
+    def get_study(self, name: str) -> StudyRecord:
+        """Raises StudyNotFound (with a hint listing the known studies) if there is none."""
+        ...
+
+    def get_trials(self, study_id: int, *, since: int = 0) -> TrialsPage:
+        """Trials of the study written after version `since` (0: all), ordered by number."""
+        ...
+
+
+@runtime_checkable
+class Storage(StorageReader, Protocol):
+    """Read-write storage shared by every worker of a study.
+
+    `url` reopens the same storage from another process; in-memory storage has no such URL.
+    """
+
+    def create_study(
+        self,
+        name: str,
+        directions: Sequence[Direction],
+        *,
+        user_attrs: Mapping[str, Any] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+    ) -> StudyRecord:
+        """Raises StudyExists if the name is taken."""
+        ...
+
+    def delete_study(self, name: str) -> None:
+        """Delete a study and all its trials. Raises StudyNotFound."""
+        ...
+
+    def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
+                        system: Mapping[str, Any] | None = None) -> None: ...
+
+    def create_trial(
+        self,
+        study_id: int,
+        *,
+        state: TrialState = TrialState.RUNNING,
+        params: Mapping[str, Any] | None = None,
+        distributions: Mapping[str, Param] | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+        parent: int | None = None,
+        checkpoint: str | None = None,
+        worker: str | None = None,
+    ) -> FrozenTrial:
+        """Create a RUNNING or WAITING trial with the next free number of the study, atomically."""
+        ...
+
+    def claim_waiting_trial(self, study_id: int, *, worker: str) -> FrozenTrial | None:
+        """Atomically move the oldest WAITING trial to RUNNING for `worker`; None if there is none."""
+        ...
+
+    def update_trial(
+        self,
+        trial_id: int,
+        *,
+        params: Mapping[str, Any] | None = None,
+        distributions: Mapping[str, Param] | None = None,
+        intermediate: Mapping[int, float] | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+        heartbeat: bool = False,
+    ) -> bool:
+        """Merge the given fields into a RUNNING trial. Returns False (writing nothing) if the trial
+        is no longer RUNNING, e.g. because another worker declared it stale."""
+        ...
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        *,
+        state: TrialState,
+        values: Sequence[float] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move a RUNNING trial to a finished state. Returns False if it was not RUNNING."""
+        ...
+
+    def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:
+        """Mark FAILED every RUNNING trial whose heartbeat is older than the grace period, and
+        return exactly those this call changed (so only one worker acts on each)."""
+        ...

@@ -1,0 +1,302 @@
+"""The SQL schema of shoal's storage in SQLAlchemy Core: tables, version check, codecs, statements.
+
+Schema version 1. Three tables, prefixed `shoal_` so they can share a PostgreSQL database:
+
+- `shoal_meta`: key/value facts about the storage itself, among them `schema_version`.
+- `shoal_studies`: one row per study. `version` is a per-study counter bumped by every write to a
+  trial of the study, in the same transaction; the trial row is stamped with the new value, so
+  "what changed since version v" is one indexed query.
+- `shoal_trials`: one row per trial on purpose (params, values, intermediates and attributes are
+  JSON text columns), so an incremental read is one query and a write touches one row.
+
+JSON is kept in TEXT columns and encoded by shoal, not by the database: PostgreSQL's `json` type
+rejects NaN and infinities, which user attributes and intermediate values may hold, and one codec
+for both back ends keeps SQLite and PostgreSQL round-trips identical.
+
+The statements `SQLStorage` runs are built once, here, with bind parameters: executing a prebuilt
+statement skips construction and goes straight to SQLAlchemy's compiled-statement cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shoal.exceptions import ConfigError, SchemaVersionError, StorageError
+from shoal.space import Param, param_from_dict
+from shoal.trial import FrozenTrial, TrialState
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "dump_distributions",
+    "dumps",
+    "ensure_schema",
+    "load_distributions",
+    "loads",
+    "merge_distributions",
+    "meta",
+    "metadata",
+    "param_dict",
+    "studies",
+    "trial_from_row",
+    "trials",
+]
+
+SCHEMA_VERSION = 1
+_SCHEMA_LOCK_KEY = 0x73686F616C  # "shoal": PostgreSQL advisory lock serialising table creation
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "shoal_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+studies = sa.Table(
+    "shoal_studies", metadata,
+    sa.Column("study_id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("directions", sa.Text, nullable=False),
+    sa.Column("user_attrs", sa.Text, nullable=False),
+    sa.Column("system_attrs", sa.Text, nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # never reuse the id of a deleted study: caches key on it
+)
+
+trials = sa.Table(
+    "shoal_trials", metadata,
+    sa.Column("trial_id", sa.Integer, primary_key=True),
+    sa.Column("study_id", sa.Integer,
+              sa.ForeignKey("shoal_studies.study_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("distributions", sa.Text, nullable=False),
+    sa.Column("values", sa.Text, nullable=True),
+    sa.Column("intermediate", sa.Text, nullable=False),
+    sa.Column("user_attrs", sa.Text, nullable=False),
+    sa.Column("system_attrs", sa.Text, nullable=False),
+    sa.Column("datetime_start", sa.Double, nullable=True),
+    sa.Column("datetime_complete", sa.Double, nullable=True),
+    sa.Column("last_heartbeat", sa.Double, nullable=True),
+    sa.Column("worker", sa.String(256), nullable=True),
+    sa.Column("parent", sa.Integer, nullable=True),
+    sa.Column("checkpoint", sa.Text, nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("study_id", "number", name="uq_shoal_trials_study_number"),
+    sa.Index("ix_shoal_trials_study_version", "study_id", "version"),
+    sa.Index("ix_shoal_trials_study_state", "study_id", "state"),
+    # A stale worker must never write into a trial of a newer study that reused a deleted id.
+    sqlite_autoincrement=True,
+)
+
+
+def ensure_schema(engine: Engine, write_engine: Engine, *, display: str) -> None:
+    """Create the tables if the database has none; check the schema version of one that has.
+
+    Safe when many processes open a new database at once: creation runs in one write transaction,
+    serialised by SQLite's BEGIN IMMEDIATE (`write_engine`) or a PostgreSQL advisory lock, and a
+    process that still loses a race reads what the winner wrote. Never drops or alters anything.
+
+    Raises:
+        SchemaVersionError: The database was written with another schema version.
+        StorageError: The database cannot be opened or reached.
+    """
+    try:
+        version = _read_schema_version(engine)
+        for attempt in range(3):
+            if version is not None:
+                break
+            try:
+                version = _create_schema(write_engine)
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
+                if attempt == 2:  # another process created the tables between our look and write
+                    raise
+                version = _read_schema_version(engine)
+    except sa.exc.DBAPIError as err:
+        detail = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
+        raise StorageError(
+            f"cannot open storage {display}: {detail}. Check that the database exists and is "
+            "reachable, and that the URL is right.") from None
+    if version != SCHEMA_VERSION:
+        if isinstance(version, int) and version < SCHEMA_VERSION:
+            advice = "Open it with the shoal version that wrote it, or point --storage at a new file."
+        else:
+            advice = "Upgrade shoal (pip install -U shoal), or point --storage at a new file."
+        raise SchemaVersionError(f"storage {display} was written with shoal schema v{version}; "
+                                 f"this shoal reads v{SCHEMA_VERSION}. {advice}")
+
+
+def _version(value: Any) -> int | str:
+    return int(value) if str(value).isdigit() else str(value)
+
+
+def _read_schema_version(engine: Engine) -> int | str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(meta.name):
+            return None
+        value = conn.execute(READ_SCHEMA_VERSION).scalar()
+    return None if value is None else _version(value)
+
+
+def _create_schema(write_engine: Engine) -> int | str:
+    with write_engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        metadata.create_all(conn, checkfirst=True)
+        value = conn.execute(READ_SCHEMA_VERSION).scalar()
+        if value is None:
+            conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return SCHEMA_VERSION
+    return _version(value)
+
+
+def _plain(value: Any) -> Any:
+    tolist = getattr(value, "tolist", None)  # NumPy scalars and arrays
+    if callable(tolist):
+        return tolist()
+    raise ConfigError(f"each stored value (param, attribute, value) must be JSON-serialisable: "
+                      f"str, int, float, bool, None, list or dict. Got {value!r}.")
+
+
+def dumps(value: Any) -> str:
+    """Encode a JSON value compactly; floats keep their exact repr, NaN and inf included."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def loads(text: str) -> Any:
+    """Decode what `dumps` wrote."""
+    return json.loads(text)
+
+
+def param_dict(param: Param) -> dict[str, Any]:
+    """The stored form of a parameter: its dict form, plus its own name if it has one."""
+    return {**param.to_dict(), "name": param.name} if param.name else param.to_dict()
+
+
+def dump_distributions(distributions: Mapping[str, Param]) -> str:
+    """Encode parameters by name in their stored form."""
+    return dumps({key: param_dict(p) for key, p in distributions.items()})
+
+
+@lru_cache(maxsize=512)
+def _parse_distributions(text: str) -> tuple[tuple[str, Param], ...]:
+    # Trials of one study mostly share one space: parse each distinct text once (Params are frozen).
+    out = []
+    for key, data in loads(text).items():
+        name = data.pop("name", "")
+        out.append((key, param_from_dict(data, name=name)))
+    return tuple(out)
+
+
+def load_distributions(text: str) -> dict[str, Param]:
+    """Decode what `dump_distributions` wrote into equal Param objects."""
+    return dict(_parse_distributions(text)) if text != "{}" else {}
+
+
+# Rows -------------------------------------------------------------------------------------------
+def merge_distributions(text: str, new: Mapping[str, Param]) -> str:
+    """Merge parameters into stored distributions, without decoding the stored ones."""
+    return dumps({**loads(text), **{key: param_dict(p) for key, p in new.items()}})
+
+
+def trial_from_row(row: Sequence[Any], sign: float) -> FrozenTrial:
+    """Decode a row of `TRIAL_COLUMNS` into a FrozenTrial."""
+    (trial_id, number, state, params, dists, values, inter, user, system, start, complete,
+     heartbeat, worker, parent, checkpoint) = row
+    return FrozenTrial(
+        number=number, trial_id=trial_id, state=_STATES[state], params=loads(params),
+        distributions=load_distributions(dists),
+        values=None if values is None else tuple(loads(values)),
+        intermediate={int(k): v for k, v in loads(inter).items()},
+        user_attrs=loads(user), system_attrs=loads(system), sign=sign, datetime_start=start,
+        datetime_complete=complete, last_heartbeat=heartbeat, worker=worker, parent=parent,
+        checkpoint=checkpoint)
+
+
+# Statements ---------------------------------------------------------------------------------------
+RUNNING, WAITING = TrialState.RUNNING.value, TrialState.WAITING.value
+_STATES = {s.value: s for s in TrialState}
+_S, _T = studies.c, trials.c
+_SID: sa.BindParameter[int] = sa.bindparam("b_sid", type_=sa.Integer)
+_TID: sa.BindParameter[int] = sa.bindparam("b_tid", type_=sa.Integer)
+
+TRIAL_COLUMNS = (
+    _T.trial_id, _T.number, _T.state, _T.params, _T.distributions, _T["values"], _T.intermediate,
+    _T.user_attrs, _T.system_attrs, _T.datetime_start, _T.datetime_complete, _T.last_heartbeat,
+    _T.worker, _T.parent, _T.checkpoint,
+)
+# Numbers are gap-free from 0, so max + 1 is the count, read from the (study_id, number) index.
+_N_TRIALS = (sa.select(sa.func.coalesce(sa.func.max(_T.number) + 1, 0))
+             .where(_T.study_id == _S.study_id).scalar_subquery())
+_STUDY_COLUMNS = (_S.study_id, _S.name, _S.directions, _S.user_attrs, _S.system_attrs,
+                  _S.created, _N_TRIALS)
+
+READ_SCHEMA_VERSION = sa.select(meta.c.value).where(meta.c.key == "schema_version")
+GET_STUDY = sa.select(*_STUDY_COLUMNS).where(_S.name == sa.bindparam("b_name"))
+LIST_STUDIES = sa.select(*_STUDY_COLUMNS).order_by(_S.name)
+STUDY_NAMES = sa.select(_S.name)
+STUDY_ID_FOR_UPDATE = (sa.select(_S.study_id).where(_S.name == sa.bindparam("b_name"))
+                       .with_for_update())
+STUDY_ATTRS_FOR_UPDATE = (sa.select(_S.user_attrs, _S.system_attrs).where(_S.study_id == _SID)
+                          .with_for_update())
+DIRECTIONS = sa.select(_S.directions).where(_S.study_id == _SID)
+STUDY_VERSION = sa.select(_S.version, _S.directions).where(_S.study_id == _SID)
+INSERT_STUDY = sa.insert(studies).returning(_S.study_id)
+SET_STUDY_ATTRS = (sa.update(studies).where(_S.study_id == _SID)
+                   .values(user_attrs=sa.bindparam("b_user"), system_attrs=sa.bindparam("b_sys")))
+DELETE_TRIALS = sa.delete(trials).where(_T.study_id == _SID)
+DELETE_STUDY = sa.delete(studies).where(_S.study_id == _SID)
+
+# Every write transaction starts with one of these two: it locks the study row (PostgreSQL) and
+# hands out the version that the transaction stamps on the trials it writes.
+BUMP = (sa.update(studies).where(_S.study_id == _SID)
+        .values(version=_S.version + 1).returning(_S.version))
+BUMP_FOR_TRIAL = (sa.update(studies)
+                  .where(_S.study_id == sa.select(_T.study_id).where(_T.trial_id == _TID)
+                         .scalar_subquery())
+                  .values(version=_S.version + 1).returning(_S.study_id, _S.version))
+
+NEXT_NUMBER = (sa.select(sa.func.coalesce(sa.func.max(_T.number) + 1, 0))
+               .where(_T.study_id == _SID))
+INSERT_TRIAL = sa.insert(trials).returning(_T.trial_id)
+TRIAL_TO_MERGE = sa.select(_T.state, _T.params, _T.distributions, _T.intermediate,
+                             _T.user_attrs, _T.system_attrs, _T.last_heartbeat
+                             ).where(_T.trial_id == _TID)
+UPDATE_TRIAL = sa.update(trials).where(_T.trial_id == _TID).values(
+    params=sa.bindparam("b_params"), distributions=sa.bindparam("b_dists"),
+    intermediate=sa.bindparam("b_inter"), user_attrs=sa.bindparam("b_user"),
+    system_attrs=sa.bindparam("b_sys"), last_heartbeat=sa.bindparam("b_hb"),
+    version=sa.bindparam("b_version"))
+HEARTBEAT = (sa.update(trials).where(_T.trial_id == _TID, _T.state == RUNNING)
+             .values(last_heartbeat=sa.bindparam("b_hb"), version=sa.bindparam("b_version")))
+FINISH_TRIAL = sa.update(trials).where(_T.trial_id == _TID).values(
+    state=sa.bindparam("b_state"), values=sa.bindparam("b_values"),
+    system_attrs=sa.bindparam("b_sys"), datetime_complete=sa.bindparam("b_now"),
+    version=sa.bindparam("b_version"))
+
+ANY_WAITING = sa.select(_T.trial_id).where(_T.study_id == _SID, _T.state == WAITING).limit(1)
+OLDEST_WAITING = (sa.select(*TRIAL_COLUMNS).where(_T.study_id == _SID, _T.state == WAITING)
+                  .order_by(_T.number).limit(1).with_for_update(skip_locked=True))
+CLAIM = sa.update(trials).where(_T.trial_id == _TID).values(
+    state=RUNNING, datetime_start=sa.bindparam("b_now"), last_heartbeat=sa.bindparam("b_now"),
+    worker=sa.bindparam("b_worker"), version=sa.bindparam("b_version"))
+
+_STALE_WHERE = (_T.study_id == _SID, _T.state == RUNNING,
+                sa.func.coalesce(_T.last_heartbeat, 0.0) < sa.bindparam("b_cutoff"))
+ANY_STALE = sa.select(_T.trial_id).where(*_STALE_WHERE).limit(1)
+STALE = sa.select(*TRIAL_COLUMNS).where(*_STALE_WHERE).order_by(_T.number)
+FAIL = sa.update(trials).where(_T.trial_id == _TID).values(
+    state=TrialState.FAILED.value, datetime_complete=sa.bindparam("b_now"),
+    system_attrs=sa.bindparam("b_sys"), version=sa.bindparam("b_version"))
+
+TRIALS_SINCE = (sa.select(*TRIAL_COLUMNS)
+                .where(_T.study_id == _SID, _T.version > sa.bindparam("b_since"))
+                .order_by(_T.number))

@@ -1,0 +1,468 @@
+"""Storage in a SQL database through SQLAlchemy Core: SQLite on one machine, PostgreSQL across many.
+
+One code path serves both back ends. Transactions are short and each method is one of them:
+
+- Every write transaction first bumps the study's `version` (an UPDATE of the study row). That row
+  lock serialises the writes of a study on PostgreSQL (READ COMMITTED): trial numbers are assigned
+  under it, versions are handed out in commit order, and a read-merge-write of a trial cannot lose
+  a concurrent update. Rows are always locked study first, then trials, so writers cannot deadlock.
+- On SQLite the pysqlite driver's own transaction handling is switched off and shoal emits
+  `BEGIN IMMEDIATE` for every write transaction (plain `BEGIN` for reads), so a writer takes the
+  file's write lock up front and waits under the busy timeout instead of failing with
+  "database is locked" when it would upgrade a read lock. WAL mode lets readers run meanwhile.
+- Calls that usually find nothing to do (claiming a WAITING trial, failing stale trials) first
+  look in a read transaction and only then take the write lock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import Pool, StaticPool
+
+from shoal.clock import Clock, SystemClock
+from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
+from shoal.space import Param
+from shoal.storage import _schema as q
+from shoal.storage._memory import study_not_found
+from shoal.storage._protocol import StudyRecord, TrialsPage
+from shoal.storage._schema import dump_distributions, dumps, loads
+from shoal.trial import Direction, FrozenTrial, TrialState
+
+__all__ = ["SQLStorage"]
+
+BUSY_TIMEOUT_S = 30.0
+_INSTALL_HINT = {"psycopg": "pip install 'shoal[postgres]'", "psycopg2": "pip install psycopg2"}
+
+
+class SQLStorage:
+    """Storage in SQLite (one machine, WAL mode) or PostgreSQL (many machines), shared by workers.
+
+    Args:
+        url: A SQLAlchemy URL: `sqlite:///shoal.db` (a file in the current folder),
+            `sqlite:////abs/path.db`, or `postgresql://user:password@host/dbname` (psycopg 3).
+            Kept as given in `url`, so another process can reopen it with `open_storage(url)`.
+        clock: Where timestamps come from; the system clock by default.
+
+    Raises:
+        StorageURLError: The URL is malformed, its driver is missing, or the SQLite folder is absent.
+        SchemaVersionError: The database was written by a shoal with another schema version.
+        StorageError: The database cannot be opened or reached.
+
+    The object is safe to use from threads and across `os.fork()` (the child drops the inherited
+    connections and opens its own), and pickles as its URL and clock.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     storage = SQLStorage(f"sqlite:///{folder}/demo.db")
+    ...     study = storage.create_study("demo", [Direction.MINIMIZE])
+    ...     print(storage.create_trial(study.study_id).number)
+    ...     storage.close()
+    0
+    """
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        self.url = url
+        self._given_clock = clock
+        self._clock: Clock = clock or SystemClock()
+        sa_url, self._display = _parse_url(url)
+        self._engine = _create_engine(sa_url, self._display)
+        self._write_engine = self._engine.execution_options(shoal_write=True)
+        self._signs: dict[int, float] = {}  # study_id -> sign; directions never change
+        # Close pooled connections when this object is dropped or the program exits, not when
+        # the garbage collector happens to reach them (psycopg warns about that).
+        self._finalizer = weakref.finalize(self, self._engine.dispose)
+        _LIVE.add(self)
+        try:
+            q.ensure_schema(self._engine, self._write_engine, display=self._display)
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLStorage({self._display!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The engine holds sockets and file handles: a copy reopens the storage from its URL.
+        return (_reopen, (self.url, self._given_clock))
+
+    def close(self) -> None:
+        """Close this object's pooled connections; the data stays in the database."""
+        _LIVE.discard(self)
+        self._finalizer()
+
+    # Plumbing ---------------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite); `conn.rollback()` inside aborts it."""
+        with self._write_engine.connect() as conn:
+            conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction():
+                    conn.rollback()
+                raise
+            if conn.in_transaction():
+                conn.commit()
+
+    def _forget_inherited_connections(self) -> None:
+        # In a forked child the pooled connections belong to the parent: never use or close them
+        # here (closing a SQLite handle or a socket the parent still uses can corrupt its state).
+        _FORK_ORPHANS.append(self._engine.pool)
+        self._engine.dispose(close=False)
+
+    def _sign(self, conn: Connection, study_id: int) -> float:
+        sign = self._signs.get(study_id)
+        if sign is None:
+            text = conn.execute(q.DIRECTIONS, {"b_sid": study_id}).scalar()
+            if text is None:
+                raise StudyNotFound(f"no study with id {study_id} in {self._display}.")
+            sign = self._signs[study_id] = Direction.parse(loads(text)[0]).sign
+        return sign
+
+    def _record(self, row: Sequence[Any]) -> StudyRecord:
+        study_id, name, directions, user_attrs, system_attrs, created, n_trials = row
+        dirs = tuple(Direction.parse(d) for d in loads(directions))
+        self._signs[study_id] = dirs[0].sign
+        return StudyRecord(study_id, name, dirs, loads(user_attrs), loads(system_attrs),
+                           created, n_trials)
+
+    def _not_found(self, conn: Connection, name: str) -> StudyNotFound:
+        return study_not_found(name, self._display, list(conn.execute(q.STUDY_NAMES).scalars()))
+
+    # Studies ----------------------------------------------------------------------------------
+    def create_study(self, name: str, directions: Sequence[Direction], *,
+                     user_attrs: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None) -> StudyRecord:
+        """Create a study. Raises StudyExists if the name is taken."""
+        dirs = tuple(Direction.parse(d) for d in directions)
+        now = self._clock.now()
+        user, system = dict(user_attrs or {}), dict(system_attrs or {})
+        row = {"name": name, "directions": dumps([d.value for d in dirs]), "user_attrs": dumps(user),
+               "system_attrs": dumps(system), "created": now, "version": 0}
+        try:
+            with self._writing() as conn:
+                study_id = conn.execute(q.INSERT_STUDY, row).scalar_one()
+        except sa.exc.IntegrityError:  # the unique name
+            raise StudyExists(f"Study {name!r} already exists in {self._display}. "
+                              f"Use load_study({name!r}) or pass load_if_exists=True.") from None
+        self._signs[study_id] = dirs[0].sign
+        return StudyRecord(study_id, name, dirs, user, system, now)
+
+    def get_study(self, name: str) -> StudyRecord:
+        """The study of that name. Raises StudyNotFound (listing the known studies) if none."""
+        with self._engine.connect() as conn:
+            row = conn.execute(q.GET_STUDY, {"b_name": name}).first()
+            if row is None:
+                raise self._not_found(conn, name)
+        return self._record(row)
+
+    def list_studies(self) -> list[StudyRecord]:
+        """Every study, sorted by name."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(q.LIST_STUDIES).all()
+        return [self._record(row) for row in rows]
+
+    def delete_study(self, name: str) -> None:
+        """Delete a study and all its trials. Raises StudyNotFound."""
+        with self._writing() as conn:
+            study_id = conn.execute(q.STUDY_ID_FOR_UPDATE, {"b_name": name}).scalar()
+            if study_id is None:
+                raise self._not_found(conn, name)
+            conn.execute(q.DELETE_TRIALS, {"b_sid": study_id})  # also cascades; explicit is clear
+            conn.execute(q.DELETE_STUDY, {"b_sid": study_id})
+        self._signs.pop(study_id, None)
+
+    def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
+                        system: Mapping[str, Any] | None = None) -> None:
+        """Merge attributes into a study's user and system attributes."""
+        with self._writing() as conn:
+            row = conn.execute(q.STUDY_ATTRS_FOR_UPDATE, {"b_sid": study_id}).first()
+            if row is None:
+                raise StudyNotFound(f"no study with id {study_id} in {self._display}.")
+            conn.execute(q.SET_STUDY_ATTRS, {
+                "b_sid": study_id, "b_user": dumps({**loads(row[0]), **(user or {})}),
+                "b_sys": dumps({**loads(row[1]), **(system or {})})})
+
+    # Trials -----------------------------------------------------------------------------------
+    def create_trial(self, study_id: int, *, state: TrialState = TrialState.RUNNING,
+                     params: Mapping[str, Any] | None = None,
+                     distributions: Mapping[str, Param] | None = None,
+                     user_attrs: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None,
+                     parent: int | None = None, checkpoint: str | None = None,
+                     worker: str | None = None) -> FrozenTrial:
+        """Create a RUNNING or WAITING trial with the next free number of the study, atomically."""
+        now = self._clock.now()
+        running = state is TrialState.RUNNING
+        params, distributions = dict(params or {}), dict(distributions or {})
+        user_attrs, system_attrs = dict(user_attrs or {}), dict(system_attrs or {})
+        start = now if running else None
+        worker = worker if running else None
+        row = {"study_id": study_id, "state": state.value, "params": dumps(params),
+               "distributions": dump_distributions(distributions), "values": None,
+               "intermediate": "{}", "user_attrs": dumps(user_attrs),
+               "system_attrs": dumps(system_attrs), "datetime_start": start,
+               "datetime_complete": None, "last_heartbeat": start, "worker": worker,
+               "parent": parent, "checkpoint": checkpoint}  # encoded before taking the lock
+        with self._writing() as conn:
+            version = conn.execute(q.BUMP, {"b_sid": study_id}).scalar()  # locks the study row
+            if version is None:
+                raise StudyNotFound(f"no study with id {study_id} in {self._display}.")
+            sign = self._sign(conn, study_id)
+            number = conn.execute(q.NEXT_NUMBER, {"b_sid": study_id}).scalar_one()
+            trial_id = conn.execute(q.INSERT_TRIAL,
+                                    {**row, "number": number, "version": version}).scalar_one()
+        return FrozenTrial(
+            number=number, trial_id=trial_id, state=state, params=params,
+            distributions=distributions, user_attrs=user_attrs, system_attrs=system_attrs,
+            sign=sign, datetime_start=start, last_heartbeat=start, worker=worker, parent=parent,
+            checkpoint=checkpoint)
+
+    def claim_waiting_trial(self, study_id: int, *, worker: str) -> FrozenTrial | None:
+        """Atomically move the oldest WAITING trial to RUNNING for `worker`; None if there is none."""
+        with self._engine.connect() as conn:  # the usual answer is "none": don't take the lock
+            if conn.execute(q.ANY_WAITING, {"b_sid": study_id}).first() is None:
+                return None
+        with self._writing() as conn:
+            version = conn.execute(q.BUMP, {"b_sid": study_id}).scalar()
+            if version is None:
+                raise StudyNotFound(f"no study with id {study_id} in {self._display}.")
+            row = conn.execute(q.OLDEST_WAITING, {"b_sid": study_id}).first()
+            if row is None:  # another worker claimed it meanwhile
+                conn.rollback()
+                return None
+            now = self._clock.now()
+            conn.execute(q.CLAIM, {"b_tid": row[0], "b_now": now, "b_worker": worker,
+                                  "b_version": version})
+            sign = self._sign(conn, study_id)
+        return replace(q.trial_from_row(row, sign), state=TrialState.RUNNING, datetime_start=now,
+                       last_heartbeat=now, worker=worker)
+
+    def update_trial(self, trial_id: int, *, params: Mapping[str, Any] | None = None,
+                     distributions: Mapping[str, Param] | None = None,
+                     intermediate: Mapping[int, float] | None = None,
+                     user_attrs: Mapping[str, Any] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None,
+                     heartbeat: bool = False) -> bool:
+        """Merge the given fields into a RUNNING trial.
+
+        Returns False, writing nothing, if the trial is not RUNNING (or does not exist).
+        """
+        now = self._clock.now() if heartbeat else None
+        with self._writing() as conn:
+            bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
+            if bumped is None:
+                return False
+            version = bumped[1]
+            merging = params or distributions or intermediate or user_attrs or system_attrs
+            if heartbeat and not merging:  # the common heartbeat: one conditional UPDATE, no read
+                changed = conn.execute(q.HEARTBEAT, {"b_tid": trial_id, "b_hb": now,
+                                                    "b_version": version}).rowcount
+                if changed != 1:
+                    conn.rollback()
+                return bool(changed == 1)
+            row = conn.execute(q.TRIAL_TO_MERGE, {"b_tid": trial_id}).first()
+            if row is None or row[0] != q.RUNNING:
+                conn.rollback()
+                return False
+            _, p, d, i, u, s, hb = row
+            conn.execute(q.UPDATE_TRIAL, {
+                "b_tid": trial_id, "b_version": version,
+                "b_params": dumps({**loads(p), **params}) if params else p,
+                "b_dists": q.merge_distributions(d, distributions) if distributions else d,
+                "b_inter": (dumps({**loads(i), **{str(int(k)): v for k, v in intermediate.items()}})
+                            if intermediate else i),
+                "b_user": dumps({**loads(u), **user_attrs}) if user_attrs else u,
+                "b_sys": dumps({**loads(s), **system_attrs}) if system_attrs else s,
+                "b_hb": now if heartbeat else hb})
+        return True
+
+    def finish_trial(self, trial_id: int, *, state: TrialState,
+                     values: Sequence[float] | None = None,
+                     system_attrs: Mapping[str, Any] | None = None) -> bool:
+        """Move a RUNNING trial to a finished state. Returns False if it was not RUNNING."""
+        now = self._clock.now()
+        with self._writing() as conn:
+            bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
+            if bumped is None:
+                return False
+            row = conn.execute(q.TRIAL_TO_MERGE, {"b_tid": trial_id}).first()
+            if row is None or row[0] != q.RUNNING:
+                conn.rollback()
+                return False
+            sys_text = dumps({**loads(row[5]), **system_attrs}) if system_attrs else row[5]
+            conn.execute(q.FINISH_TRIAL, {
+                "b_tid": trial_id, "b_state": state.value, "b_sys": sys_text, "b_now": now,
+                "b_values": None if values is None else dumps(list(values)),
+                "b_version": bumped[1]})
+        return True
+
+    def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:
+        """Mark FAILED every RUNNING trial whose heartbeat is older than the grace period.
+
+        Returns exactly the trials this call changed, so only one worker acts on each.
+        """
+        now = self._clock.now()
+        where = {"b_sid": study_id, "b_cutoff": now - grace_seconds}
+        with self._engine.connect() as conn:  # usually there is none: don't take the lock
+            if conn.execute(q.ANY_STALE, where).first() is None:
+                return []
+        with self._writing() as conn:
+            version = conn.execute(q.BUMP, {"b_sid": study_id}).scalar()
+            rows = conn.execute(q.STALE, where).all() if version is not None else []
+            if not rows:  # another worker failed them first
+                conn.rollback()
+                return []
+            sign = self._sign(conn, study_id)
+            failed, updates = [], []
+            for row in rows:
+                trial = q.trial_from_row(row, sign)
+                reason = f"heartbeat lost: none for {now - (trial.last_heartbeat or 0.0):.0f} s"
+                system = {**trial.system_attrs, "fail_reason": reason}
+                updates.append({"b_tid": trial.trial_id, "b_now": now, "b_sys": dumps(system),
+                                "b_version": version})
+                failed.append(replace(trial, state=TrialState.FAILED, datetime_complete=now,
+                                      system_attrs=system))
+            conn.execute(q.FAIL, updates)
+        return failed
+
+    def get_trials(self, study_id: int, *, since: int = 0) -> TrialsPage:
+        """Trials of the study written after version `since` (0: all), ordered by number.
+
+        The version is read before the trials, so a trial written meanwhile may come twice
+        (in this page and the next), but none is ever missed.
+        """
+        with self._engine.connect() as conn:
+            head = conn.execute(q.STUDY_VERSION, {"b_sid": study_id}).first()
+            if head is None:
+                return TrialsPage([], 0)
+            version, directions = head
+            rows = conn.execute(q.TRIALS_SINCE, {"b_sid": study_id, "b_since": since}).all()
+        sign = self._signs.get(study_id)
+        if sign is None:
+            sign = self._signs[study_id] = Direction.parse(loads(directions)[0]).sign
+        return TrialsPage([q.trial_from_row(row, sign) for row in rows], version)
+
+
+# Helpers ------------------------------------------------------------------------------------------
+def _reopen(url: str, clock: Clock | None) -> SQLStorage:
+    return SQLStorage(url, clock=clock)
+
+
+# Opening ------------------------------------------------------------------------------------------
+_URL_EXAMPLES = ("Example: 'sqlite:///shoal.db' (a file in this folder) or "
+                 "'postgresql://user:password@host/dbname'.")
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages about a URL that does not parse."""
+    return re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", url)
+
+
+def _parse_url(url: str) -> tuple[sa.URL, str]:
+    """The URL SQLAlchemy should open (driver chosen, SQLite path made absolute) and the URL to
+    show in messages (as given, password hidden)."""
+    try:
+        sa_url = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        raise StorageURLError(
+            f"storage URL must be a SQLAlchemy URL such as 'sqlite:///shoal.db'. Got "
+            f"{_redact(str(url))!r}. {_URL_EXAMPLES}") from None
+    display = url if sa_url.password is None else sa_url.render_as_string(hide_password=True)
+    backend, _, driver = sa_url.drivername.partition("+")
+    if backend in ("postgresql", "postgres"):
+        # One driver for PostgreSQL: psycopg 3, unless the URL names another explicitly.
+        return sa_url.set(drivername=f"postgresql+{driver or 'psycopg'}"), display
+    if backend != "sqlite":
+        raise StorageURLError(
+            f"storage URL must start with 'sqlite:///' or 'postgresql://'. Got {display!r}. "
+            f"{_URL_EXAMPLES}")
+    database = sa_url.database or ""
+    if database in ("", ":memory:") or sa_url.query.get("uri") in ("true", "1"):
+        return sa_url, display  # in memory (this process only) or a SQLite URI: leave as is
+    path = Path(database)
+    if not path.is_absolute():  # fix the file now: a later chdir must not move the storage
+        path = Path.cwd() / path
+    if not path.parent.is_dir():
+        raise StorageURLError(
+            f"folder {str(path.parent)!r} of SQLite storage {display} must exist. Create it "
+            f"(mkdir -p {path.parent}) or give a path in an existing folder, e.g. "
+            "'sqlite:///shoal.db'.")
+    if path.is_dir():
+        raise StorageURLError(
+            f"path of SQLite storage {display} must be a file, not a folder. Got {str(path)!r}. "
+            f"Use e.g. 'sqlite:///{path / 'shoal.db'}'.")
+    return sa_url.set(database=str(path)), display
+
+
+def _create_engine(sa_url: sa.URL, display: str) -> Engine:
+    sqlite = sa_url.get_backend_name() == "sqlite"
+    kwargs: dict[str, Any] = {}
+    if sqlite:
+        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
+        if (sa_url.database or ":memory:") == ":memory:":
+            kwargs["poolclass"] = StaticPool  # one connection, else each would see its own db
+    else:
+        kwargs["pool_pre_ping"] = True  # long-lived workers outlive idle connections
+    try:
+        engine = sa.create_engine(sa_url, **kwargs)
+    except ImportError as err:
+        module = (err.name or "").split(".")[0]
+        hint = _INSTALL_HINT.get(module, f"pip install {module}" if module else "pip install")
+        raise StorageURLError(
+            f"storage {display} needs the database driver {module or sa_url.drivername!r}, "
+            f"which is not installed. Install it: {hint}.") from None
+    except sa.exc.ArgumentError:  # includes NoSuchModuleError: an unknown driver name
+        raise StorageURLError(
+            f"driver of storage URL {display!r} must be one SQLAlchemy knows, e.g. "
+            f"'postgresql://' (psycopg 3) or 'sqlite:///'. Got {sa_url.drivername!r}.") from None
+    if sqlite:
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # The SQLAlchemy-documented recipe: the driver emits no BEGIN of its own; _sqlite_begin does.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # Also set by the driver's `timeout`; stated here so the file's settings read in one place.
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")  # persistent; a no-op once the file is WAL
+        cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; no fsync per commit
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front, so they wait (busy timeout) rather than fail on
+    # upgrading a read lock; readers start a deferred transaction for a consistent snapshot.
+    write = conn.get_execution_options().get("shoal_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+# Fork safety --------------------------------------------------------------------------------------
+_LIVE: weakref.WeakSet[SQLStorage] = weakref.WeakSet()
+_FORK_ORPHANS: list[Pool] = []  # inherited pools, kept referenced so the child never closes them
+
+
+def _after_fork_in_child() -> None:
+    for storage in list(_LIVE):
+        storage._forget_inherited_connections()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,342 @@
+"""The study: ask for trials, tell their results, and find the best; all state lives in storage."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from shoal.clock import Clock, SystemClock
+from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
+from shoal.samplers import History, Sampler, sampler_rng
+from shoal.schedulers import Scheduler
+from shoal.space import Param, Space
+from shoal.storage import Storage, StudyRecord
+from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
+from shoal.study._trial import Trial
+from shoal.trial import Direction, FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shoal.executors import Executor
+
+__all__ = ["Study"]
+
+log = logging.getLogger("shoal")
+Objective = Callable[[Trial], Any]
+Callback = Callable[["Study", FrozenTrial], None]
+
+
+class Study:
+    """A named optimisation problem and everything tried for it so far.
+
+    Create one with `shoal.create_study` or `shoal.load_study`. Every method reads and writes
+    through the storage, so any number of processes can share one study.
+    """
+
+    def __init__(self, *, record: StudyRecord, storage: Storage, sampler: Sampler,
+                 scheduler: Scheduler, space: Space | None = None,
+                 heartbeat: Heartbeat | None = None, retry: RetryPolicy | None = None,
+                 clock: Clock | None = None) -> None:
+        self._record = record
+        self.storage = storage
+        self.sampler = sampler
+        self.scheduler = scheduler
+        self.space = space
+        self.heartbeat = heartbeat or Heartbeat()
+        self.retry = retry or RetryPolicy()
+        self._clock = clock or SystemClock()
+        self._beats = HeartbeatThread(storage, self.heartbeat.interval)
+        self._cache: list[FrozenTrial | None] = []
+        self._version = 0
+        self._distributions: dict[str, Param] = {}
+        self._live: dict[int, Trial] = {}
+        self._last_reap = -math.inf
+
+    # Identity -----------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def study_id(self) -> int:
+        return self._record.study_id
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        return self._record.directions
+
+    @property
+    def direction(self) -> Direction:
+        return self._record.directions[0]
+
+    @property
+    def sign(self) -> float:
+        return self._record.sign
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return dict(self.storage.get_study(self.name).user_attrs)
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-serialisable value to the study."""
+        self.storage.set_study_attrs(self.study_id, user={key: value})
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, direction={self.direction.value!r}, storage={self.storage.url!r})"
+
+    # Reading ------------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        page = self.storage.get_trials(self.study_id, since=self._version)
+        for trial in page.trials:
+            if trial.number >= len(self._cache):
+                self._cache.extend([None] * (trial.number + 1 - len(self._cache)))
+            self._cache[trial.number] = trial
+            for name, param in trial.distributions.items():
+                self._distributions.setdefault(name, param)
+        self._version = max(self._version, page.version)
+
+    def _history(self) -> list[FrozenTrial]:
+        self._sync()
+        return [t for t in self._cache if t is not None]
+
+    def _known_distribution(self, name: str) -> Param | None:
+        if self.space is not None and name in self.space:
+            return self.space[name]
+        return self._distributions.get(name)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial of the study, by number."""
+        return self._history()
+
+    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+        wanted = set(states) if states is not None else None
+        return [t for t in self._history() if wanted is None or t.state in wanted]
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The completed trial with the best value. Raises NoCompletedTrials if there is none."""
+        if len(self.directions) != 1:
+            raise ConfigError("best_trial of a multi-objective study is not defined. Use .trials.")
+        done = [t for t in self._history() if t.state is TrialState.COMPLETE and t.is_usable()]
+        if not done:
+            counts = _count_states(self._history())
+            raise NoCompletedTrials(f"study {self.name!r} has no completed trial yet ({counts}). "
+                                    f"Run study.optimize(...), or see why trials failed with "
+                                    f"'shoal trials {self.name}'.")
+        return min(done, key=lambda t: (t.score or 0.0, t.number))  # usable: score is set
+
+    @property
+    def best_value(self) -> float:
+        value = self.best_trial.value
+        assert value is not None  # a complete, usable trial has a value
+        return value
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    def trials_dataframe(self) -> pd.DataFrame:
+        """The trials as a pandas DataFrame: number, state, value, times, params_*, user_attrs_*."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("trials_dataframe() needs pandas: pip install 'shoal[pandas]'") from None
+        from shoal.study._export import trial_rows
+
+        return pd.DataFrame(trial_rows(self._history(), self.directions))
+
+    # Writing ------------------------------------------------------------------------------------
+    def enqueue(self, params: Mapping[str, Any], *, user_attrs: Mapping[str, Any] | None = None) -> int:
+        """Queue a configuration to run before sampled ones; returns its trial number.
+
+        Parameters left out are sampled as usual. With a declared space the values are checked now.
+        """
+        distributions: dict[str, Param] = {}
+        if self.space is not None:
+            for name, value in params.items():
+                if name not in self.space:
+                    raise ConfigError(f"parameter {name!r} of the enqueued configuration must be one "
+                                      f"of the space's {list(self.space)!r}.")
+                param = self.space[name]
+                if not param.contains(value):
+                    raise ConfigError(f"value of enqueued parameter {name!r} must lie in "
+                                      f"{param!r}. Got {value!r}.")
+                distributions[name] = param
+        trial = self.storage.create_trial(
+            self.study_id, state=TrialState.WAITING, params=dict(params), distributions=distributions,
+            user_attrs=user_attrs, system_attrs={"fixed_params": True, "enqueued": True})
+        return trial.number
+
+    def ask(self, space: Space | Mapping[str, Any] | None = None) -> Trial:
+        """Start a trial: an enqueued configuration if one is waiting, else the sampler's proposal.
+
+        Args:
+            space: Parameters to propose jointly now (defaults to the study's declared space, or
+                to every parameter seen so far). Others are drawn when the objective suggests them.
+        """
+        if space is not None and not isinstance(space, Space):
+            space = Space(space)
+        self._reap_stale_trials()
+        if self._version == 0:
+            self._sync()
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        frozen = None
+        if any(t is not None and t.state is TrialState.WAITING for t in self._cache):
+            frozen = self.storage.claim_waiting_trial(self.study_id, worker=worker)
+        if frozen is None:
+            frozen = self.storage.create_trial(self.study_id, worker=worker)
+        history = History(self._history(), frozen.number)
+        rng = sampler_rng(self.sampler.seed, frozen.number)
+        declared = space if space is not None else self.space
+        joint = declared if declared is not None else Space(self._distributions)
+        missing = [n for n in joint.active_names(frozen.params) if n not in frozen.params]
+        proposal: dict[str, Any] = {}
+        system: dict[str, Any] = {}
+        if missing and (not frozen.is_fixed or declared is not None):
+            try:
+                proposal = self.sampler.suggest(joint, history, rng)
+            except SearchSpaceExhausted as err:
+                self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED,
+                                          system_attrs={"fail_reason": f"not run: {err}"})
+                raise
+            describe = getattr(self.sampler, "describe", None)
+            system = {"sampler": type(self.sampler).__name__,
+                      **(describe(joint, history) if describe is not None else {})}
+        trial = Trial(self, frozen, proposal, rng)
+        trial._system_attrs.update(system)
+        self._live[trial.number] = trial
+        self._beats.add(trial.trial_id)
+        if declared is not None:  # a declared space is sampled whole: record every active value now
+            given = {**proposal, **trial._given}
+            names = declared.active_names(given)
+            params = {n: given[n] for n in names}
+            distributions = {n: declared[n] for n in names}
+            trial._params.update(params)
+            trial._distributions.update(distributions)
+            self._write(trial, params=params, distributions=distributions, system_attrs=system)
+        else:  # define-by-run: these ride along with the trial's next write
+            trial._unsaved_system = system
+        return trial
+
+    def _write(self, trial: Trial, **fields: Any) -> None:
+        if trial._unsaved_system:
+            fields["system_attrs"] = {**trial._unsaved_system, **fields.get("system_attrs", {})}
+            trial._unsaved_system = {}
+        if not self.storage.update_trial(trial.trial_id, **fields):
+            log.warning("trial %d is no longer RUNNING in %s (its heartbeat was lost?); "
+                        "the update was not recorded.", trial.number, self.storage.url)
+
+    def tell(self, trial: Trial | int, value: float | Sequence[float] | None = None, *,
+             state: TrialState | None = None, reason: str | None = None) -> FrozenTrial:
+        """Finish a trial: with a value it COMPLETEs; PRUNED and FAILED take no value.
+
+        A value that is None, not a number, NaN or infinite makes the trial FAILED with the reason
+        recorded, so one bad configuration never stops a study.
+        """
+        live = self._live.get(trial) if isinstance(trial, int) else trial
+        if live is None or live.finished:
+            raise ConfigError(f"trial {trial!r} must have been asked by this Study object and not "
+                              "told yet. Tell each trial once.")
+        return self._finish(live, value, state, reason, {})
+
+    def _finish(self, live: Trial, value: Any, state: TrialState | None, reason: str | None,
+                extra: Mapping[str, Any]) -> FrozenTrial:
+        values, state, reason = _outcome(value, state, reason, len(self.directions))
+        attrs = {**live._unsaved_system, **extra, **({"fail_reason": reason} if reason else {})}
+        ok = self.storage.finish_trial(live.trial_id, state=state, values=values, system_attrs=attrs)
+        self._beats.discard(live.trial_id)
+        self._live.pop(live.number, None)
+        live.finished = True
+        if not ok:
+            log.warning("trial %d had already been finished elsewhere (its heartbeat was lost?); "
+                        "its result %r was not recorded.", live.number, value)
+        snapshot = live.snapshot()
+        frozen = FrozenTrial(**{**snapshot.__dict__, "state": state, "values": values,
+                                "system_attrs": {**snapshot.system_attrs, **attrs}})
+        if ok and state is TrialState.FAILED and self.retry.retry_failed:
+            self._enqueue_retry(frozen)
+        return frozen
+
+    # Fault tolerance --------------------------------------------------------------------------
+    def _reap_stale_trials(self) -> None:
+        now = self._clock.now()
+        if now - self._last_reap < self.heartbeat.interval:
+            return
+        self._last_reap = now
+        for dead in self.storage.fail_stale_trials(self.study_id, grace_seconds=self.heartbeat.grace):
+            log.warning("trial %d failed: %s (worker %s).", dead.number, dead.failure_reason, dead.worker)
+            self._enqueue_retry(dead)
+
+    def _enqueue_retry(self, dead: FrozenTrial) -> None:
+        count = int(dead.system_attrs.get("retry_count", 0))
+        if count >= self.retry.max_retries or not dead.params:
+            return
+        retry = self.storage.create_trial(
+            self.study_id, state=TrialState.WAITING, params=dict(dead.params),
+            distributions=dict(dead.distributions), user_attrs=dict(dead.user_attrs),
+            system_attrs={"fixed_params": True, "retry_of": dead.number, "retry_count": count + 1},
+            parent=dead.number, checkpoint=dead.checkpoint)
+        log.warning("trial %d re-runs the parameters of trial %d (retry %d of %d).",
+                    retry.number, dead.number, count + 1, self.retry.max_retries)
+
+    # Running ----------------------------------------------------------------------------------
+    def optimize(self, objective: Objective, n_trials: int | None = None, *,
+                 timeout: float | None = None, n_jobs: int = 1,
+                 catch: Iterable[type[BaseException]] = (Exception,),
+                 callbacks: Iterable[Callback] = (), show_progress_bar: bool = False,
+                 executor: Executor | None = None) -> None:
+        """Run `objective` on new trials until `n_trials` ran, `timeout` seconds passed, the
+        sampler is exhausted, or Ctrl-C.
+
+        Args:
+            objective: Takes a Trial, returns the value to minimise or maximise.
+            n_trials: Trials to run in this call, over all workers (None: no limit).
+            timeout: Seconds after which no new trial starts.
+            n_jobs: Worker processes sharing the storage; -1 uses every core.
+            catch: Exceptions that mark a trial FAILED and let the study go on; others stop it.
+                Errors in shoal's own configuration (a bad parameter, a storage error) always stop.
+            callbacks: Called as `callback(study, frozen_trial)` after each trial, in its worker.
+            show_progress_bar: Draw a progress bar while the trials run.
+            executor: How workers run; defaults to this process (n_jobs=1) or local processes.
+        """
+        from shoal.study._optimize import optimize
+
+        optimize(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
+                 catch=tuple(catch), callbacks=tuple(callbacks),
+                 show_progress_bar=show_progress_bar, executor=executor)
+
+
+def _outcome(value: Any, state: TrialState | None, reason: str | None,
+             n_objectives: int) -> tuple[tuple[float, ...] | None, TrialState, str | None]:
+    if state in (TrialState.PRUNED, TrialState.FAILED):
+        return None, state, reason if state is TrialState.FAILED else None
+    if state not in (None, TrialState.COMPLETE):
+        raise ConfigError(f"state of tell must be COMPLETE, PRUNED or FAILED. Got {state!r}.")
+    raw = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(raw) != n_objectives:
+        return None, TrialState.FAILED, f"objective returned {len(raw)} values; the study has {n_objectives}"
+    values = []
+    for v in raw:
+        if isinstance(v, bool) or v is None:
+            return None, TrialState.FAILED, f"objective returned {v!r}, not a number"
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None, TrialState.FAILED, f"objective returned {v!r} ({type(v).__name__}), not a number"
+        if not math.isfinite(f):
+            return None, TrialState.FAILED, f"objective returned {f!r}"
+        values.append(f)
+    return tuple(values), TrialState.COMPLETE, None
+
+
+def _count_states(trials: Sequence[FrozenTrial]) -> str:
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.value.lower()] = counts.get(t.state.value.lower(), 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"

@@ -1,0 +1,148 @@
+"""The live trial an objective receives: suggests parameters, reports progress, asks to prune."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from shoal.exceptions import ConfigError, DistributionMismatch
+from shoal.samplers import History
+from shoal.schedulers import Decision
+from shoal.space import Categorical, ChoiceValue, Float, Int, Param, Space, param_from_dict
+from shoal.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from shoal.study._study import Study
+
+__all__ = ["Trial"]
+
+log = logging.getLogger("shoal")
+
+
+class Trial:
+    """One running trial. Created by `Study.ask()`; pass it back to `Study.tell()`.
+
+    Parameter values come, in order of preference, from the trial's given parameters (enqueued
+    or retried trials), from the sampler's joint proposal made when the trial was asked, or from
+    the sampler asked about that one parameter.
+    """
+
+    def __init__(self, study: Study, frozen: FrozenTrial, proposal: Mapping[str, Any],
+                 rng: np.random.Generator) -> None:
+        self.study = study
+        self.number = frozen.number
+        self.trial_id = frozen.trial_id
+        self._given = dict(frozen.params) if frozen.is_fixed else {}
+        self._proposal = dict(proposal)
+        self._rng = rng
+        self._params: dict[str, Any] = dict(frozen.params)
+        self._distributions: dict[str, Param] = dict(frozen.distributions)
+        self._intermediate: dict[int, float] = dict(frozen.intermediate)
+        self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
+        self._system_attrs: dict[str, Any] = dict(frozen.system_attrs)
+        self._unsaved_system: dict[str, Any] = {}
+        self.finished = False
+
+    # Suggest ------------------------------------------------------------------------------------
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
+                      scale: str | None = None) -> float:
+        """A float in [low, high]; `log=True` is shorthand for `scale="log"`.
+
+        `scale="one_minus_log"` samples 1-x log-uniformly, for momentum-like values near 1.
+        """
+        if log and scale not in (None, "log"):
+            raise ConfigError(f"log of Float {name!r} must be False when scale={scale!r}. Got True.")
+        chosen = "log" if log else (scale or "linear")
+        return float(self.suggest(name, Float(low, high, chosen, name=name)))  # type: ignore[arg-type]
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False,
+                    power_of_two: bool = False) -> int:
+        """An integer in [low, high] on a step grid, log-uniform, or among powers of two."""
+        return int(self.suggest(name, Int(low, high, step, log, power_of_two=power_of_two, name=name)))
+
+    def suggest_categorical(self, name: str, choices: Sequence[ChoiceValue]) -> Any:
+        """One of `choices` (None, bool, int, float or str)."""
+        return self.suggest(name, Categorical(choices, name=name))
+
+    def suggest(self, name: str, param: Param) -> Any:
+        """A value for `name` drawn from `param`; the same name must keep the same distribution."""
+        if param.name != name:  # carry the name, so error messages can say which parameter
+            param = param_from_dict(param.to_dict(), name=name)
+        known = self._distributions.get(name) or self.study._known_distribution(name)
+        if known is not None and known.distribution() != param.distribution():
+            raise DistributionMismatch(
+                f"distribution of parameter {name!r} must stay {known!r} within a study. Got "
+                f"{param!r}. Use a new parameter name, or a new study for the new space.")
+        if name in self._params and name in self._distributions:
+            return self._params[name]
+        if name in self._given:
+            value = self._given[name]
+            if not param.contains(value):
+                raise ConfigError(f"value of enqueued parameter {name!r} must lie in {param!r}. "
+                                  f"Got {value!r}. Fix the enqueued configuration.")
+        elif name in self._proposal and param.contains(self._proposal[name]):
+            value = self._proposal[name]
+        else:
+            history = History(self.study._history(), self.number)
+            value = self.study.sampler.suggest(Space({name: param}), history, self._rng)[name]
+        self._params[name] = value
+        self._distributions[name] = param
+        self.study._write(self, params={name: value}, distributions={name: param})
+        return value
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters suggested so far (all active ones, when the study declares a space)."""
+        return dict(self._params)
+
+    @property
+    def distributions(self) -> dict[str, Param]:
+        return dict(self._distributions)
+
+    # Report and prune -------------------------------------------------------------------------
+    def report(self, value: float, step: int) -> None:
+        """Record the objective's value at `step` (an epoch, a fold), for schedulers and curves."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ConfigError(f"step of report must be an integer >= 0. Got {step!r}.")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"value of report must be a number. Got {value!r}.") from None
+        if not math.isfinite(value):
+            log.warning("trial %d reported %r at step %d; not recorded. Raise "
+                        "shoal.TrialFailed('diverged') to end a diverged trial.", self.number, value, step)
+            return
+        self._intermediate[step] = value
+        self.study._write(self, intermediate={step: value})
+
+    def decision(self) -> Decision:
+        """The scheduler's advice for this trial after its latest report."""
+        return self.study.scheduler.decide(self.snapshot(), self.study._history())
+
+    def should_prune(self) -> bool:
+        """True when the scheduler advises stopping; then `raise shoal.TrialPruned()`."""
+        return self.decision() is Decision.STOP
+
+    # Attributes -------------------------------------------------------------------------------
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-serialisable value to this trial."""
+        self._user_attrs[key] = value
+        self.study._write(self, user_attrs={key: value})
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return dict(self._user_attrs)
+
+    def snapshot(self) -> FrozenTrial:
+        """This trial as a FrozenTrial, from what this process knows."""
+        return FrozenTrial(number=self.number, trial_id=self.trial_id, state=TrialState.RUNNING,
+                           params=dict(self._params), distributions=dict(self._distributions),
+                           intermediate=dict(self._intermediate), user_attrs=dict(self._user_attrs),
+                           system_attrs=dict(self._system_attrs), sign=self.study.sign)
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self._params!r})"

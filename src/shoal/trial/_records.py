@@ -1,0 +1,137 @@
+"""The records every layer shares: trial states, directions, and the frozen view of a trial."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from shoal.exceptions import ConfigError
+from shoal.space import Param
+
+__all__ = ["Direction", "FrozenTrial", "TrialState"]
+
+
+class TrialState(str, Enum):
+    """Where a trial is in its life. WAITING trials are enqueued and not yet claimed by a worker."""
+
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAILED = "FAILED"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+class Direction(str, Enum):
+    """Whether the objective is minimised or maximised."""
+
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+    @property
+    def sign(self) -> float:
+        """Multiplier that turns a value into a score where lower is better."""
+        return 1.0 if self is Direction.MINIMIZE else -1.0
+
+    @classmethod
+    def parse(cls, value: str | Direction) -> Direction:
+        if isinstance(value, Direction):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ConfigError(f"direction must be 'minimize' or 'maximize'. Got {value!r}.") from None
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """An immutable snapshot of one trial, as storage returns it.
+
+    `score` and `intermediate_scores` are sign-normalised (lower is better), so algorithms never
+    need the study's direction.
+
+    Attributes:
+        number: Position of the trial in its study, unique and gap-free from 0.
+        trial_id: Identifier of the trial across the whole storage.
+        state: Life-cycle state.
+        params: Parameter values the objective saw.
+        distributions: The parameter each value was drawn from.
+        values: Final objective values (one per direction), or None.
+        intermediate: Reported values by step.
+        user_attrs / system_attrs: Free-form JSON attributes (system ones are shoal's own: zoom
+            round, failure reason, retry lineage, the sampler that drew the trial, ...).
+        sign: +1.0 for a minimised objective, -1.0 for a maximised one.
+        parent: Number of the trial this one derives from (a retry, a PBT parent, a rewind).
+        checkpoint: Where the checkpoint the trial starts from is stored, if any.
+    """
+
+    number: int
+    trial_id: int
+    state: TrialState
+    params: Mapping[str, Any] = field(default_factory=dict)
+    distributions: Mapping[str, Param] = field(default_factory=dict)
+    values: tuple[float, ...] | None = None
+    intermediate: Mapping[int, float] = field(default_factory=dict)
+    user_attrs: Mapping[str, Any] = field(default_factory=dict)
+    system_attrs: Mapping[str, Any] = field(default_factory=dict)
+    sign: float = 1.0
+    datetime_start: float | None = None
+    datetime_complete: float | None = None
+    last_heartbeat: float | None = None
+    worker: str | None = None
+    parent: int | None = None
+    checkpoint: str | None = None
+
+    @property
+    def value(self) -> float | None:
+        """The single objective value (None until the trial completes)."""
+        if self.values is None:
+            return None
+        if len(self.values) != 1:
+            raise ConfigError(f"value of trial {self.number} must be single; the study has "
+                              f"{len(self.values)} objectives. Use .values.")
+        return self.values[0]
+
+    @property
+    def score(self) -> float | None:
+        """The final value made lower-is-better; for a pruned trial, its last reported value."""
+        if self.values is not None:
+            return self.sign * self.values[0]
+        if self.state is TrialState.PRUNED and self.intermediate:
+            return self.sign * self.intermediate[max(self.intermediate)]
+        return None
+
+    @property
+    def intermediate_scores(self) -> dict[int, float]:
+        return {step: self.sign * v for step, v in sorted(self.intermediate.items())}
+
+    @property
+    def last_step(self) -> int | None:
+        return max(self.intermediate) if self.intermediate else None
+
+    @property
+    def duration(self) -> float | None:
+        if self.datetime_start is None or self.datetime_complete is None:
+            return None
+        return self.datetime_complete - self.datetime_start
+
+    @property
+    def failure_reason(self) -> str | None:
+        reason = self.system_attrs.get("fail_reason")
+        return str(reason) if reason is not None else None
+
+    @property
+    def is_fixed(self) -> bool:
+        """True when the parameters were given (enqueued, retried), not drawn by a sampler."""
+        return bool(self.system_attrs.get("fixed_params"))
+
+    def is_usable(self) -> bool:
+        """True when the trial has a finite score to learn from."""
+        s = self.score
+        return s is not None and math.isfinite(s)

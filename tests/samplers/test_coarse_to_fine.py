@@ -1,0 +1,194 @@
+"""CoarseToFineSampler: boxes that shrink around the best trials, in encoded space."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shoal.exceptions import ConfigError
+from shoal.samplers import CoarseToFineSampler, History, Sampler, sampler_rng
+from shoal.space import Categorical, Float, Int, Space
+from shoal.testing import SamplerSuite
+from shoal.trial import FrozenTrial, TrialState
+
+
+class TestCoarseToFineSamplerSuite(SamplerSuite):
+    def make_sampler(self, seed: int | None) -> Sampler:
+        # Small rounds, so the suite's short studies reach the zoom rounds.
+        return CoarseToFineSampler(seed=seed, n_initial=4, trials_per_round=3)
+
+
+Objective = Callable[[dict[str, Any]], float]
+
+
+def _study(sampler: CoarseToFineSampler, space: Space, objective: Objective,
+           n: int) -> tuple[list[FrozenTrial], list[dict[str, Any]]]:
+    """Run n trials in sequence; return them with what `describe` said for each."""
+    trials: list[FrozenTrial] = []
+    described = []
+    for number in range(n):
+        history = History((*trials, FrozenTrial(number, number, TrialState.RUNNING)), number)
+        described.append(sampler.describe(space, history))
+        params = sampler.suggest(space, history, sampler_rng(sampler.seed, number))
+        space.validate(params)
+        trials.append(FrozenTrial(number, number, TrialState.COMPLETE, params=params,
+                                  values=(objective(params),)))
+    return trials, described
+
+
+def _first_of_round(described: list[dict[str, Any]], r: int) -> dict[str, Any]:
+    return next(d for d in described if d["zoom_round"] == r)
+
+
+def test_boxes_shrink_around_the_optimum_of_a_quadratic() -> None:
+    space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
+    sampler = CoarseToFineSampler(seed=0, n_initial=16, trials_per_round=16, rounds=4)
+    _, described = _study(sampler, space,
+                          lambda p: (p["x"] - 1.0) ** 2 + (p["y"] + 2.0) ** 2, 16 + 4 * 16)
+    widths = []
+    for r in range(5):
+        box = _first_of_round(described, r)["zoom_box"]
+        widths.append(max(box["x"][1] - box["x"][0], box["y"][1] - box["y"][0]))
+        assert widths[r] <= 10.0 * 0.5**r + 1e-9  # at most shrink**round of the range
+        if r >= 1:  # boxes after the initial round hold the optimum
+            assert box["x"][0] <= 1.0 <= box["x"][1]
+            assert box["y"][0] <= -2.0 <= box["y"][1]
+    assert widths == sorted(widths, reverse=True)
+    assert widths[4] < widths[1] < widths[0] == 10.0
+
+
+def test_log_scale_zooms_in_log_space() -> None:
+    space = Space({"lr": Float(1e-6, 1.0, scale="log")})
+    sampler = CoarseToFineSampler(seed=1, n_initial=8, trials_per_round=8, rounds=3)
+    trials, described = _study(sampler, space, lambda p: (math.log10(p["lr"]) + 3.0) ** 2, 40)
+    lr = space["lr"]
+    for r in (1, 2, 3):
+        low, high = _first_of_round(described, r)["zoom_box"]["lr"]
+        # In encoded (log) coordinates the box is at most 0.5**r wide and holds lr=1e-3 (u=0.5).
+        assert lr.encode(high) - lr.encode(low) <= 0.5**r + 1e-9
+        assert lr.encode(low) <= 0.5 <= lr.encode(high)
+    low, high = _first_of_round(described, 3)["zoom_box"]["lr"]
+    assert 1e-4 < low < 1e-3 < high < 1e-2  # a box in linear units would start near 1e-6
+    late = [t.params["lr"] for t in trials[32:]]
+    assert all(low <= v <= high for v in late)
+
+
+def test_suggestions_lie_in_the_described_box() -> None:
+    space = Space({"x": Float(0.0, 1.0), "n": Int(1, 100, log=True),
+                   "act": Categorical(["relu", "tanh", "gelu"])})
+    sampler = CoarseToFineSampler(seed=2, n_initial=6, trials_per_round=6, rounds=2)
+
+    def objective(p: dict[str, Any]) -> float:
+        return (p["x"] - 0.2) ** 2 + (math.log(p["n"]) - 2.0) ** 2 + (p["act"] != "tanh")
+
+    trials, described = _study(sampler, space, objective, 24)
+    for trial, info in zip(trials, described, strict=True):
+        for name in ("x", "n"):
+            low, high = info["zoom_box"][name]
+            assert low <= trial.params[name] <= high
+        if info["zoom_round"] > 0:
+            assert trial.params["act"] in info["zoom_choices"]["act"]
+        assert all(type(v) is int for v in info["zoom_box"]["n"])
+
+
+def test_describe_records_round_and_box() -> None:
+    space = Space({"x": Float(-5.0, 5.0), "act": Categorical(["relu", "tanh"])})
+    sampler = CoarseToFineSampler(n_initial=4, trials_per_round=2, rounds=2)
+    done = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x, "act": a}, values=(x * x,))
+            for i, (x, a) in enumerate([(-4.0, "relu"), (-1.0, "tanh"), (0.5, "tanh"), (3.0, "relu")])]
+    assert sampler.describe(space, History(done[:2], 2)) == {
+        "zoom_round": 0, "zoom_box": {"x": [-5.0, 5.0]}, "zoom_choices": {}}
+    info = sampler.describe(space, History(done, 4))
+    assert info["zoom_round"] == 1
+    assert info["zoom_box"]["x"] == pytest.approx([-2.0, 1.75])
+    assert info["zoom_choices"] == {"act": ["tanh"]}
+    assert [sampler.round_of(p) for p in range(10)] == [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
+
+
+def test_categoricals_are_restricted_to_the_choices_of_the_top_trials() -> None:
+    space = Space({"act": Categorical(["relu", "tanh", "gelu", None])})
+    done = [FrozenTrial(i, i, TrialState.COMPLETE, params={"act": a}, values=(v,))
+            for i, (a, v) in enumerate([("relu", 3.0), (None, 0.0), ("gelu", 1.0), ("tanh", 5.0),
+                                        ("relu", 4.0)])]
+    sampler = CoarseToFineSampler(seed=0, n_initial=5, top_fraction=0.4)
+    drawn = {sampler.suggest(space, History(done, 5), sampler_rng(s, 5))["act"] for s in range(50)}
+    assert drawn == {None, "gelu"}
+
+
+def test_too_few_usable_trials_fall_back_to_the_whole_space() -> None:
+    space = Space({"x": Float(0.0, 1.0)})
+    sampler = CoarseToFineSampler(n_initial=2)
+    trials = [FrozenTrial(0, 0, TrialState.FAILED, params={"x": 0.1}),
+              FrozenTrial(1, 1, TrialState.COMPLETE, params={"x": 0.2}, values=(math.nan,)),
+              FrozenTrial(2, 2, TrialState.COMPLETE, params={"x": 0.3}, values=(1.0,))]
+    assert sampler.describe(space, History(trials, 3)) == {
+        "zoom_round": 0, "zoom_box": {"x": [0.0, 1.0]}, "zoom_choices": {}}
+
+
+def test_later_trials_are_ignored() -> None:
+    space = Space({"x": Float(0.0, 1.0)})
+    sampler = CoarseToFineSampler(n_initial=2)
+    early = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x}, values=(x,))
+             for i, x in enumerate([0.1, 0.9])]
+    late = FrozenTrial(3, 3, TrialState.COMPLETE, params={"x": 0.5}, values=(-1.0,))
+    assert sampler.describe(space, History(early, 2)) == sampler.describe(
+        space, History([*early, late], 2))
+
+
+def test_conditional_box_uses_trials_where_the_parameter_was_active() -> None:
+    space = Space({"opt": Categorical(["sgd", "adam"]),
+                   "momentum": Float(0.0, 1.0, when={"opt": ["sgd"]}),
+                   "lr": Float(0.0, 1.0)})
+    rows = [("adam", None, 0.50, 0.0), ("sgd", 0.8, 0.52, 0.1), ("adam", None, 0.48, 0.2),
+            ("sgd", 0.1, 0.9, 5.0), ("sgd", 0.3, 0.1, 6.0)]
+    done = [FrozenTrial(i, i, TrialState.COMPLETE, values=(score,),
+                        params={"opt": o, "lr": lr, **({} if m is None else {"momentum": m})})
+            for i, (o, m, lr, score) in enumerate(rows)]
+    sampler = CoarseToFineSampler(n_initial=5, top_fraction=0.6, shrink=0.5)
+    info = sampler.describe(space, History(done, 5))
+    low, high = info["zoom_box"]["momentum"]
+    # Around the one top trial where momentum was active (0.8), padded by a quarter of 0.5.
+    assert low == pytest.approx(0.675)
+    assert high == pytest.approx(0.925)
+    assert info["zoom_choices"] == {"opt": ["sgd", "adam"]}
+    for s in range(20):
+        params = sampler.suggest(space, History(done, 5), sampler_rng(s, 5))
+        space.validate(params)
+        if "momentum" in params:
+            assert low <= params["momentum"] <= high
+
+
+def test_pruned_trials_with_reports_count() -> None:
+    space = Space({"x": Float(0.0, 1.0)})
+    done = [FrozenTrial(0, 0, TrialState.PRUNED, params={"x": 0.9}, intermediate={0: -5.0}),
+            FrozenTrial(1, 1, TrialState.COMPLETE, params={"x": 0.1}, values=(1.0,))]
+    info = CoarseToFineSampler(n_initial=2).describe(space, History(done, 2))
+    low, high = info["zoom_box"]["x"]
+    assert low <= 0.9 <= high  # the pruned trial reported the best score
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"n_initial": 0}, "n_initial of CoarseToFineSampler must be an integer >= 1. Got 0."),
+    ({"trials_per_round": 2.5},
+     "trials_per_round of CoarseToFineSampler must be an integer >= 1. Got 2.5."),
+    ({"rounds": -1}, "rounds of CoarseToFineSampler must be an integer >= 0. Got -1."),
+    ({"shrink": 1.0}, "shrink of CoarseToFineSampler must be in (0, 1). Got 1.0."),
+    ({"top_fraction": 0}, "top_fraction of CoarseToFineSampler must be in (0, 1]. Got 0."),
+])
+def test_bad_arguments_are_rejected(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        CoarseToFineSampler(**kwargs)
+
+
+def test_zero_rounds_is_random_search() -> None:
+    space = Space({"x": Float(0.0, 1.0)})
+    done = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x}, values=(x,))
+            for i, x in enumerate(np.linspace(0, 1, 10))]
+    info = CoarseToFineSampler(n_initial=2, rounds=0).describe(space, History(done, 10))
+    assert info["zoom_round"] == 0
+    assert info["zoom_box"] == {"x": [0.0, 1.0]}
