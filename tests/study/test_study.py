@@ -275,3 +275,28 @@ def test_report_rejects_bad_steps_and_skips_non_finite_values() -> None:
     trial.report(0.5, step=1)
     study.tell(trial, 0.5)
     assert study.trials[0].intermediate == {1: 0.5}
+
+
+def test_named_curves_are_kept_beside_the_objective_curve() -> None:
+    study = shoal.create_study()
+    trial = study.ask()
+    for epoch in range(3):
+        trial.report(0.5 + epoch / 10, step=epoch)
+        trial.report(1.0 / (epoch + 1), step=epoch, name="train_loss")
+    assert trial.curves == {"train_loss": {0: 1.0, 1: 0.5, 2: 1.0 / 3}}
+    study.tell(trial, 0.7)
+    stored = study.trials[0]
+    assert stored.intermediate == {0: 0.5, 1: 0.6, 2: 0.7}
+    assert stored.curves == {"train_loss": {0: 1.0, 1: 0.5, 2: 1.0 / 3}}
+
+
+def test_live_trial_knows_its_lineage() -> None:
+    storage = InMemoryStorage()
+    study = shoal.create_study(storage=storage)
+    first = study.ask()
+    assert first.parent is None
+    study.tell(first, 1.0)
+    storage.create_trial(study.study_id, state=TrialState.WAITING, params={}, parent=0,
+                         checkpoint="ckpt/0", system_attrs={"fixed_params": True})
+    second = study.ask()
+    assert (second.parent, second.checkpoint) == (0, "ckpt/0")

@@ -183,12 +183,9 @@ class Study:
         if space is not None and not isinstance(space, Space):
             space = Space(space)
         self._reap_stale_trials()
-        if self._version == 0:
-            self._sync()
         worker = f"{socket.gethostname()}:{os.getpid()}"
-        frozen = None
-        if any(t is not None and t.state is TrialState.WAITING for t in self._cache):
-            frozen = self.storage.claim_waiting_trial(self.study_id, worker=worker)
+        # Always ask storage: another process may have just enqueued (a cheap read when none wait).
+        frozen = self.storage.claim_waiting_trial(self.study_id, worker=worker)
         if frozen is None:
             frozen = self.storage.create_trial(self.study_id, worker=worker)
         history = History(self._history(), frozen.number)

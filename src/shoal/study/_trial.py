@@ -45,6 +45,10 @@ class Trial:
         self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
         self._system_attrs: dict[str, Any] = dict(frozen.system_attrs)
         self._unsaved_system: dict[str, Any] = {}
+        self._curves: dict[str, dict[str, float]] = {
+            name: dict(points) for name, points in dict(frozen.system_attrs.get("curves", {})).items()}
+        self.parent = frozen.parent
+        self.checkpoint = frozen.checkpoint
         self.finished = False
 
     # Suggest ------------------------------------------------------------------------------------
@@ -104,8 +108,12 @@ class Trial:
         return dict(self._distributions)
 
     # Report and prune -------------------------------------------------------------------------
-    def report(self, value: float, step: int) -> None:
-        """Record the objective's value at `step` (an epoch, a fold), for schedulers and curves."""
+    def report(self, value: float, step: int, *, name: str | None = None) -> None:
+        """Record the objective's value at `step` (an epoch, a fold), for schedulers and curves.
+
+        With `name`, record another curve instead (a training loss, a learning rate): kept with
+        the trial for plots and reports, never read by schedulers.
+        """
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ConfigError(f"step of report must be an integer >= 0. Got {step!r}.")
         try:
@@ -115,6 +123,11 @@ class Trial:
         if not math.isfinite(value):
             log.warning("trial %d reported %r at step %d; not recorded. Raise "
                         "shoal.TrialFailed('diverged') to end a diverged trial.", self.number, value, step)
+            return
+        if name is not None:
+            self._curves.setdefault(name, {})[str(step)] = value
+            self._system_attrs["curves"] = self._curves
+            self.study._write(self, system_attrs={"curves": self._curves})
             return
         self._intermediate[step] = value
         self.study._write(self, intermediate={step: value})
@@ -136,6 +149,11 @@ class Trial:
     @property
     def user_attrs(self) -> dict[str, Any]:
         return dict(self._user_attrs)
+
+    @property
+    def curves(self) -> dict[str, dict[int, float]]:
+        """The named curves reported so far, by name and step."""
+        return {name: {int(s): v for s, v in points.items()} for name, points in self._curves.items()}
 
     def snapshot(self) -> FrozenTrial:
         """This trial as a FrozenTrial, from what this process knows."""

@@ -112,6 +112,12 @@ class FrozenTrial:
         return {step: self.sign * v for step, v in sorted(self.intermediate.items())}
 
     @property
+    def curves(self) -> dict[str, dict[int, float]]:
+        """Named curves reported with `trial.report(value, step, name=...)`, by name and step."""
+        stored = self.system_attrs.get("curves", {})
+        return {name: {int(s): float(v) for s, v in points.items()} for name, points in stored.items()}
+
+    @property
     def last_step(self) -> int | None:
         return max(self.intermediate) if self.intermediate else None
 
