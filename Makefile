@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Installed before shoal's `torch>=2.2,<3` range, so pip keeps it: on these machines
+# torch==2.13.0 resolves to a CPU wheel on disk, where a bare `torch` pulls a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test lint unit bench clean
 
@@ -11,11 +14,12 @@ $(BIN)/python:
 
 # Stamps make re-runs instant; they are rebuilt when pyproject.toml changes.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[torch]"
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,torch]"
 	@touch $@
 
 demo: $(VENV)/.installed
