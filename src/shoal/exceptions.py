@@ -12,6 +12,7 @@ ShoalError
 │   └── SchemaVersionError           the storage was written by an incompatible schema version
 ├── SearchSpaceExhausted             the sampler has nothing left to propose (a finished grid)
 ├── NoCompletedTrials (ValueError)   a best trial was asked for before any trial completed
+├── TestSetLocked                    the test set was read during tuning (in shoal.torch)
 └── TrialOutcome                     raised *inside* an objective to end the trial; never stops a study
     ├── TrialPruned                  the trial was stopped early; it ends PRUNED
     └── TrialFailed                  the trial failed for a known reason; it ends FAILED

@@ -1,51 +1,116 @@
-"""`shoal demo`: the NumPy network, and a short end-to-end run."""
+"""`shoal demo`, `shoal tune` with a task, and `shoal evaluate`: the PyTorch harness end to end."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
-import numpy as np
 import pytest
+import yaml
 
 import shoal
+from conftest import EXAMPLES
 from shoal import TrialState
-from shoal.cli._demo import accuracy, demo_space, make_data, train
+from shoal.cli._demo import DEMO_SPACE, DEMO_TASK
 
 Run = Callable[..., tuple[int, str, str]]
-GOOD = {"lr": 0.05, "momentum": 0.95, "hidden_units": 64, "batch_size": 32, "epochs": 20,
-        "weight_decay": 1e-5}
 
 
-def test_data_are_seeded_and_split() -> None:
-    data, again = make_data(), make_data()
-    assert np.array_equal(data.x_train, again.x_train)
-    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (1200, 300, 600)
-    assert set(np.unique(data.y_train)) == {0, 1, 2}
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_CACHE", str(tmp_path_factory.getbasetemp() / "shoal-cache"))
 
 
-def test_a_good_configuration_learns_and_a_wild_one_diverges() -> None:
-    data = make_data()
-    assert demo_space().validate(GOOD) is None
-    weights = train(GOOD, data.x_train, data.y_train)
-    assert accuracy(weights, data.x_val, data.y_val) > 0.85
-    with pytest.raises(shoal.TrialFailed, match="diverged"):
-        train({**GOOD, "lr": 1.0, "momentum": 0.999}, data.x_train, data.y_train)
+def test_the_example_task_has_the_demo_space() -> None:
+    config = yaml.safe_load((EXAMPLES / "mnist1d_mlp.yaml").read_text())
+    assert config["space"] == DEMO_SPACE
+    assert {k: v for k, v in config["task"].items() if k != "patience"} == DEMO_TASK
+    shoal.Space.from_dict(config["space"])
 
 
-def test_demo_end_to_end_and_resume(run: Run, url: str) -> None:
-    code, out, err = run("demo", "--n-trials", "4", "--n-jobs", "1", "--storage", url)
+@pytest.mark.slow
+def test_demo_end_to_end_then_resume(run: Run, url: str) -> None:
+    code, out, err = run("demo", "--n-trials", "3", "--n-jobs", "1", "--epochs", "2", "--storage", url)
     assert code == 0, err
     assert "New study 'demo'" in out
-    assert "validation accuracy" in out
     assert "Test accuracy:" in out
-    assert "only time the demo uses the test set" in out
-    assert f"shoal trials demo --storage {url}" in out
+    assert "measured once on the locked test set" in out
     study = shoal.load_study("demo", storage=url)
-    assert len(study.trials) == 4
-    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED) for t in study.trials)
-    assert all(len(t.intermediate) >= 1 for t in study.trials if t.state is TrialState.COMPLETE)
+    assert len(study.trials) == 3
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    assert set(study.best_trial.curves) == {"train_loss", "lr"}
+    assert len(study.user_attrs["test_evaluations"]) == 1
 
-    code, out, _ = run("demo", "--n-trials", "2", "--n-jobs", "1", "--storage", url)
+    code, out, _ = run("demo", "--n-trials", "2", "--n-jobs", "1", "--epochs", "2", "--storage", url)
     assert code == 0
-    assert "Resuming study 'demo' (4 trials so far)" in out
-    assert len(shoal.load_study("demo", storage=url).trials) == 6
+    assert "Resuming study 'demo' (3 trials so far)" in out
+    assert len(shoal.load_study("demo", storage=url).trials) == 5
+
+    code, _, err = run("evaluate", "demo", "--test", "--storage", url)
+    assert code == 1
+    assert "test set of study 'demo' must be used once" in err
+
+
+def _task_config(tmp_path: Path) -> Path:
+    config = {
+        "study": "wine",
+        "task": {"dataset": "wine", "model": "mlp", "epochs": 3, "batch_size": 32,
+                 "protocol": {"kfold": {"k": 3}}, "standardize": True},
+        "space": {"lr": {"type": "float", "low": 1e-3, "high": 0.3, "scale": "log"},
+                  "units": {"type": "int", "low": 8, "high": 64, "log": True}},
+        "sampler": {"name": "random", "seed": 0},
+        "n_trials": 3,
+    }
+    path = tmp_path / "wine.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_tune_a_task_then_evaluate_once(run: Run, url: str, tmp_path: Path) -> None:
+    code, out, err = run("tune", str(_task_config(tmp_path)), "--storage", url)
+    assert code == 0, err
+    assert "Test it once: shoal evaluate wine" in out
+    study = shoal.load_study("wine", storage=url)
+    assert study.direction is shoal.Direction.MAXIMIZE  # accuracy, the default metric
+    assert all(len(t.user_attrs["fold_scores"]) == 3 for t in study.trials)
+    assert all(t.value == pytest.approx(sum(t.user_attrs["fold_scores"]) / 3) for t in study.trials)
+
+    code, _, err = run("evaluate", "wine", "--storage", url)
+    assert code == 1
+    assert "confirm with --test" in err
+    code, out, err = run("evaluate", "wine", "--test", "--json", "--storage", url)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["trial"] == study.best_trial.number
+    assert 0.0 <= result["metrics"]["accuracy"] <= 1.0
+    assert set(result["metrics"]) == {"accuracy", "cross_entropy", "macro_f1"}
+    code, _, err = run("evaluate", "wine", "--test", "--storage", url)
+    assert code == 1
+    assert "Pass force=True (--force)" in err
+    code, _, err = run("evaluate", "wine", "--test", "--force", "--storage", url)
+    assert code == 0, err
+    assert len(shoal.load_study("wine", storage=url).user_attrs["test_accesses"]) == 2
+
+
+def test_task_config_mistakes_are_one_line_errors(run: Run, url: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"task": {"dataset": "wine"}, "space": {"lr_rate": [0.1, 0.01]}}))
+    code, _, err = run("tune", str(path), "--storage", url)
+    assert code == 1
+    assert "parameters of the space must be hyperparameters the 'mlp' task reads" in err
+    assert "Got ['lr_rate']" in err
+    path.write_text(yaml.safe_dump({"task": {"dataset": "imagenet"}, "space": {"lr": [0.1]}}))
+    code, _, err = run("tune", str(path), "--storage", url)
+    assert "dataset of task must be one of" in err
+    path.write_text(yaml.safe_dump({"task": {"dataset": "wine"}, "objective": "m:f"}))
+    code, _, err = run("tune", str(path), "--storage", url)
+    assert "must name either an objective" in err
+    assert shoal.list_studies(storage=url) == []
+
+
+def test_evaluate_a_study_without_a_task(run: Run, url: str) -> None:
+    shoal.create_study("plain", storage=url).optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    code, _, err = run("evaluate", "plain", "--test", "--storage", url)
+    assert code == 1
+    assert "this study was not tuned with a task" in err

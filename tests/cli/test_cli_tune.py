@@ -61,7 +61,7 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
     ("- a\n- b\n", "tune.yaml must be a YAML mapping"),
     ("", "Got an empty file"),
     ("objective: quadratic:objective\nn_trails: 5\n", "'n_trails' is not a key of a tune config"),
-    ("study: x\n", "tune.yaml must name the objective"),
+    ("study: x\n", "tune.yaml must name either an objective"),
     ("objective: 42\n", "objective of tune.yaml must be 'module:function'. Got 42."),
     ("objective: quadratic.objective\n", "objective of tune.yaml must be 'module:function'"),
     ("objective: quadratic:objective\nn_trials: many\n", "n_trials of tune.yaml must be an integer >= 1"),

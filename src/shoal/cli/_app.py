@@ -7,7 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoal.cli._demo import cmd_demo
+from shoal.cli._demo import DEMO_TASK, cmd_demo
+from shoal.cli._evaluate import cmd_evaluate
 from shoal.cli._inspect import cmd_best, cmd_export, cmd_studies, cmd_trials
 from shoal.cli._manage import cmd_delete, cmd_enqueue
 from shoal.cli._output import CommandError, print_error
@@ -22,7 +23,7 @@ Tune hyperparameters and look at what was tried. Studies live in a storage URL:
 --storage, else $SHOAL_STORAGE, else sqlite:///shoal.db in the current folder."""
 _EPILOG = """\
 examples:
-  shoal demo                          tune a small NumPy network (study 'demo')
+  shoal demo                          tune an MLP on MNIST-1D (study 'demo')
   shoal tune examples/tune_quadratic.yaml
   shoal studies                       every study in ./shoal.db
   shoal trials demo --state failed    why trials failed
@@ -123,8 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="study name (overrides study)")
     p.set_defaults(run=cmd_tune)
 
-    p = command("demo", "Tune a small NumPy network on a synthetic dataset: a real study in seconds.")
-    p.add_argument("--n-trials", type=_count, default=30, metavar="N", help="trials to run (default 30)")
+    p = command("evaluate", "Retrain a task study's best configuration and measure it on the test set.",
+                as_json)
+    p.add_argument("name", metavar="NAME", help="study name (tuned with a task)")
+    p.add_argument("--test", action="store_true", help="confirm: read the locked test set")
+    p.add_argument("--force", action="store_true", help="evaluate again although it was done before")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = command("demo", "Tune an MLP on MNIST-1D over the course's search space; test the best once.")
+    p.add_argument("--n-trials", type=_count, default=40, metavar="N", help="trials to run (default 40)")
+    p.add_argument("--epochs", type=_count, default=DEMO_TASK["epochs"], metavar="N",
+                   help=f"epochs per trial (default {DEMO_TASK['epochs']})")
     p.add_argument("--n-jobs", type=_jobs, default=2, metavar="N", help="worker processes (default 2)")
     p.add_argument("--name", default="demo", help="study name (default demo)")
     p.set_defaults(run=cmd_demo)

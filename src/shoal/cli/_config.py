@@ -23,7 +23,7 @@ from shoal.space import Space
 
 __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "load_objective"]
 
-KEYS = ("objective", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
+KEYS = ("objective", "task", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
         "timeout", "storage")
 SAMPLERS = {"random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
             "coarse_to_fine": "CoarseToFineSampler"}
@@ -37,8 +37,9 @@ class TuneConfig:
     """A checked config file; command-line flags are applied with `dataclasses.replace`."""
 
     path: Path
-    objective: str
+    objective: str | None
     study: str
+    task: Mapping[str, Any] | None = None
     space: Space | None = None
     direction: str | None = None
     sampler: tuple[str, Mapping[str, Any]] = ("random", {})
@@ -124,12 +125,15 @@ def load_config(path: Path) -> TuneConfig:
         if key not in KEYS:
             raise CommandError(f"{key!r} is not a key of a tune config ({path.name})"
                                f"{_did_you_mean(str(key), KEYS)}. Keys are: {', '.join(KEYS)}.")
-    objective = data.get("objective")
-    if objective is None:
-        raise CommandError(f"{path.name} must name the objective to tune.",
-                           hint="objective: my_module:my_function   (my_module.py next to the config)")
-    if not isinstance(objective, str) or not _OBJECTIVE.match(objective.strip()):
+    objective, task = data.get("objective"), data.get("task")
+    if (objective is None) == (task is None):
+        raise CommandError(f"{path.name} must name either an objective (your own function) or a task "
+                           "(a dataset and model shoal trains), not both.",
+                           hint="objective: my_module:my_function  or  task: {dataset: mnist1d, model: mlp}")
+    if objective is not None and (not isinstance(objective, str) or not _OBJECTIVE.match(objective.strip())):
         raise _wrong("objective", path, "'module:function'", objective, "objective: quadratic:objective")
+    if task is not None and not isinstance(task, Mapping):
+        raise _wrong("task", path, "a mapping", task, "task: {dataset: mnist1d, model: mlp, epochs: 20}")
     study = data.get("study", path.stem)
     if not isinstance(study, str) or not study.strip():
         raise _wrong("study", path, "a non-empty name", study, f"study: {path.stem}")
@@ -158,7 +162,8 @@ def load_config(path: Path) -> TuneConfig:
     if storage is not None and not isinstance(storage, str):
         raise _wrong("storage", path, "a storage URL", storage, "storage: sqlite:///shoal.db")
     return TuneConfig(
-        path=path, objective=objective.strip(), study=study.strip(), space=space,
+        path=path, objective=objective.strip() if objective is not None else None, task=task,
+        study=study.strip(), space=space,
         direction=direction.lower() if direction is not None else None, sampler=sampler,
         scheduler=scheduler,
         n_trials=_check_int(data, "n_trials", path, low=1, example="n_trials: 50"),

@@ -1,181 +1,106 @@
-"""`shoal demo`: tune a real (NumPy) network on a synthetic dataset, in seconds, on any machine.
-
-The model is a one-hidden-layer ReLU network with a softmax cross-entropy loss, trained by
-mini-batch SGD with momentum and weight decay on three interleaved spirals. The data are split
-into train / validation (the trials see only these) and a test set used once, at the end, to
-measure the best configuration.
-"""
+"""`shoal demo`: tune an MLP on MNIST-1D over the course's search space, then test it once."""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import time
 from typing import Any
 
-import numpy as np
-
-from shoal.cli._output import format_value, stdout
+from shoal.cli._output import CommandError, format_value, key_values, stdout
 from shoal.cli._running import describe_start, print_outcome, print_where, run_study
 from shoal.cli._store import storage_flag
-from shoal.exceptions import TrialFailed, TrialPruned
 from shoal.samplers import RandomSampler
 from shoal.schedulers import MedianStopping
-from shoal.space import Fixed, Float, Int, Space
+from shoal.space import Space
 from shoal.storage import open_storage
-from shoal.study import Trial, create_study
+from shoal.study import create_study, param_importances
 
-__all__ = ["DemoData", "accuracy", "cmd_demo", "demo_space", "make_data", "objective", "train"]
+__all__ = ["DEMO_SPACE", "DEMO_TASK", "cmd_demo"]
 
-EPOCHS = 20
-DATA_SEED = 0
-TRAIN_SEED = 1  # every trial starts from the same weights, so only the hyperparameters differ
-N_CLASSES = 3
-# Three times the loss of guessing uniformly: a run this far gone is diverging, not learning.
-DIVERGED_LOSS = 3.0 * math.log(N_CLASSES)
-
-Weights = list[np.ndarray]
-
-
-def demo_space() -> Space:
-    """The search space: each parameter on the scale it acts on."""
-    return Space({
-        "lr": Float(1e-4, 1.0, scale="log"),
-        "momentum": Float(0.9, 0.999, scale="one_minus_log"),
-        "hidden_units": Int(8, 256, log=True),
-        "batch_size": Int(16, 256, power_of_two=True),
-        "epochs": Fixed(EPOCHS),
-        "weight_decay": Float(1e-6, 1e-2, scale="log"),
-    })
-
-
-@dataclass(frozen=True)
-class DemoData:
-    """Train and validation sets for the trials; a test set for the one final measurement."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-def _spirals(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """`n` points on three interleaved noisy spiral arms, in [-1, 1]^2."""
-    y = rng.integers(0, N_CLASSES, size=n)
-    r = rng.uniform(0.05, 1.0, size=n)
-    theta = 6.0 * r + y * (2.0 * math.pi / N_CLASSES) + rng.normal(0.0, 0.3, size=n)
-    x = np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1)
-    return x, y
-
-
-def make_data(seed: int = DATA_SEED, *, n: int = 1500, n_test: int = 600) -> DemoData:
-    """A seeded three-class spiral problem: `n` points split 80/20 into train and validation,
-    and `n_test` more points drawn independently for the test set."""
-    rng = np.random.default_rng(seed)
-    x, y = _spirals(n + n_test, rng)
-    cut = int(0.8 * n)
-    return DemoData(x[:cut], y[:cut], x[cut:n], y[cut:n], x[n:], y[n:])
-
-
-def _forward(w: Weights, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    hidden = np.maximum(x @ w[0] + w[1], 0.0)
-    return hidden, hidden @ w[2] + w[3]
-
-
-def accuracy(w: Weights, x: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of points whose largest logit is their class."""
-    return float(np.mean(np.argmax(_forward(w, x)[1], axis=1) == y))
-
-
-def train(params: Mapping[str, Any], x: np.ndarray, y: np.ndarray, *, seed: int = TRAIN_SEED,
-          on_epoch: Callable[[int, Weights], None] | None = None) -> Weights:
-    """Train the network with the given hyperparameters; returns its weights.
-
-    Args:
-        params: lr, momentum, hidden_units, batch_size, epochs, weight_decay.
-        on_epoch: Called with (epoch, weights) after each epoch: to report and prune.
-
-    Raises:
-        TrialFailed: the training loss became NaN, or exploded past DIVERGED_LOSS (the step size
-            was too large).
-    """
-    rng = np.random.default_rng(seed)
-    lr, momentum, decay = float(params["lr"]), float(params["momentum"]), float(params["weight_decay"])
-    units, batch = int(params["hidden_units"]), int(params["batch_size"])
-    n, n_in = x.shape
-    w: Weights = [rng.normal(0.0, math.sqrt(2.0 / n_in), (n_in, units)), np.zeros(units),
-                  rng.normal(0.0, math.sqrt(1.0 / units), (units, N_CLASSES)), np.zeros(N_CLASSES)]
-    velocity = [np.zeros_like(p) for p in w]
-    onehot = np.eye(N_CLASSES)[y]
-    for epoch in range(int(params["epochs"])):
-        order = rng.permutation(n)
-        total = 0.0
-        # A diverging run overflows on purpose; it is caught below as a NaN loss.
-        with np.errstate(all="ignore"):
-            for start in range(0, n, batch):
-                idx = order[start:start + batch]
-                xb, tb = x[idx], onehot[idx]
-                hidden, logits = _forward(w, xb)
-                logits = logits - logits.max(axis=1, keepdims=True)
-                log_norm = np.log(np.exp(logits).sum(axis=1, keepdims=True))
-                log_p = logits - log_norm
-                total -= float(np.sum(tb * log_p))
-                d_logits = (np.exp(log_p) - tb) / len(idx)
-                d_hidden = (d_logits @ w[2].T) * (hidden > 0)
-                grads = [xb.T @ d_hidden + decay * w[0], d_hidden.sum(axis=0),
-                         hidden.T @ d_logits + decay * w[2], d_logits.sum(axis=0)]
-                for p, v, g in zip(w, velocity, grads, strict=True):
-                    v *= momentum
-                    v += g
-                    p -= lr * v
-        loss = total / n
-        if not loss <= DIVERGED_LOSS:  # also true for NaN
-            raise TrialFailed(f"diverged: training loss {loss:.3g} in epoch {epoch}")
-        if on_epoch is not None:
-            on_epoch(epoch, w)
-    return w
-
-
-def objective(trial: Trial, data: DemoData) -> float:
-    """Train with the trial's parameters; report validation accuracy each epoch; prune if behind."""
-
-    def report(epoch: int, w: Weights) -> None:
-        trial.report(accuracy(w, data.x_val, data.y_val), step=epoch)
-        if trial.should_prune():
-            raise TrialPruned()
-
-    w = train(trial.params, data.x_train, data.y_train, on_epoch=report)
-    return accuracy(w, data.x_val, data.y_val)
+# The space of the course, on the scales it recommends; examples/mnist1d_mlp.yaml is the same.
+DEMO_SPACE: dict[str, Any] = {
+    "optimizer": {"type": "categorical", "choices": ["momentum", "adam"]},
+    "lr": {"type": "float", "low": 1.0e-4, "high": 1.0, "scale": "log"},
+    "momentum": {"type": "float", "low": 0.9, "high": 0.999, "scale": "one_minus_log",
+                 "when": {"optimizer": ["momentum"]}},
+    "beta1": {"type": "float", "low": 0.8, "high": 0.99, "scale": "one_minus_log",
+              "when": {"optimizer": ["adam"]}},
+    "beta2": {"type": "float", "low": 0.99, "high": 0.9999, "scale": "one_minus_log",
+              "when": {"optimizer": ["adam"]}},
+    "eps": {"type": "float", "low": 1.0e-9, "high": 1.0e-6, "scale": "log",
+            "when": {"optimizer": ["adam"]}},
+    "units": {"type": "int", "low": 32, "high": 512, "log": True},
+    "layers": {"type": "int", "low": 1, "high": 4},
+    "batch_size": {"type": "int", "low": 32, "high": 512, "power_of_two": True},
+    "lr_decay": {"type": "categorical", "choices": ["none", "inverse_time", "cosine"]},
+    "weight_decay": {"type": "float", "low": 1.0e-6, "high": 1.0e-2, "scale": "log"},
+    "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+    "activation": {"type": "categorical", "choices": ["relu", "tanh", "gelu"]},
+    "init": {"type": "categorical", "choices": ["he", "xavier", "normal"]},
+    "batch_norm": {"type": "categorical", "choices": [False, True]},
+}
+DEMO_TASK: dict[str, Any] = {"dataset": "mnist1d", "model": "mlp", "metric": "accuracy",
+                             "protocol": {"holdout": {"fraction": 0.2}}, "epochs": 15, "seed": 0}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run (or resume) the demo study, then measure the best configuration once on the test set."""
+    """Run (or resume) the demo study, then measure the best configuration on the locked test set."""
+    try:
+        from shoal.torch import TaskSpec, evaluate, remember_task
+    except ImportError as err:
+        raise CommandError(str(err), hint="make demo (installs it), or pip install 'shoal[torch]'") from None
     url: str = args.storage
-    data = make_data()
-    study = create_study(args.name, storage=open_storage(url), direction="maximize", space=demo_space(),
+    spec = TaskSpec.from_dict({**DEMO_TASK, "epochs": args.epochs})
+    space = Space.from_dict(DEMO_SPACE)
+    spec.check_space(space)
+    console = stdout()
+    console.print("Loading MNIST-1D (4000 training and 1000 test sequences of 40 points, 10 classes)...")
+    train = spec.load().train
+    study = create_study(args.name, storage=open_storage(url), direction=spec.direction, space=space,
                          sampler=RandomSampler(seed=0),
                          scheduler=MedianStopping(min_trials=5, warmup_steps=4), load_if_exists=True)
-    console = stdout()
-    console.print(
-        f"Tuning a one-hidden-layer NumPy network on 3-class spirals ({len(data.y_train)} train / "
-        f"{len(data.y_val)} validation points), maximising validation accuracy over {EPOCHS} epochs.")
-    console.print(f"{describe_start(study)}: running {args.n_trials} trials on {args.n_jobs} worker process"
-                  f"{'es' if args.n_jobs != 1 else ''} (median stopping prunes laggards).")
-    result = run_study(study, functools.partial(objective, data=data), n_trials=args.n_trials,
-                       n_jobs=args.n_jobs, timeout=None)
+    remember_task(study, spec)
+    console.print(f"Tuning an MLP's {len(space)} hyperparameters (learning rate on a log scale, momentum "
+                  f"and Adam's betas on the 1-beta scale, ...) on {len(train)} training sequences, "
+                  f"{spec.protocol.to_dict()} validation, {spec.epochs} epochs per trial.")
+    console.print(f"{describe_start(study)}: running {args.n_trials} trials on {args.n_jobs} worker "
+                  f"process{'es' if args.n_jobs != 1 else ''} (median stopping prunes laggards).")
+    start = time.time()
+    result = run_study(study, spec.objective(), n_trials=args.n_trials, n_jobs=args.n_jobs, timeout=None)
     name_flag = f" --name {args.name}" if args.name != "demo" else ""
     rerun = f"shoal demo{name_flag}{storage_flag(url)}"
     best = print_outcome(console, study, result, rerun=rerun, value_name="validation accuracy")
+    console.print(f"({time.time() - start:.0f} s)")
     if best is not None and not result.interrupted:
-        weights = train(best.params, data.x_train, data.y_train)
-        test = accuracy(weights, data.x_test, data.y_test)
-        console.print(f"Test accuracy: {format_value(test, 4)} on {len(data.y_test)} held-out points "
-                      f"(validation accuracy {format_value(best.value, 4)}). The best configuration "
-                      "was retrained on the training set and measured on the test set once: this is "
-                      "the only time the demo uses the test set.", style="bold")
+        _print_importance(console, study)
+        earlier = study.user_attrs.get("test_evaluations", [])
+        if earlier and earlier[-1]["trial"] == best.number:
+            tested = earlier[-1]
+            note = "measured when this configuration first became the best; not measured again"
+        else:
+            tested = evaluate(study, force=True).__dict__
+            note = ("the best configuration, retrained as in its trial and measured once on the locked "
+                    "test set")
+            if earlier:
+                note += f" (the test set has now been used {len(earlier) + 1} times, once per new best)"
+        console.print(f"Test accuracy: {format_value(tested['metrics']['accuracy'], 4)} on "
+                      f"{tested['n_test']} sequences, {note}.", style="bold")
     print_where(console, study, url, rerun=rerun)
+    console.print(f"Test it: shoal evaluate {study.name}{storage_flag(url)} --test")
     return 130 if result.interrupted else 0
+
+
+def _print_importance(console: Any, study: Any) -> None:
+    importance = param_importances(study.trials)
+    if not importance:
+        return
+    console.print("Hyperparameters by importance (share of the variation in validation accuracy each "
+                  "explains on its own; a rough guide with this many trials):")
+    top = list(importance.items())[:6]
+    space = study.space
+
+    def label(name: str) -> str:  # measured only over the trials where the parameter was active
+        when = space[name].when_dict() if space is not None and name in space else {}
+        return name + "".join(f" ({parent}={'/'.join(map(str, vs))} only)" for parent, vs in when.items())
+
+    key_values(console, [(f"  {label(name)}", format_value(value, 2)) for name, value in top])

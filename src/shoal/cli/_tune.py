@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shoal.cli._config import build_sampler, build_scheduler, load_config, load_objective
-from shoal.cli._output import stdout
+from shoal.cli._config import TuneConfig, build_sampler, build_scheduler, load_config, load_objective
+from shoal.cli._output import CommandError, stdout
 from shoal.cli._running import describe_start, describe_storage, print_outcome, print_where, run_study
 from shoal.cli._store import storage_flag
 from shoal.storage import default_storage_url, open_storage
-from shoal.study import create_study
+from shoal.study import Study, create_study
 
 __all__ = ["cmd_tune"]
 
@@ -29,11 +31,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
         overrides["study"] = args.name
     config = replace(config, **overrides)
     url = args.storage if args.storage_explicit else (config.storage or default_storage_url())
-    objective = load_objective(config.objective, config.path.parent)
     sampler = build_sampler(config)
     scheduler = build_scheduler(config)
-    study = create_study(config.study, storage=open_storage(url), direction=config.direction,
+    if config.task is not None:
+        objective, direction, remember = _task_objective(config)
+    else:
+        assert config.objective is not None  # load_config requires one of the two
+        objective, direction, remember = load_objective(config.objective, config.path.parent), None, None
+    study = create_study(config.study, storage=open_storage(url), direction=config.direction or direction,
                          sampler=sampler, scheduler=scheduler, space=config.space, load_if_exists=True)
+    if remember is not None:
+        remember(study)
 
     console = stdout()
     budget = f"{config.n_trials} trials" if config.n_trials is not None else "trials"
@@ -52,4 +60,26 @@ def cmd_tune(args: argparse.Namespace) -> int:
         rerun += storage_flag(url)
     print_outcome(console, study, result, rerun=rerun)
     print_where(console, study, url, rerun=rerun)
+    if config.task is not None:
+        console.print(f"Test it once: shoal evaluate {study.name}{storage_flag(url)} --test")
     return 130 if result.interrupted else 0
+
+
+def _task_objective(config: TuneConfig) -> tuple[Callable[..., Any], str, Callable[[Study], None]]:
+    """The objective, direction and task record of a `task:` config (a dataset and model to train)."""
+    try:
+        from shoal.torch import TaskSpec, remember_task
+    except ImportError as err:
+        raise CommandError(f"task of {config.path.name} needs the PyTorch harness: {err}",
+                           hint="pip install 'shoal[torch]'") from None
+    assert config.task is not None
+    spec = TaskSpec.from_dict(config.task)
+    if config.space is None:
+        raise CommandError(f"space of {config.path.name} must say which hyperparameters to tune.",
+                           hint="space: {lr: {type: float, low: 1.0e-4, high: 1.0, scale: log}}")
+    spec.check_space(config.space)
+    if config.direction is not None and config.direction != spec.direction:
+        raise CommandError(f"direction of {config.path.name} must follow the metric "
+                           f"{spec.resolved_metric().name!r}, which is {spec.direction}d. "
+                           f"Got {config.direction!r}.", hint="leave direction out for a task")
+    return spec.objective(), spec.direction, functools.partial(remember_task, spec=spec)
