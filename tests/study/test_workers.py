@@ -109,7 +109,10 @@ def test_ctrl_c_marks_running_trials_interrupted_and_keeps_the_rest(tmp_path: Pa
     url = f"sqlite:///{tmp_path}/s.db"
     ready = tmp_path / "ready"
     worker = _python(f"""
-        import sys, time, shoal
+        import signal, sys, time, shoal
+        # A shell that starts jobs in the background (as CI may) makes them ignore SIGINT;
+        # a user at a terminal has the default handler, which is what this test plays.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         study = shoal.create_study("s", storage={url!r})
         def objective(trial):
             x = trial.suggest_float("x", 0.0, 1.0)
