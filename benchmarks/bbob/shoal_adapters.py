@@ -45,9 +45,20 @@ class _ShoalAdapter(Adapter):
         return {"shoal": shoal.__version__, "numpy": np.__version__}
 
 
+def _unexported(sampler_class: str) -> Any:
+    """A sampler not (yet) re-exported by `shoal.samplers`: the GP sampler lives in its own package."""
+    if sampler_class != "GPSampler":
+        return None
+    try:
+        from shoal.samplers._gp import GPSampler
+    except ImportError:
+        return None
+    return GPSampler
+
+
 def _register(name: str, sampler_class: str, **options: Any) -> None:
     """Register `name` if `shoal.samplers.<sampler_class>` exists in this checkout."""
-    cls = getattr(shoal.samplers, sampler_class, None)
+    cls = getattr(shoal.samplers, sampler_class, None) or _unexported(sampler_class)
     if cls is None:
         return
 
@@ -61,3 +72,4 @@ def _register(name: str, sampler_class: str, **options: Any) -> None:
 _register("shoal_random", "RandomSampler")
 _register("shoal_qmc", "QMCSampler")
 _register("shoal_coarse_to_fine", "CoarseToFineSampler")
+_register("shoal_gp", "GPSampler")

@@ -26,7 +26,7 @@ __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "loa
 KEYS = ("objective", "task", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
         "timeout", "storage")
 SAMPLERS = {"random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
-            "coarse_to_fine": "CoarseToFineSampler"}
+            "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler"}
 SCHEDULERS: dict[str, type[NoStopping] | type[MedianStopping]] = {
     "none": NoStopping, "median": MedianStopping}
 _OBJECTIVE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")

@@ -1,6 +1,7 @@
 """Which configuration next: stateless samplers that read the past only through `History`."""
 
 from shoal.samplers._coarse_to_fine import CoarseToFineSampler
+from shoal.samplers._gp import GPSampler
 from shoal.samplers._grid import GridSampler
 from shoal.samplers._protocol import History, Sampler, sampler_rng
 from shoal.samplers._qmc import QMCSampler
@@ -8,6 +9,7 @@ from shoal.samplers._random import RandomSampler
 
 __all__ = [
     "CoarseToFineSampler",
+    "GPSampler",
     "GridSampler",
     "History",
     "QMCSampler",

@@ -1,0 +1,357 @@
+"""Gaussian-process Bayesian optimisation: the thin adapter from `History` to the maths beside it."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from shoal.exceptions import ConfigError
+from shoal.samplers._gp._acquisition import log_ei, log_ei_grad
+from shoal.samplers._gp._fit import GP, Warp, fit_hyper, warp_scores
+from shoal.samplers._gp._optimize import refine
+from shoal.samplers._protocol import History
+from shoal.samplers._qmc import qmc_point
+from shoal.space import Categorical, Fixed, Int, Space
+from shoal.trial import TrialState
+
+__all__ = ["GPSampler"]
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+_N_RANDOM, _N_TOP, _N_PERTURB, _N_REFINE = 512, 5, 40, 5
+# TuRBO's schedule (Eriksson et al. 2019): grow after 3 successes in a row, halve after
+# max(4, d) failures in a row, start again from 0.8 once the box is below 2^-7.
+_TR_INIT, _TR_MIN, _TR_MAX, _TR_SUCCESS = 0.8, 2.0 ** -7, 1.6, 3
+# "auto" turns the trust region on with 6+ numeric parameters, after 10 trials per parameter:
+# at 100 trials in 10 and 20 dimensions it did not help on BBOB (README), TuRBO's own results
+# are for budgets of thousands.
+_TR_AUTO_DIM, _TR_AUTO_TRIALS_PER_DIM = 6, 10
+
+
+class GPSampler:
+    """Bayesian optimisation with a Gaussian process and log expected improvement.
+
+    Model: a GP with a Matérn-5/2 ARD kernel over the encoded unit cube (so log and 1-x scales
+    are those of `shoal.space`), its hyperparameters (length scales, signal and noise variance,
+    the noise at least 1e-6) the MAP of the marginal likelihood under Optuna 5's priors, by
+    L-BFGS-B with analytic gradients. Scores are warped before the fit by a Yeo-Johnson power
+    transform (or a rank-based Gaussian copula, which did worse on BBOB), so heavy tails and
+    diverged runs cannot wreck the model.
+
+    Parameters: a Float or Int is one input, its encoded value (Ints snap to their grid); a
+    Categorical of k choices is k one-hot inputs, chosen by the argmax cell after optimising; a
+    Fixed parameter is no input. An inactive conditional parameter is filled with a neutral value
+    (0.5 for a number, all-zero one-hot for a choice) and left out of the suggestion.
+
+    Trials: finished ones with a finite score (complete, and pruned ones at their last report)
+    are data; failed ones, and those whose score is NaN, infinite or missing (pruned before any
+    report), are data too, with the worst warped score, so a region where trials fail is
+    avoided. Running trials of other workers are fantasised at the GP mean, or at the mean score
+    where that is better (a kriging believer that is never optimistic), so workers do not
+    propose the same point.
+
+    Acquisition: log EI (Ament et al. 2023), maximised over 512 random points and perturbations
+    of the 5 best trials, then refined by L-BFGS-B from the 5 best of those. A TuRBO-style trust
+    region (Eriksson et al. 2019) can confine the search to a box around the best trial, its
+    sides proportional to the length scales, halved after max(4, d) trials in a row without
+    improvement and doubled after 3 improvements; its size is replayed from the history, so it
+    needs no state. By default ("auto") it turns on with 6 or more Float/Int parameters once 10
+    trials per parameter have finished: below that budget it did not help in 10 and 20
+    dimensions (see benchmarks/bbob/README.md).
+
+    Until `n_startup` trials have finished (or while fewer than two have a finite score),
+    suggestions are points of a scrambled Sobol sequence, shared by all workers.
+
+    Args:
+        seed: Seed for reproducible studies; None draws one now (kept when pickled).
+        n_startup: Trials of the initial design; None means min(10, 2d + 2) for d searched
+            parameters.
+        warp: "yeo_johnson" (default) or "copula": the monotone warp of the scores.
+        trust_region: True (from the end of the initial design), False, or "auto" (with 6 or
+            more Float/Int parameters, after 10 trials per parameter).
+
+    Raises:
+        ConfigError: An argument is out of range.
+
+    >>> from shoal.space import Float, Space
+    >>> from shoal.samplers import History, sampler_rng
+    >>> from shoal.trial import FrozenTrial, TrialState
+    >>> space = Space({"x": Float(-5.0, 5.0)})
+    >>> trials = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x}, values=(x * x,))
+    ...           for i, x in enumerate([-4.0, -1.0, 0.5, 3.0, 4.5])]
+    >>> sampler = GPSampler(seed=0, n_startup=4)
+    >>> abs(sampler.suggest(space, History(trials, 5), sampler_rng(0, 5))["x"]) < 1.5
+    True
+    """
+
+    def __init__(self, *, seed: int | None = None, n_startup: int | None = None,
+                 warp: Warp = "yeo_johnson", trust_region: bool | Literal["auto"] = "auto") -> None:
+        if n_startup is not None and (isinstance(n_startup, bool) or not isinstance(n_startup, int)
+                                      or n_startup < 1):
+            raise ConfigError(f"n_startup of GPSampler must be an integer >= 1 or None. "
+                              f"Got {n_startup!r}.")
+        if warp not in ("copula", "yeo_johnson"):
+            raise ConfigError(f"warp of GPSampler must be 'copula' or 'yeo_johnson'. Got {warp!r}.")
+        if trust_region not in (True, False, "auto"):
+            raise ConfigError(f"trust_region of GPSampler must be True, False or 'auto'. "
+                              f"Got {trust_region!r}.")
+        self.seed = seed
+        self.n_startup = n_startup
+        self.warp: Warp = warp
+        self.trust_region = trust_region
+        # Every worker must walk one Sobol sequence: its scramble is drawn once, kept when pickled.
+        self._qmc_seed = seed if seed is not None else int(
+            np.random.SeedSequence().generate_state(1)[0])
+
+    def __repr__(self) -> str:
+        return (f"GPSampler(seed={self.seed!r}, n_startup={self.n_startup!r}, warp={self.warp!r}, "
+                f"trust_region={self.trust_region!r})")
+
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        with _one_blas_thread():
+            return self._suggest(space, history, rng)
+
+    def _suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        layout = _Layout(space)
+        if layout.n_features == 0:
+            return space.decode(np.full(len(space), 0.5))
+        n_startup = self.n_startup or min(10, 2 * layout.n_searched + 2)
+        u_obs, scores = _observations(space, history)
+        finite = np.isfinite(scores)
+        if len(scores) < n_startup or len(np.unique(scores[finite])) < 2:
+            return space.decode(qmc_point("sobol", len(space), history.position, seed=self._qmc_seed))
+
+        y = np.empty(len(scores))
+        y[finite] = warp_scores(scores[finite], self.warp)
+        y[~finite] = y[finite].max()  # failed and diverged trials count as the worst seen
+        y = (y - y.mean()) / y.std()
+        x = layout.features(u_obs)
+        gp = GP(x, y, fit_hyper(x, y))
+        best = float(y[finite].min())
+        u_run = _running(space, history)
+        if len(u_run):
+            gp = gp.with_fantasies(layout.features(u_run))
+
+        lower, upper = np.zeros(len(space)), np.ones(len(space))
+        incumbent = u_obs[np.flatnonzero(finite)[np.argmin(scores[finite])]]
+        # "auto": a local model pays once the global one has many points in many dimensions.
+        tr_from = n_startup if self.trust_region is True else max(
+            n_startup, _TR_AUTO_TRIALS_PER_DIM * layout.n_numeric)
+        if self.trust_region is True or (self.trust_region == "auto" and len(scores) >= tr_from
+                                         and layout.n_numeric >= _TR_AUTO_DIM):
+            length = _trust_length(scores, tr_from, layout.n_numeric)
+            lower, upper = layout.box(incumbent, gp.hyper.length_scales, length)
+
+        def acq(u: np.ndarray) -> np.ndarray:
+            return log_ei(*gp.posterior(layout.features(u)), best)
+
+        top = u_obs[np.flatnonzero(finite)[np.argsort(scores[finite])[:_N_TOP]]]
+        cand = layout.canonical(_candidates(top, lower, upper, layout.is_choice, rng))
+        values = acq(cand)
+
+        # Refine the best distinct candidates by gradient over their active numeric inputs.
+        order = np.argsort(-values)
+        _, first = np.unique(cand[order], axis=0, return_index=True)
+        starts_u = cand[order[np.sort(first)[:_N_REFINE]]]
+        starts = layout.features(starts_u)
+        free = layout.numeric_mask & ~np.isnan(layout.to_feature_shape(starts_u))
+        flo, fup = layout.to_feature_shape(lower[None])[0], layout.to_feature_shape(upper[None])[0]
+        scales = np.ones(layout.n_features)
+        scales[layout.numeric_features] = np.minimum(
+            gp.hyper.length_scales[layout.numeric_features], 1.0)
+
+        def acq_grad(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            mean, var, dmean, dvar = gp.posterior_grad(f)
+            return log_ei_grad(mean, var, dmean, dvar, best)
+
+        refined = layout.canonical(layout.raw(refine(acq_grad, starts, flo, fup, free, scales)))
+        pool = np.vstack([cand, refined])
+        pool_values = np.concatenate([values, acq(refined)])
+        return space.decode(pool[int(np.argmax(pool_values))])
+
+
+@dataclass(frozen=True)
+class _Slot:
+    index: int  # position in the space (raw coordinate)
+    start: int  # first feature
+    width: int  # 0 (Fixed, single choice), 1 (Float, Int) or k (Categorical, one-hot)
+    choice: bool
+
+
+class _Layout:
+    """How raw points (one coordinate per parameter) map to the GP's inputs, and back."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        slots, start = [], 0
+        for i, param in enumerate(space.values()):
+            choice = isinstance(param, Categorical)
+            width = len(param.choices) if isinstance(param, Categorical) else 1
+            width = 0 if isinstance(param, Fixed) or (choice and width == 1) else width
+            slots.append(_Slot(i, start, width, choice))
+            start += width
+        self.slots: list[_Slot] = slots
+        self.n_features = start
+        self.n_searched = sum(1 for s in slots if s.width)
+        numeric = [s for s in slots if s.width and not s.choice]
+        self.n_numeric = len(numeric)
+        self.numeric_features = np.array([s.start for s in numeric], dtype=int)
+        self.numeric_mask = np.zeros(start, dtype=bool)
+        self.numeric_mask[self.numeric_features] = True
+        self.is_choice = np.array([s.choice for s in slots], dtype=bool)
+
+    def features(self, u: np.ndarray) -> np.ndarray:
+        """Encoded points (NaN = inactive) to GP inputs: one-hot choices, neutral fill."""
+        out = np.zeros((len(u), self.n_features))
+        for s in self.slots:
+            col = u[:, s.index]
+            active = ~np.isnan(col)
+            if s.width and not s.choice:
+                out[:, s.start] = np.where(active, col, 0.5)
+            elif s.width:
+                cell = np.minimum((np.nan_to_num(col) * s.width).astype(int), s.width - 1)
+                rows = np.flatnonzero(active)
+                out[rows, s.start + cell[rows]] = 1.0
+        return out
+
+    def to_feature_shape(self, u: np.ndarray) -> np.ndarray:
+        """Raw values placed at each parameter's first feature (NaN elsewhere): for masks, boxes."""
+        out = np.full((len(u), self.n_features), np.nan)
+        for s in self.slots:
+            if s.width and not s.choice:
+                out[:, s.start] = u[:, s.index]
+        return out
+
+    def raw(self, f: np.ndarray) -> np.ndarray:
+        """GP inputs back to raw points: numbers as they are, a choice at its argmax cell."""
+        out = np.full((len(f), len(self.slots)), 0.5)
+        for s in self.slots:
+            if s.width and not s.choice:
+                out[:, s.index] = f[:, s.start]
+            elif s.width:
+                out[:, s.index] = (np.argmax(f[:, s.start:s.start + s.width], axis=1) + 0.5) / s.width
+        return out
+
+    def canonical(self, r: np.ndarray) -> np.ndarray:
+        """Raw points to the encodings of the configurations they decode to (NaN = inactive)."""
+        space = self.space
+        if space.is_conditional:
+            return np.array([space.encode(space.decode(row)) for row in r])
+        out: np.ndarray = np.clip(r, 0.0, 1.0)
+        for s, param in zip(self.slots, space.values(), strict=True):
+            if isinstance(param, Int):
+                out[:, s.index] = [param.encode(param.decode(v)) for v in out[:, s.index]]
+            elif isinstance(param, Categorical):
+                k = len(param.choices)
+                out[:, s.index] = (np.minimum((out[:, s.index] * k).astype(int), k - 1) + 0.5) / k
+            elif isinstance(param, Fixed):
+                out[:, s.index] = 0.5
+        return out
+
+    def box(self, center: np.ndarray, length_scales: np.ndarray,
+            length: float) -> tuple[np.ndarray, np.ndarray]:
+        """TuRBO's box: side `length` times the length scales over their geometric mean."""
+        ls = length_scales[self.numeric_features]
+        weights = ls / np.exp(np.mean(np.log(ls)))
+        lower, upper = np.zeros(len(self.slots)), np.ones(len(self.slots))
+        for w, s in zip(weights, (s for s in self.slots if s.width and not s.choice), strict=True):
+            c = 0.5 if math.isnan(center[s.index]) else center[s.index]
+            lower[s.index] = max(c - w * length / 2, 0.0)
+            upper[s.index] = min(c + w * length / 2, 1.0)
+        return lower, upper
+
+
+def _candidates(top: np.ndarray, lower: np.ndarray, upper: np.ndarray, is_choice: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+    """Raw points to screen: uniform in the box, and the best trials jiggled.
+
+    A jiggle moves the numbers by a normal step whose size is log-uniform between 0.5% and 20%
+    of the box (fine steps refine the incumbent, coarse ones explore around it) and resamples
+    each choice with probability 1/d.
+    """
+    top = np.where(np.isnan(top), 0.5, top)
+    jiggled = np.repeat(top, _N_PERTURB, axis=0)
+    sd = np.exp(rng.uniform(math.log(0.005), math.log(0.2), (len(jiggled), 1)))
+    jiggled = jiggled + sd * (upper - lower) * rng.standard_normal(jiggled.shape)
+    resample = (rng.random(jiggled.shape) < 1.0 / top.shape[1]) & is_choice
+    jiggled[resample] = rng.random(int(resample.sum()))
+    uniform = lower + (upper - lower) * rng.random((_N_RANDOM, top.shape[1]))
+    out: np.ndarray = np.clip(np.vstack([uniform, jiggled]), lower, upper)
+    return out
+
+
+_BLAS: list[Any] = []  # a threadpoolctl controller, made once: scanning the libraries takes ms
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit BLAS to one thread while fitting, if threadpoolctl is installed.
+
+    The matrices are at most a few hundred wide: threads cost more than they save, and on a busy
+    machine spinning BLAS threads made a suggestion 10-100x slower (0.7-10 s instead of 0.1 s).
+    Without threadpoolctl, set OMP_NUM_THREADS=1 for the same effect.
+    """
+    if not _BLAS:
+        import scipy.linalg  # noqa: F401  (scipy's own BLAS must be loaded for the controller to see it)
+
+        try:
+            from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        except ImportError:
+            _BLAS.append(None)
+        else:
+            _BLAS.append(ThreadpoolController())
+    controller = _BLAS[0]
+    if controller is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")  # type: ignore[no-any-return]
+
+
+def _observations(space: Space, history: History) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded finished trials (in trial order) and their scores; NaN where there is none."""
+    rows, scores = [], []
+    for t in sorted(history.trials, key=lambda t: t.number):
+        if t.state not in _FINISHED or not t.params:
+            continue
+        u = _encode(space, t.params)
+        if u is None:
+            continue
+        score = t.score if t.state is not TrialState.FAILED else None
+        rows.append(u)
+        scores.append(score if score is not None and math.isfinite(score) else math.nan)
+    if not rows:
+        return np.empty((0, len(space))), np.empty(0)
+    return np.array(rows), np.array(scores)
+
+
+def _running(space: Space, history: History) -> np.ndarray:
+    rows = [u for t in history.running() if t.params
+            and (u := _encode(space, t.params)) is not None]
+    return np.array(rows) if rows else np.empty((0, len(space)))
+
+
+def _encode(space: Space, params: Any) -> np.ndarray | None:
+    try:
+        return space.encode(params)
+    except (ValueError, TypeError):  # a value from another space version: not ours to learn from
+        return None
+
+
+def _trust_length(scores: np.ndarray, n_startup: int, d: int) -> float:
+    """Replay TuRBO's success/failure counters over the trials after the initial design."""
+    length, succ, fail, best = _TR_INIT, 0, 0, math.inf
+    for i, s in enumerate(scores):
+        improved = bool(np.isfinite(s)) and s < best - 1e-3 * abs(best)
+        if np.isfinite(s):
+            best = min(best, float(s))
+        if i < n_startup:
+            continue
+        succ, fail = (succ + 1, 0) if improved else (0, fail + 1)
+        if succ >= _TR_SUCCESS:
+            length, succ = min(2.0 * length, _TR_MAX), 0
+        elif fail >= max(4, d):
+            length, fail = length / 2.0, 0
+        if length < _TR_MIN:
+            length = _TR_INIT
+    return length
