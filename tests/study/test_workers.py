@@ -152,7 +152,7 @@ print(json.dumps([t.params for t in study.trials]))
 """
 
 
-@pytest.mark.parametrize("sampler", ["RandomSampler", "QMCSampler", "CoarseToFineSampler"])
+@pytest.mark.parametrize("sampler", ["RandomSampler", "QMCSampler", "CoarseToFineSampler", "GPSampler"])
 def test_seeded_study_gives_identical_histories_in_two_processes(tmp_path: Path, sampler: str) -> None:
     if not hasattr(shoal.samplers, sampler):
         pytest.fail(f"shoal.samplers.{sampler} is missing")
