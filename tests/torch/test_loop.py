@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,14 +19,6 @@ from shoal.torch._epoch import CHECK_EVERY, TensorPair
 from shoal.torch._loop import EarlyStopping, FitResult, fit
 from shoal.torch._runtime import seed_everything
 from shoal.trial import TrialState
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def regression(seed: int = 0, n: int = 96) -> tuple[TensorPair, TensorPair]:

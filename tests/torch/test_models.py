@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from recording import Recording
 from scipy import stats
 from torch import nn
 
 from shoal.exceptions import ConfigError
 from shoal.torch._dense import MaxNormLinear, apply_max_norm
 from shoal.torch._models import MODEL_KEYS, build_model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -37,23 +29,6 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
 
 def linears(model: nn.Module) -> list[nn.Linear]:
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
-
-
-class Recording(Mapping[str, Any]):
-    """A mapping that remembers which keys were looked up."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data, self.read = data, set[str]()
-
-    def __getitem__(self, key: str) -> Any:
-        self.read.add(key)
-        return self.data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.data)
-
-    def __len__(self) -> int:
-        return len(self.data)
 
 
 # --- initialisation ----------------------------------------------------------------------------

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
+from recording import Recording
 from torch import nn
 
 from shoal.exceptions import ConfigError
@@ -25,14 +26,6 @@ B = np.array([1.0, -1.0, 2.0])
 W0 = np.array([0.5, -0.3, 1.2])
 C0, TARGET = 0.1, 2.0
 STEPS = 5
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Quadratic(nn.Module):
@@ -216,23 +209,6 @@ def test_a_model_without_trainable_parameters_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^model of build_optimizer must have parameters that require "
                                           r"grad\. Got ReLU with none\.$"):
         build_optimizer(nn.ReLU(), {})
-
-
-class Recording(Mapping[str, Any]):
-    """A mapping that remembers which keys were looked up."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data, self.read = data, set[str]()
-
-    def __getitem__(self, key: str) -> Any:
-        self.read.add(key)
-        return self.data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.data)
-
-    def __len__(self) -> int:
-        return len(self.data)
 
 
 def test_the_key_sets_are_the_keys_read() -> None:
