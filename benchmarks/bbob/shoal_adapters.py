@@ -73,3 +73,17 @@ _register("shoal_random", "RandomSampler")
 _register("shoal_qmc", "QMCSampler")
 _register("shoal_coarse_to_fine", "CoarseToFineSampler")
 _register("shoal_gp", "GPSampler")
+
+
+def _register_tpe() -> None:
+    """`shoal_tpe`: the multivariate TPE sampler, from its own package until it is re-exported."""
+    try:
+        from shoal.samplers._tpe import TPESampler
+    except ImportError:
+        return
+    adapter = type("ShoalTPESampler", (_ShoalAdapter,),
+                   {"make_sampler": staticmethod(lambda seed: TPESampler(seed=seed))})
+    register("shoal_tpe")(adapter)
+
+
+_register_tpe()

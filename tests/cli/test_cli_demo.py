@@ -38,7 +38,10 @@ def test_demo_end_to_end_then_resume(run: Run, url: str) -> None:
     assert "measured once on the locked test set" in out
     study = shoal.load_study("demo", storage=url)
     assert len(study.trials) == 3
-    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    for trial in study.trials:  # lr reaches 1.0 in the course's space: some runs diverge, nothing else fails
+        assert trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+        if trial.state is TrialState.FAILED:
+            assert (trial.failure_reason or "").startswith("diverged"), trial.failure_reason
     assert set(study.best_trial.curves) == {"train_loss", "lr"}
     assert len(study.user_attrs["test_evaluations"]) == 1
 

@@ -25,8 +25,8 @@ __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "loa
 
 KEYS = ("objective", "task", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
         "timeout", "storage")
-SAMPLERS = {"random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
-            "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler"}
+SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
+            "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler"}
 SCHEDULERS: dict[str, type[NoStopping] | type[MedianStopping]] = {
     "none": NoStopping, "median": MedianStopping}
 _OBJECTIVE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -42,7 +42,7 @@ class TuneConfig:
     task: Mapping[str, Any] | None = None
     space: Space | None = None
     direction: str | None = None
-    sampler: tuple[str, Mapping[str, Any]] = ("random", {})
+    sampler: tuple[str, Mapping[str, Any]] = ("auto", {})
     scheduler: tuple[str, Mapping[str, Any]] = ("none", {})
     n_trials: int | None = None
     n_jobs: int = 1
@@ -151,7 +151,7 @@ def load_config(path: Path) -> TuneConfig:
                                   or direction.lower() not in ("minimize", "maximize")):
         raise _wrong("direction", path, "minimize or maximize", direction, "direction: minimize")
     sampler = _named(data, "sampler", path, SAMPLERS, "sampler: {name: random, seed: 0}") \
-        if data.get("sampler") is not None else ("random", {})
+        if data.get("sampler") is not None else ("auto", {})
     scheduler = _named(data, "scheduler", path, SCHEDULERS, "scheduler: {name: median, min_trials: 5}") \
         if data.get("scheduler") is not None else ("none", {})
     timeout = data.get("timeout")

@@ -9,7 +9,7 @@ from typing import Any
 from shoal.cli._output import CommandError, format_value, key_values, stdout
 from shoal.cli._running import describe_start, print_outcome, print_where, run_study
 from shoal.cli._store import storage_flag
-from shoal.samplers import RandomSampler
+from shoal.samplers import AutoSampler
 from shoal.schedulers import MedianStopping
 from shoal.space import Space
 from shoal.storage import open_storage
@@ -57,7 +57,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print("Loading MNIST-1D (4000 training and 1000 test sequences of 40 points, 10 classes)...")
     train = spec.load().train
     study = create_study(args.name, storage=open_storage(url), direction=spec.direction, space=space,
-                         sampler=RandomSampler(seed=0),
+                         sampler=AutoSampler(seed=0),
                          scheduler=MedianStopping(min_trials=5, warmup_steps=4), load_if_exists=True)
     remember_task(study, spec)
     console.print(f"Tuning an MLP's {len(space)} hyperparameters (learning rate on a log scale, momentum "

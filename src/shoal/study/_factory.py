@@ -8,7 +8,7 @@ from typing import Any
 
 from shoal.clock import Clock
 from shoal.exceptions import ConfigError, StudyExists
-from shoal.samplers import RandomSampler, Sampler
+from shoal.samplers import AutoSampler, Sampler
 from shoal.schedulers import NoStopping, Scheduler
 from shoal.space import Space
 from shoal.storage import Storage, StudyRecord, open_storage
@@ -41,7 +41,8 @@ def create_study(
             for memory (lost when the process exits; not shareable by worker processes).
         direction: "minimize" (default) or "maximize".
         directions: One direction per objective (multi-objective studies).
-        sampler: How configurations are proposed; RandomSampler by default.
+        sampler: How configurations are proposed; AutoSampler by default (a Gaussian process
+            for small budgets in few dimensions, TPE beyond).
         scheduler: When running trials stop early; NoStopping by default.
         space: A declared space (Space, or its dict form), stored with the study.
         load_if_exists: Load a study of the same name instead of failing.
@@ -127,6 +128,6 @@ def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
             raise ConfigError(f"space of study {record.name!r} must match the one stored in "
                               f"{storage.url}. Got a different space. Use a new study name for a new space.")
         space = stored_space
-    return Study(record=record, storage=storage, sampler=sampler or RandomSampler(),
+    return Study(record=record, storage=storage, sampler=sampler or AutoSampler(),
                  scheduler=scheduler or NoStopping(), space=space, heartbeat=heartbeat,
                  retry=retry, clock=clock)

@@ -1,0 +1,251 @@
+"""Multivariate TPE: the thin adapter from `History` to the Parzen estimators beside it."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from shoal.exceptions import ConfigError
+from shoal.samplers._protocol import History
+from shoal.samplers._qmc import qmc_point
+from shoal.samplers._tpe._parzen import fit_parzen, n_below, trial_weights
+from shoal.space import Categorical, Fixed, Float, Int, Space
+from shoal.trial import FrozenTrial, TrialState
+
+__all__ = ["TPESampler"]
+
+Bandwidth = Literal["neighbour", "scott"]
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+_MISSING = object()
+_NUMBER = operator.attrgetter("number")
+
+
+class TPESampler:
+    """Multivariate tree-structured Parzen estimator (Bergstra et al. 2011; Falkner et al. 2018).
+
+    Observations are split by score into a good set, the best gamma(n) = min(ceil(0.1 n), 25),
+    and a bad set, the rest. Each set gets a Parzen estimator over the encoded unit cube (so log
+    and 1-x scales are those of `shoal.space`): a product of Gaussians truncated to [0, 1] for
+    Float and Int parameters (widths: see `bandwidth`) and of smoothed categorical kernels over
+    a Categorical's choice index, plus a prior component (a wide Gaussian, uniform choices), so
+    the search keeps exploring. `n_candidates` points drawn from the good estimator l are scored
+    by log l(x) - log g(x) and the best is suggested; Ints are snapped to their grid before
+    scoring. Older trials weigh less after 25 (Optuna's ramp).
+
+    Conditional spaces: parameters with the same `when` condition form a group, modelled
+    jointly on the trials where that group was active (Optuna's `group=True`), with its own
+    good/bad split. Groups are decided in dependency order, so an inactive group is never
+    sampled. Fixed parameters are not searched.
+
+    Trials: complete and pruned ones score as `trial.score` (a pruned one by its last report);
+    failed ones, non-finite scores and pruned trials without a report are bad observations with
+    the worst score, so a region where trials fail is avoided. Running trials of other workers
+    (with parameters) are bad observations too (a constant liar), so workers spread out.
+
+    Until `n_startup` trials have finished, suggestions are points of a scrambled Sobol sequence,
+    shared by all workers. Randomness after that comes only from the per-trial generator.
+
+    Args:
+        seed: Seed for reproducible studies; None draws one now (kept when pickled).
+        n_startup: Finished trials before the model is used (default 10).
+        n_candidates: Points drawn from l per group (default 24).
+        prior_weight: Weight of the prior component beside observations of weight <= 1.
+        constant_liar: Count running trials as bad observations (default True).
+        bandwidth: "neighbour" (default; Optuna's rule: each kernel as wide as the larger gap
+            to its neighbours in that dimension) or "scott" (one width 0.2 n^(-1/(d+4)) for all
+            kernels, Falkner et al. 2018); both clipped below at 1/min(100, n+2).
+
+    Raises:
+        ConfigError: An argument is out of range.
+
+    >>> from shoal.space import Float, Space
+    >>> from shoal.samplers import History, sampler_rng
+    >>> from shoal.trial import FrozenTrial, TrialState
+    >>> space = Space({"x": Float(-5.0, 5.0)})
+    >>> xs = [-4.5, -3.0, -2.0, -0.3, 0.2, 1.0, 2.5, 3.5, 4.0, 4.8]
+    >>> trials = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x}, values=(x * x,))
+    ...           for i, x in enumerate(xs)]
+    >>> sampler = TPESampler(seed=0, n_startup=10)
+    >>> abs(sampler.suggest(space, History(trials, 10), sampler_rng(0, 10))["x"]) < 3.0
+    True
+    """
+
+    def __init__(self, *, seed: int | None = None, n_startup: int = 10, n_candidates: int = 24,
+                 prior_weight: float = 1.0, constant_liar: bool = True,
+                 bandwidth: Bandwidth = "neighbour") -> None:
+        for what, value in (("n_startup", n_startup), ("n_candidates", n_candidates)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{what} of TPESampler must be an integer >= 1. Got {value!r}.")
+        if (isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float))
+                or not prior_weight > 0 or not math.isfinite(prior_weight)):
+            raise ConfigError(f"prior_weight of TPESampler must be a finite number > 0. "
+                              f"Got {prior_weight!r}.")
+        if bandwidth not in ("neighbour", "scott"):
+            raise ConfigError(f"bandwidth of TPESampler must be 'neighbour' or 'scott'. "
+                              f"Got {bandwidth!r}.")
+        self.seed = seed
+        self.bandwidth: Bandwidth = bandwidth
+        self.n_startup = n_startup
+        self.n_candidates = n_candidates
+        self.prior_weight = float(prior_weight)
+        self.constant_liar = bool(constant_liar)
+        # Every worker must walk one Sobol sequence: its scramble is drawn once, kept when pickled.
+        self._qmc_seed = seed if seed is not None else int(
+            np.random.SeedSequence().generate_state(1)[0])
+
+    def __repr__(self) -> str:
+        return (f"TPESampler(seed={self.seed!r}, n_startup={self.n_startup!r}, "
+                f"n_candidates={self.n_candidates!r}, prior_weight={self.prior_weight!r}, "
+                f"constant_liar={self.constant_liar!r}, bandwidth={self.bandwidth!r})")
+
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        if len(space) == 0:
+            return {}
+        finished = [t for t in history.trials if t.state in _FINISHED and t.params]
+        if len(finished) < self.n_startup:
+            return space.decode(qmc_point("sobol", len(space), history.position, seed=self._qmc_seed))
+        running = history.running() if self.constant_liar else []
+        trials = sorted([*finished, *(t for t in running if t.params)], key=_NUMBER)
+        u_obs = encode_trials(space, trials)
+        scores = _scores(trials)
+        u = np.full(len(space), np.nan)
+        for group in _groups(space):
+            if space.is_conditional and not space.is_active(group.names[0], space.decode(u)):
+                continue
+            u[group.columns] = self._suggest_group(group, u_obs, scores, rng)
+        return space.decode(u)
+
+    def _suggest_group(self, group: _Group, u_obs: np.ndarray, scores: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+        """Encoded values of the group's parameters: the best of n_candidates draws from l."""
+        sub = u_obs[:, group.columns]
+        rows = np.flatnonzero(~np.isnan(sub).any(axis=1))  # trials where the group was active
+        sub, sc = sub[rows], scores[rows]
+        order = np.argsort(sc, kind="stable")  # ties (failed, running) keep trial order
+        nb = min(n_below(len(sc)), int(np.isfinite(sc).sum()))
+        below, above = np.sort(order[:nb]), np.sort(order[nb:])
+        num, cat = group.num, group.cat
+        x_num, x_cat = sub[:, num], _cat_index(sub[:, cat], group.n_choices)
+        l_est, g_est = (fit_parzen(x_num[i], x_cat[i], group.n_choices, trial_weights(len(i)),
+                                   prior_weight=self.prior_weight, rule=self.bandwidth)
+                        for i in (below, above))
+        c_num, c_cat = l_est.sample(rng, self.n_candidates)
+        c_num = group.snap(c_num)
+        acq = l_est.log_pdf(c_num, c_cat) - g_est.log_pdf(c_num, c_cat)
+        best = int(np.argmax(acq))
+        out = np.empty(len(group.columns))
+        out[num] = c_num[best]
+        out[cat] = (c_cat[best] + 0.5) / np.array(group.n_choices, dtype=float)
+        return out
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Searched parameters sharing one `when` condition: modelled jointly."""
+
+    names: list[str]
+    columns: np.ndarray  # their positions in the space (encoded coordinates)
+    num: np.ndarray  # positions within the group of the Float/Int parameters
+    cat: np.ndarray  # positions within the group of the Categoricals
+    n_choices: list[int]
+    ints: list[tuple[int, Int]]  # (position among the numeric ones, parameter)
+
+    def snap(self, x_num: np.ndarray) -> np.ndarray:
+        """Move Int coordinates to the encodings of the integers they decode to."""
+        for j, param in self.ints:
+            x_num[:, j] = [param.encode(param.decode(v)) for v in x_num[:, j]]
+        return x_num
+
+
+def _groups(space: Space) -> list[_Group]:
+    """Groups in dependency order (the space's order of their first parameter)."""
+    by_when: dict[Any, list[tuple[int, str]]] = {}
+    for i, (name, param) in enumerate(space.items()):
+        if not isinstance(param, Fixed):
+            by_when.setdefault(param.when, []).append((i, name))
+    groups = []
+    for members in by_when.values():
+        params = [space[name] for _, name in members]
+        num = [j for j, p in enumerate(params) if not isinstance(p, Categorical)]
+        cat = [j for j, p in enumerate(params) if isinstance(p, Categorical)]
+        ints = [(k, p) for k, p in enumerate(params[j] for j in num) if isinstance(p, Int)]
+        groups.append(_Group([name for _, name in members], np.array([i for i, _ in members]),
+                             np.array(num, dtype=int), np.array(cat, dtype=int),
+                             [len(p.choices) for p in params if isinstance(p, Categorical)],
+                             ints))
+    return groups
+
+
+def _cat_index(u: np.ndarray, n_choices: list[int]) -> np.ndarray:
+    k = np.array(n_choices, dtype=int)
+    return np.minimum((u * k).astype(int), k - 1) if len(k) else np.empty((len(u), 0), dtype=int)
+
+
+def _scores(trials: Sequence[FrozenTrial]) -> np.ndarray:
+    """Scores to rank by; worst (inf) for failed, running and non-finite ones."""
+    bad = (TrialState.FAILED, TrialState.RUNNING)
+    out = np.array([None if t.state in bad else t.score for t in trials], dtype=float)
+    out[~np.isfinite(out)] = math.inf  # None became NaN
+    return out
+
+
+def encode_trials(space: Space, trials: Sequence[FrozenTrial]) -> np.ndarray:
+    """Encoded parameters, one row per trial (NaN: inactive, missing or not of this space).
+
+    Column by column, with Float parameters vectorised: `space.encode` trial by trial took
+    about 6 ms per thousand trials of two parameters, more than a whole suggestion may.
+    """
+    out = np.full((len(trials), len(space)), np.nan)
+    columns = _columns(list(space), trials)
+    for i, (name, param) in enumerate(space.items()):
+        values = columns[i]
+        if isinstance(param, Float):
+            out[:, i] = _encode_floats(param, values)
+        else:
+            out[:, i] = [_encode_one(param, v) for v in values]
+        if param.when:
+            active = [space.is_active(name, t.params) for t in trials]
+            out[~np.array(active, dtype=bool), i] = np.nan
+    return out
+
+
+def _columns(names: list[str], trials: Sequence[FrozenTrial]) -> list[Sequence[Any]]:
+    """The values of each parameter across trials (`_MISSING` where a trial has none)."""
+    get = operator.itemgetter(*names)
+    try:  # every trial has every parameter: one C-level lookup per trial
+        rows = [get(t.params) for t in trials]
+    except KeyError:
+        return [[t.params.get(name, _MISSING) for t in trials] for name in names]
+    if len(names) == 1:
+        return [rows]
+    return list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+
+
+def _encode_floats(param: Float, values: Sequence[Any]) -> np.ndarray:
+    if set(map(type, values)) <= {float, int}:  # the usual case, at C speed
+        x = np.array(values, dtype=float)
+    else:
+        x = np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+                      for v in values], dtype=float)
+    lo, hi = param.low, param.high
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if param.scale == "log":
+            x, lo, hi = np.log(x), math.log(lo), math.log(hi)
+        elif param.scale == "one_minus_log":
+            x, lo, hi = -np.log1p(-x), -math.log1p(-lo), -math.log1p(-hi)
+        u: np.ndarray = np.clip((x - lo) / (hi - lo), 0.0, 1.0)  # NaN stays NaN
+    return u
+
+
+def _encode_one(param: Any, value: Any) -> float:
+    if value is _MISSING:
+        return math.nan
+    try:
+        return float(param.encode(value))
+    except (ValueError, TypeError):  # a value from another space version: not ours to learn from
+        return math.nan

@@ -1,0 +1,198 @@
+"""TPESampler: the conformance suite, its Parzen maths against hand computations, its behaviour."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.stats import truncnorm
+
+from shoal.exceptions import ConfigError
+from shoal.samplers import History, RandomSampler, Sampler, sampler_rng
+from shoal.samplers._tpe import TPESampler
+from shoal.samplers._tpe._parzen import (
+    bandwidth,
+    fit_parzen,
+    n_below,
+    neighbour_bandwidths,
+    trial_weights,
+)
+from shoal.samplers._tpe.sampler import _groups, encode_trials
+from shoal.space import Categorical, Float, Int, Space
+from shoal.testing import SamplerSuite
+from shoal.trial import FrozenTrial, TrialState
+
+
+class TestTPESampler(SamplerSuite):
+    def make_sampler(self, seed: int | None) -> Sampler:
+        return TPESampler(seed=seed, n_startup=4)
+
+
+# Parzen maths -------------------------------------------------------------------------------
+def test_gamma_and_weights() -> None:
+    assert [n_below(n) for n in (1, 9, 10, 11, 250, 251, 10_000)] == [1, 1, 1, 2, 25, 25, 25]
+    w = trial_weights(40)
+    assert w[-25:].tolist() == [1.0] * 25
+    assert np.all(np.diff(w[:15]) > 0)
+    assert w[0] == 1 / 40
+
+
+def test_bandwidth_rules() -> None:
+    assert bandwidth(10, 2) == pytest.approx(0.2 * 10 ** (-1 / 6))
+    assert bandwidth(1, 1) == pytest.approx(1 / 3)  # the magic clip
+    x = np.array([[0.5, 0.0], [0.1, 0.3], [0.9, 0.35]])
+    # dim 0 sorted 0.1, 0.5, 0.9: gaps 0.4 each; dim 1: 0.0, 0.3, 0.35 -> 0.3, 0.3, 0.05 -> clip 0.2
+    assert neighbour_bandwidths(x) == pytest.approx(np.array([[0.4, 0.3], [0.4, 0.3], [0.4, 0.2]]))
+
+
+@pytest.mark.parametrize("rule", ["neighbour", "scott"])
+def test_truncated_mixture_integrates_to_one(rule: str) -> None:
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.normal(0.9, 0.2, (7, 1)), 0, 1)
+    est = fit_parzen(x, np.empty((7, 0), dtype=int), [], trial_weights(7), rule=rule)
+    empty = np.empty((1, 0), dtype=int)
+    total, _ = quad(lambda v: float(np.exp(est.log_pdf(np.array([[v]]), empty))[0]), 0, 1,
+                    limit=200)
+    assert total == pytest.approx(1.0, abs=1e-6)
+
+
+def test_density_matches_a_hand_computed_mixture() -> None:
+    x_num, x_cat = np.array([[0.2, 0.7], [0.6, 0.1]]), np.array([[0], [2]])
+    est = fit_parzen(x_num, x_cat, [3], np.ones(2), prior_weight=1.0, rule="scott")
+    s = bandwidth(2, 3)
+    p_obs = [np.array([1 + 1 / 3, 1 / 3, 1 / 3]) / 2, np.array([1 / 3, 1 / 3, 1 + 1 / 3]) / 2]
+    point, choice = np.array([0.3, 0.5]), 2
+    expected = sum(
+        truncnorm.pdf(point, -m / s, (1 - m) / s, loc=m, scale=s).prod() * p[choice] / 3
+        for m, p in zip(x_num, p_obs, strict=True))
+    expected += truncnorm.pdf(point, -0.5, 0.5, loc=0.5, scale=1.0).prod() * (1 / 3) / 3
+    got = float(np.exp(est.log_pdf(point[None], np.array([[choice]])))[0])
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_categorical_kernels_sum_to_one_and_samples_follow_them() -> None:
+    x_cat = np.array([[0, 1], [0, 0], [3, 1]])
+    est = fit_parzen(np.empty((3, 0)), x_cat, [4, 2], np.ones(3))
+    for probs in est.cat_probs:
+        assert probs.sum(axis=1) == pytest.approx(np.ones(4))
+    grid = np.array([[a, b] for a in range(4) for b in range(2)])
+    assert np.exp(est.log_pdf(np.empty((8, 0)), grid)).sum() == pytest.approx(1.0)
+    _, draws = est.sample(np.random.default_rng(1), 40_000)
+    freq = np.bincount(draws[:, 0], minlength=4) / 40_000
+    marginal = est.weights @ est.cat_probs[0]
+    assert freq == pytest.approx(marginal, abs=0.01)
+
+
+def test_samples_stay_in_the_cube_and_follow_the_density() -> None:
+    est = fit_parzen(np.array([[0.02], [0.05]]), np.empty((2, 0), dtype=int), [], np.ones(2))
+    draws, _ = est.sample(np.random.default_rng(2), 20_000)
+    assert draws.min() >= 0.0
+    assert draws.max() <= 1.0
+    empty = np.empty((1, 0), dtype=int)
+    mass, _ = quad(lambda v: float(np.exp(est.log_pdf(np.array([[v]]), empty))[0]), 0, 0.25)
+    assert np.mean(draws < 0.25) == pytest.approx(mass, abs=0.015)
+
+
+# Sampler behaviour -------------------------------------------------------------------------
+def _quadratic(p: dict[str, float]) -> float:
+    return (p["x"] - 0.7) ** 2 + (p["y"] + 1.3) ** 2
+
+
+def _best_of(sampler: Sampler, space: Space, n: int) -> float:
+    trials: list[FrozenTrial] = []
+    for number in range(n):
+        history = History((*trials, FrozenTrial(number, number, TrialState.RUNNING)), number)
+        params = sampler.suggest(space, history, sampler_rng(sampler.seed, number))
+        trials.append(FrozenTrial(number, number, TrialState.COMPLETE, params=params,
+                                  values=(_quadratic(params),)))
+    return min(t.values[0] for t in trials if t.values)
+
+
+def test_beats_random_search_on_a_quadratic() -> None:
+    space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
+    tpe = [_best_of(TPESampler(seed=s), space, 60) for s in range(7)]
+    rnd = [_best_of(RandomSampler(seed=s), space, 60) for s in range(7)]
+    assert np.median(tpe) < 0.3 * np.median(rnd), (tpe, rnd)
+
+
+def test_reproducible_for_a_seed() -> None:
+    space = Space({"x": Float(-5.0, 5.0), "y": Float(-5.0, 5.0)})
+    assert _best_of(TPESampler(seed=3), space, 25) == _best_of(TPESampler(seed=3), space, 25)
+    assert _best_of(TPESampler(seed=3), space, 25) != _best_of(TPESampler(seed=4), space, 25)
+
+
+def _history(space: Space, rows: list[tuple[dict[str, object], float | None, TrialState]]) -> History:
+    trials = [FrozenTrial(i, i, state, params=p, values=None if v is None else (v,))
+              for i, (p, v, state) in enumerate(rows)]
+    return History([*trials, FrozenTrial(len(trials), len(trials), TrialState.RUNNING)],
+                   len(trials))
+
+
+def test_running_trials_are_avoided() -> None:
+    space = Space({"x": Float(0.0, 1.0)})
+    # Two equally good basins, at 0.2 and 0.8; other workers are running many trials near 0.2.
+    grid = [(k + 0.5) / 40 for k in range(40)]
+    rows: list[tuple[dict[str, object], float | None, TrialState]] = [
+        ({"x": x}, round(min(abs(x - 0.2), abs(x - 0.8)), 9), TrialState.COMPLETE) for x in grid]
+    rows += [({"x": 0.2 + 0.01 * k}, None, TrialState.RUNNING) for k in range(-5, 6)]
+    liar = [TPESampler(seed=s).suggest(space, _history(space, rows), sampler_rng(s, 99))["x"]
+            for s in range(20)]
+    honest = [TPESampler(seed=s, constant_liar=False).suggest(
+        space, _history(space, rows), sampler_rng(s, 99))["x"] for s in range(20)]
+    near = [sum(abs(x - 0.2) < 0.1 for x in xs) for xs in (liar, honest)]
+    assert near[1] >= 5, (near, honest)  # without the liar, about half go to the busy basin
+    assert near[0] <= near[1] // 2, (near, liar)
+
+
+def test_failed_trials_count_as_bad_and_do_not_crash() -> None:
+    space = Space({"x": Float(0.0, 1.0), "c": Categorical(["a", "b"])})
+    rows: list[tuple[dict[str, object], float | None, TrialState]] = [
+        ({"x": 0.05 * k, "c": "a"}, None, TrialState.FAILED) for k in range(20)]
+    rows += [({"x": 0.9, "c": "b"}, 1.0, TrialState.COMPLETE)]
+    sampler = TPESampler(seed=0)
+    xs = [sampler.suggest(space, _history(space, rows), sampler_rng(0, n)) for n in range(20)]
+    assert sum(p["c"] == "b" for p in xs) > 12
+    only_failed = _history(space, rows[:-1])
+    space.validate(sampler.suggest(space, only_failed, sampler_rng(0, 1)))
+
+
+def test_conditional_groups_are_modelled_on_their_own_trials() -> None:
+    space = Space({
+        "opt": Categorical(["sgd", "adam"]),
+        "lr": Float(1e-4, 1.0, scale="log"),
+        "momentum": Float(0.0, 0.99, when={"opt": ["sgd"]}),
+        "nesterov": Categorical([True, False], when={"opt": ["sgd"]}),
+        "beta": Float(0.5, 0.999, when={"opt": ["adam"]}),
+        "layers": Int(1, 8),
+    })
+    groups = _groups(space)
+    assert [g.names for g in groups] == [["opt", "lr", "layers"], ["momentum", "nesterov"],
+                                         ["beta"]]
+    rng = np.random.default_rng(0)
+    rows: list[tuple[dict[str, object], float | None, TrialState]] = []
+    for _ in range(60):
+        p = space.sample(rng)
+        score = (p.get("momentum", 0.0) - 0.9) ** 2 if p["opt"] == "sgd" else 1.0 + p["beta"]
+        rows.append((p, score, TrialState.COMPLETE))
+    history = _history(space, rows)
+    u = encode_trials(space, history.trials)
+    assert np.isnan(u[:-1, 2]).sum() == sum(p["opt"] == "adam" for p, _, _ in rows)
+    sampler = TPESampler(seed=1)
+    suggestions = [sampler.suggest(space, history, sampler_rng(1, n)) for n in range(30)]
+    for p in suggestions:
+        space.validate(p)
+        assert set(p) == set(space.active_names(p))
+        assert p["layers"] == int(p["layers"])
+    sgd = [p for p in suggestions if p["opt"] == "sgd"]
+    assert len(sgd) > 20  # sgd trials scored better
+    assert np.median([p["momentum"] for p in sgd]) > 0.7  # the sgd group learnt its optimum
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ConfigError, match="n_startup of TPESampler"):
+        TPESampler(n_startup=0)
+    with pytest.raises(ConfigError, match="prior_weight of TPESampler"):
+        TPESampler(prior_weight=math.nan)
+    assert "TPESampler(seed=3" in repr(TPESampler(seed=3))
