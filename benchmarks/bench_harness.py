@@ -191,7 +191,7 @@ def hand_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, 
         xb, yb = xs[start:start + batch_size], ys[start:start + batch_size]
         loss = functional.cross_entropy(model(xb), yb)
         optimizer.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         total += loss.item() * xb.shape[0]
     return total / n
@@ -200,7 +200,7 @@ def hand_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, 
 def hand_accuracy(model: nn.Module, data: Split) -> float:
     model.eval()
     with torch.no_grad():
-        correct = (model(data.x_val).argmax(1) == data.y_val).sum().item()
+        correct = int((model(data.x_val).argmax(1) == data.y_val).sum())
     return correct / data.y_val.shape[0]
 
 
@@ -315,7 +315,7 @@ class CallTimer:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: dict[str, float] = dict.fromkeys(self.METHODS, 0.0)
 
     def wrap(self, storage: Any) -> None:
         for name in self.METHODS:
@@ -339,7 +339,7 @@ def storage_breakdown(cfg: MLPConfig) -> tuple[CallTimer, float]:
         torch.set_num_threads(1)
         runner = TaskInStudy(cfg, 0, url, wrap=timer.wrap)
         timer.calls.clear()  # the enqueue is set-up, not the trial
-        timer.seconds.clear()
+        timer.seconds = dict.fromkeys(CallTimer.METHODS, 0.0)
         start = time.perf_counter()
         runner.run()
         return timer, time.perf_counter() - start
@@ -364,6 +364,11 @@ class Reporter:
         self.step += 1
 
 
+def max_norm_steps(model: nn.Module, steps: int) -> None:
+    for _ in range(steps):
+        apply_max_norm(model)
+
+
 def median_ms(action: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -383,13 +388,13 @@ def per_epoch_costs(cfg: MLPConfig, repeats: int) -> str:
     steps = math.ceil(data.x.shape[0] / cfg.batch_size)
     val = (data.x_val, data.y_val)
     with sqlite_url() as url:
-        items = [
+        items: list[tuple[str, Callable[[], Any]]] = [
             ("validation, (a): one forward of all 800 rows", lambda: hand_accuracy(model, data)),
             (f"validation, shoal `evaluate`: batches of {cfg.batch_size}, `torch.cat`, numpy accuracy",
              lambda: epoch_evaluate(model, val, accuracy, cfg.batch_size, torch.device("cpu"))),
             ("`copy_state` of the best weights (epochs that improve)", lambda: copy_state(model)),
             (f"`apply_max_norm` after each of the {steps} steps (b-task; no max_norm set)",
-             lambda: [apply_max_norm(model) for _ in range(steps)]),
+             lambda: max_norm_steps(model, steps)),
             ("3 reports + `should_prune()`, in-memory study", Reporter(None, cfg.epochs)),
             ("3 reports + `should_prune()`, SQLite study", Reporter(url, cfg.epochs)),
         ]
@@ -678,7 +683,8 @@ def trace_diff(folder: str, worker: WorkerRss, top: int = 10) -> list[str]:
 def rss_table(run: MemoryRun) -> str:
     [worker] = run.workers
     rss = worker.rss()
-    marks = sorted({t for t in TABLE_TRIALS if t <= len(rss)} | {len(rss)})
+    hundreds = set(range(100, len(rss) + 1, 100))
+    marks = sorted({t for t in TABLE_TRIALS if t <= len(rss)} | hundreds | {len(rss)})
     out = [f"### Memory: {len(rss)} consecutive trials in one worker process (SQLite, n_jobs=1, "
            f"{run.wall_s:.0f} s, trial states {run.states})", "",
            f"RSS before the study (imports done, no data loaded): {run.baseline['rss']:.1f} MB", "",
@@ -690,6 +696,10 @@ def rss_table(run: MemoryRun) -> str:
             f"growth {first} → {last}: {worker.growth():+.2f} MB. Target: flat, i.e. slope < "
             f"{TARGET_SLOPE_MB} MB/trial and growth < {TARGET_GROWTH_MB:g} MB: "
             f"{'met' if worker.meets_target() else '**MISSED**'}."]
+    if len(rss) >= 200:
+        blocks = [f"{max(1, t - 100)} → {t}: {rss[t - 1] - rss[max(0, t - 101)]:+.1f}"
+                  for t in sorted(hundreds)]
+        out += ["", "RSS growth between the rows above, per 100 trials (MB): " + ", ".join(blocks) + "."]
     return "\n".join(out + census_lines(worker))
 
 
@@ -776,7 +786,6 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.reps, args.trials, args.epochs = min(args.reps, 2), min(args.trials, 12), min(args.epochs, 3)
-    repeats = 30 if args.quick else 200
 
     logging.getLogger("shoal").setLevel(logging.ERROR)
     print("## PyTorch harness: overhead and memory\n")
@@ -786,31 +795,38 @@ def main() -> None:
           f"and growth < {TARGET_GROWTH_MB:g} MB\n", flush=True)
 
     if not args.skip_overhead:
-        cfg = MLPConfig(epochs=args.epochs)
-        threads, fds = threading.active_count(), open_fds()
-        runs = measure_overhead(cfg, args.reps)
-        timer, wall = storage_breakdown(cfg)
-        gc.collect()
-        resources = resources_line(threads, fds, 2 * (args.reps + 1) + 1)  # 2 per round, 1 breakdown
-        print("\n" + overhead_tables(runs, cfg) + "\n")
-        print(breakdown_table(timer, wall, cfg.epochs) + "\n")
-        print(per_epoch_costs(cfg, repeats) + "\n")
-        print(resources + "\n")
-        print(f"- load average after the overhead runs: {loadavg()}\n", flush=True)
-
+        overhead_section(args, repeats=30 if args.quick else 200)
     if not args.skip_memory:
-        serial = run_memory(args.trials, 1, args.memory_epochs)
-        print(rss_table(serial) + "\n", flush=True)
-        runs = [serial]
-        if not args.skip_parallel:
-            runs.append(run_memory(args.trials, 2, args.memory_epochs))
-            print(parallel_table(runs[-1]) + "\n", flush=True)
-        grew = not all(w.meets_target() for run in runs for w in run.workers)
-        if args.diagnose == "always" or (grew and args.diagnose == "auto"):
-            others = [run_memory(args.trials, 1, args.memory_epochs, mode)
-                      for mode in MEMORY_RUNS if mode != "demo"]
-            print(diagnosis_table([serial, *others]) + "\n", flush=True)
-        print(f"- load average at the end: {loadavg()}", flush=True)
+        memory_section(args)
+
+
+def overhead_section(args: argparse.Namespace, repeats: int) -> None:
+    cfg = MLPConfig(epochs=args.epochs)
+    threads, fds = threading.active_count(), open_fds()
+    runs = measure_overhead(cfg, args.reps)
+    timer, wall = storage_breakdown(cfg)
+    gc.collect()
+    resources = resources_line(threads, fds, 2 * (args.reps + 1) + 1)  # 2 per round, 1 breakdown
+    print("\n" + overhead_tables(runs, cfg) + "\n")
+    print(breakdown_table(timer, wall, cfg.epochs) + "\n")
+    print(per_epoch_costs(cfg, repeats) + "\n")
+    print(resources + "\n")
+    print(f"- load average after the overhead runs: {loadavg()}\n", flush=True)
+
+
+def memory_section(args: argparse.Namespace) -> None:
+    serial = run_memory(args.trials, 1, args.memory_epochs)
+    print(rss_table(serial) + "\n", flush=True)
+    measured = [serial]
+    if not args.skip_parallel:
+        measured.append(run_memory(args.trials, 2, args.memory_epochs))
+        print(parallel_table(measured[-1]) + "\n", flush=True)
+    grew = not all(w.meets_target() for run in measured for w in run.workers)
+    if args.diagnose == "always" or (grew and args.diagnose == "auto"):
+        controls = [run_memory(args.trials, 1, args.memory_epochs, mode)
+                    for mode in MEMORY_RUNS if mode != "demo"]
+        print(diagnosis_table([serial, *controls]) + "\n", flush=True)
+    print(f"- load average at the end: {loadavg()}", flush=True)
 
 
 if __name__ == "__main__":
