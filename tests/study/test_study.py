@@ -300,3 +300,50 @@ def test_live_trial_knows_its_lineage() -> None:
                          checkpoint="ckpt/0", system_attrs={"fixed_params": True})
     second = study.ask()
     assert (second.parent, second.checkpoint) == (0, "ckpt/0")
+
+
+class _CountingStorage(InMemoryStorage):
+    """In-memory storage that counts the calls a trial makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {}
+
+    def update_trial(self, trial_id: int, **fields: object) -> bool:  # type: ignore[override]
+        self.calls["update_trial"] = self.calls.get("update_trial", 0) + 1
+        return super().update_trial(trial_id, **fields)  # type: ignore[arg-type]
+
+    def get_trials(self, study_id: int, *, since: int = 0) -> shoal.storage.TrialsPage:
+        self.calls["get_trials"] = self.calls.get("get_trials", 0) + 1
+        return super().get_trials(study_id, since=since)
+
+
+@pytest.mark.parametrize("scheduler", [None, MedianStopping(min_trials=1)])
+def test_an_epoch_costs_one_write_and_a_read_only_when_the_scheduler_looks(
+        scheduler: MedianStopping | None) -> None:
+    storage = _CountingStorage()
+    study = shoal.create_study(storage=storage, scheduler=scheduler)
+    trial = study.ask()
+    storage.calls.clear()
+    for epoch in range(5):
+        trial.report(1.0 / (epoch + 1), epoch, name="train_loss")
+        trial.report(0.01, epoch, name="lr")
+        trial.report(0.5 + epoch / 10, epoch)
+        assert not trial.should_prune()
+    assert storage.calls.get("update_trial") == 5
+    assert storage.calls.get("get_trials", 0) == (0 if scheduler is None else 5)
+    study.tell(trial, 1.0)
+    stored = study.trials[0]
+    assert stored.curves == {"train_loss": {e: 1.0 / (e + 1) for e in range(5)},
+                             "lr": dict.fromkeys(range(5), 0.01)}
+
+
+def test_curves_reported_last_are_written_when_the_trial_ends_and_not_shared() -> None:
+    study = shoal.create_study()
+    trial = study.ask()
+    trial.report(0.7, 0)
+    trial.report(2.0, 0, name="train_loss")  # nothing else is written after this
+    study.tell(trial, 0.7)
+    assert study.trials[0].curves == {"train_loss": {0: 2.0}}
+    trial._curves["train_loss"]["1"] = 9.0  # the storage holds a copy, not the trial's dict
+    assert study.trials[0].curves == {"train_loss": {0: 2.0}}

@@ -266,3 +266,30 @@ def test_mismatched_data_is_refused() -> None:
 def test_early_stopping_validates_itself(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{message}$"):
         EarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize(("eval_batch_size", "forwards"), [(None, 1), (8, 4), (20, 2)])
+def test_validation_runs_in_large_batches_unless_told_otherwise(eval_batch_size: int | None,
+                                                                 forwards: int) -> None:
+    """32 validation rows, training batches of 8: by default one forward evaluates them all."""
+    sizes: list[int] = []
+
+    def record(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        if not module.training:
+            sizes.append(inputs[0].shape[0])
+
+    generator = seed_everything(0, deterministic=False)
+    model = mlp()
+    model.register_forward_pre_hook(record)
+    tr, va = regression()
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.01), None, tr, va, loss_fn=mse, metric=mse_metric,
+        metric_direction="minimize", epochs=1, batch_size=8, eval_batch_size=eval_batch_size,
+        generator=generator)
+    assert len(sizes) == forwards
+    assert sum(sizes) == 32
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_eval_batch_size_must_be_a_positive_integer(bad: object) -> None:
+    with pytest.raises(ConfigError, match="eval_batch_size of fit must be an integer >= 1 or None"):
+        train(eval_batch_size=bad)

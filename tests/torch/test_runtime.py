@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import platform
 import random
 from collections.abc import Iterator
 
@@ -10,8 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+import shoal
+from shoal import TrialState
 from shoal.exceptions import ConfigError
-from shoal.torch._runtime import configure_threads, seed_everything, select_device
+from shoal.samplers import RandomSampler
+from shoal.torch import TaskSpec, _task
+from shoal.torch._runtime import configure_threads, release_freed_memory, seed_everything, select_device
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +131,21 @@ def test_a_missing_cuda_device_is_a_config_error(monkeypatch: pytest.MonkeyPatch
 def test_unknown_devices_are_refused(preference: str) -> None:
     with pytest.raises(ConfigError, match=r"^preference of select_device must be 'auto', 'cpu', 'cuda'"):
         select_device(preference)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_freed_memory_is_released_on_glibc() -> None:
+    assert release_freed_memory() is True
+
+
+def test_every_task_trial_releases_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(_task, "release_freed_memory", lambda: calls.append(1) or True)
+    spec = TaskSpec(dataset="wine", epochs=1, threads=1, device="cpu")
+    study = shoal.create_study(direction=spec.direction, sampler=RandomSampler(seed=0))
+    study.enqueue({"lr": 1e-4})
+    study.enqueue({"lr": math.nan})  # a config error stops the run; the memory is released anyway
+    with pytest.raises(ConfigError, match="lr of optimizer"):
+        study.optimize(spec.objective(), n_trials=2)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAILED]
+    assert calls == [1, 1]

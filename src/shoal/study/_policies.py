@@ -54,7 +54,11 @@ class RetryPolicy:
 
 
 class HeartbeatThread:
-    """One daemon thread per process that beats for every trial this process is running."""
+    """One daemon thread per process that beats for every trial this process is running.
+
+    The thread lives only while there are trials to beat for: it holds the storage (and its
+    connections), so a thread left running would keep every dropped study alive.
+    """
 
     def __init__(self, storage: Storage, interval: float) -> None:
         self._storage = storage
@@ -71,18 +75,35 @@ class HeartbeatThread:
             # A forked worker inherits the object but not the thread: start its own.
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._loop, name="shoal-heartbeat",
-                                                daemon=True)
+                self._wake = threading.Event()
+                self._thread = threading.Thread(target=self._loop, args=(self._wake,),
+                                                name="shoal-heartbeat", daemon=True)
                 self._thread.start()
 
     def discard(self, trial_id: int) -> None:
         with self._lock:
             self._trials.discard(trial_id)
+            if not self._trials:
+                self._wake.set()  # end the thread now rather than at its next beat
 
-    def _loop(self) -> None:
-        while not self._wake.wait(self._interval):
+    @property
+    def running(self) -> bool:
+        """Whether this process has a heartbeat thread alive (for tests and diagnostics)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and self._pid == os.getpid()
+
+    def _loop(self, wake: threading.Event) -> None:
+        while True:
+            woken = wake.wait(self._interval)
             with self._lock:
+                if not self._trials:
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                    return
+                wake.clear()  # a trial came back after the wake-up: keep beating
                 trials = list(self._trials)
+            if woken:
+                continue
             for trial_id in trials:
                 try:
                     if not self._storage.update_trial(trial_id, heartbeat=True):

@@ -223,8 +223,7 @@ class Study:
 
     def _write(self, trial: Trial, **fields: Any) -> None:
         if trial._unsaved_system:
-            fields["system_attrs"] = {**trial._unsaved_system, **fields.get("system_attrs", {})}
-            trial._unsaved_system = {}
+            fields["system_attrs"] = {**trial._take_unsaved(), **fields.get("system_attrs", {})}
         if not self.storage.update_trial(trial.trial_id, **fields):
             log.warning("trial %d is no longer RUNNING in %s (its heartbeat was lost?); "
                         "the update was not recorded.", trial.number, self.storage.url)
@@ -245,9 +244,12 @@ class Study:
     def _finish(self, live: Trial, value: Any, state: TrialState | None, reason: str | None,
                 extra: Mapping[str, Any]) -> FrozenTrial:
         values, state, reason = _outcome(value, state, reason, len(self.directions))
-        attrs = {**live._unsaved_system, **extra, **({"fail_reason": reason} if reason else {})}
-        ok = self.storage.finish_trial(live.trial_id, state=state, values=values, system_attrs=attrs)
-        self._beats.discard(live.trial_id)
+        attrs = {**live._take_unsaved(), **extra, **({"fail_reason": reason} if reason else {})}
+        try:
+            ok = self.storage.finish_trial(live.trial_id, state=state, values=values,
+                                           system_attrs=attrs)
+        finally:
+            self._beats.discard(live.trial_id)
         self._live.pop(live.number, None)
         live.finished = True
         if not ok:

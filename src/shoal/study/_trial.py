@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 from shoal.exceptions import ConfigError, DistributionMismatch
 from shoal.samplers import History
@@ -112,7 +112,9 @@ class Trial:
         """Record the objective's value at `step` (an epoch, a fold), for schedulers and curves.
 
         With `name`, record another curve instead (a training loss, a learning rate): kept with
-        the trial for plots and reports, never read by schedulers.
+        the trial for plots and reports, never read by schedulers. Named curves are written with
+        the trial's next write (its next value report, or its end), so reporting them before the
+        value costs no extra storage transaction.
         """
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ConfigError(f"step of report must be an integer >= 0. Got {step!r}.")
@@ -127,14 +129,15 @@ class Trial:
         if name is not None:
             self._curves.setdefault(name, {})[str(step)] = value
             self._system_attrs["curves"] = self._curves
-            self.study._write(self, system_attrs={"curves": self._curves})
+            self._unsaved_system["curves"] = self._curves
             return
         self._intermediate[step] = value
         self.study._write(self, intermediate={step: value})
 
     def decision(self) -> Decision:
         """The scheduler's advice for this trial after its latest report."""
-        return self.study.scheduler.decide(self.snapshot(), self.study._history())
+        # Loaded only if the scheduler looks: NoStopping never does, and a read costs a query.
+        return self.study.scheduler.decide(self.snapshot(), _LazyHistory(self.study._history))
 
     def should_prune(self) -> bool:
         """True when the scheduler advises stopping; then `raise shoal.TrialPruned()`."""
@@ -155,6 +158,13 @@ class Trial:
         """The named curves reported so far, by name and step."""
         return {name: {int(s): v for s, v in points.items()} for name, points in self._curves.items()}
 
+    def _take_unsaved(self) -> dict[str, Any]:
+        """System attributes waiting for the next write (copied: the trial keeps changing them)."""
+        unsaved, self._unsaved_system = self._unsaved_system, {}
+        if "curves" in unsaved:
+            unsaved["curves"] = {name: dict(points) for name, points in self._curves.items()}
+        return unsaved
+
     def snapshot(self) -> FrozenTrial:
         """This trial as a FrozenTrial, from what this process knows."""
         return FrozenTrial(number=self.number, trial_id=self.trial_id, state=TrialState.RUNNING,
@@ -164,3 +174,30 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"
+
+
+class _LazyHistory(Sequence[FrozenTrial]):
+    """The study's trials, read from storage on first access."""
+
+    def __init__(self, load: Callable[[], list[FrozenTrial]]) -> None:
+        self._load = load
+        self._items: list[FrozenTrial] | None = None
+
+    def _get(self) -> list[FrozenTrial]:
+        if self._items is None:
+            self._items = self._load()
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> FrozenTrial: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[FrozenTrial]: ...
+
+    def __getitem__(self, index: int | slice) -> FrozenTrial | Sequence[FrozenTrial]:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[FrozenTrial]:
+        return iter(self._get())

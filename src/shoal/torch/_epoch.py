@@ -13,14 +13,15 @@ from torch.utils.data import DataLoader
 
 from shoal.exceptions import ConfigError, TrialFailed
 
-__all__ = ["CHECK_EVERY", "Data", "LossWindow", "StateDict", "TensorPair", "batches", "copy_state",
-           "evaluate", "to_device"]
+__all__ = ["CHECK_EVERY", "EVAL_BATCH_SIZE", "Data", "LossWindow", "StateDict", "TensorPair", "batches",
+           "copy_state", "evaluate", "to_device"]
 
 TensorPair: TypeAlias = tuple[Tensor, Tensor]
 Data: TypeAlias = "TensorPair | DataLoader[Any]"
 StateDict: TypeAlias = dict[str, Any]
 
 CHECK_EVERY = 16  # batches between divergence checks: one device sync each (see fit's docstring)
+EVAL_BATCH_SIZE = 1024  # least rows per forward when evaluating tensor data (no gradients kept)
 
 
 class LossWindow:

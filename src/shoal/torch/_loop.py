@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from shoal.exceptions import ConfigError, TrialFailed, TrialPruned
 from shoal.torch._checkpoint import CheckpointStore, rng_states, set_rng_states
 from shoal.torch._epoch import (
+    EVAL_BATCH_SIZE,
     Data,
     LossWindow,
     StateDict,
@@ -102,6 +103,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
         metric_direction: str,
         epochs: int,
         batch_size: int | None = None,
+        eval_batch_size: int | None = None,
         trial: Trial | None = None,
         early_stopping: EarlyStopping | None = None,
         clip_grad_norm: float | None = None,
@@ -149,7 +151,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
         metric: `metric(outputs, y)` over the whole validation set, a float.
         metric_direction: "maximize" or "minimize".
         epochs: Epochs to train in all, counting any restored from a checkpoint.
-        batch_size: Mini-batch size for tensor data (also used to evaluate); required then.
+        batch_size: Mini-batch size for tensor data; required then.
+        eval_batch_size: Rows per forward when evaluating tensor data; default
+            max(batch_size, EVAL_BATCH_SIZE = 1024): without gradients a larger batch is safe,
+            and evaluating in training-sized batches costs ~1.5% of an MLP epoch (benchmarks).
         trial: The live trial to report to and prune, or None.
         early_stopping: Stop after this many epochs without improvement, or None.
         clip_grad_norm: Clip the global L2 norm of the gradients to this, or None.
@@ -179,6 +184,11 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     (20, True)
     """
     direction = _check_args(epochs, batch_size, train, metric_direction, clip_grad_norm, step_offset)
+    if eval_batch_size is not None and (isinstance(eval_batch_size, bool)
+                                        or not isinstance(eval_batch_size, int) or eval_batch_size < 1):
+        raise ConfigError(f"eval_batch_size of fit must be an integer >= 1 or None. Got {eval_batch_size!r}.")
+    if eval_batch_size is None and batch_size is not None:
+        eval_batch_size = max(batch_size, EVAL_BATCH_SIZE)
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
     else:
@@ -222,7 +232,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
                 after_step(model)
             losses.add(loss, yb.shape[0])
         train_loss = losses.mean()
-        value = evaluate(model, val_data, metric, batch_size, device)
+        value = evaluate(model, val_data, metric, eval_batch_size, device)
         if not math.isfinite(value):
             raise TrialFailed(f"diverged: validation metric became {value} at epoch {epoch}")
         if schedule is not None:
@@ -336,6 +346,7 @@ def _check_checkpoint(saved: dict[str, Any], setup: dict[str, Any], epochs: int,
 
 def _report(trial: Trial, history: dict[str, list[float]], epoch: int, step_offset: int) -> None:
     step = step_offset + epoch
-    trial.report(history["val_metric"][epoch], step)
+    # Curves first: they ride along with the value's write, one storage transaction per epoch.
     trial.report(history["train_loss"][epoch], step, name="train_loss")
     trial.report(history["lr"][epoch], step, name="lr")
+    trial.report(history["val_metric"][epoch], step)

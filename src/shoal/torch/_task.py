@@ -19,7 +19,7 @@ from shoal.torch._loop import EarlyStopping, FitResult, fit
 from shoal.torch._metrics import Metric, default_metric, get_metric
 from shoal.torch._models import MODEL_KEYS, build_model
 from shoal.torch._optim import OPTIMIZER_KEYS, build_optimizer
-from shoal.torch._runtime import configure_threads, seed_everything, select_device
+from shoal.torch._runtime import configure_threads, release_freed_memory, seed_everything, select_device
 from shoal.torch._schedules import SCHEDULE_KEYS, build_lr_schedule
 from shoal.torch._splits import Holdout, ValidationProtocol, protocol_from_dict
 
@@ -163,6 +163,12 @@ class TaskObjective:
         self.spec = spec
 
     def __call__(self, trial: Trial) -> float:
+        try:
+            return self._run(trial)
+        finally:  # the trial's tensors are gone once _run returns: hand their memory back
+            release_freed_memory()
+
+    def _run(self, trial: Trial) -> float:
         spec = self.spec
         params = trial.params
         unknown = sorted(set(params) - spec.allowed_params())
