@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import gc
-import threading
 import time
 import weakref
 from pathlib import Path
 
 import shoal
 from shoal import TrialState
-
-
-def _heartbeat_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "shoal-heartbeat"]
 
 
 def _last_beat(study: shoal.Study, number: int) -> float:
@@ -37,10 +32,13 @@ def test_running_trial_gets_heartbeats_and_the_thread_ends_with_it(tmp_path: Pat
     first = _last_beat(study, trial.number)
     assert first > 0
     assert _wait_until(lambda: _last_beat(study, trial.number) > first)
-    assert study._beats.running
+    thread = study._beats._thread
+    assert thread is not None
+    assert thread.name == "shoal-heartbeat"
     study.tell(trial, 1.0)
-    assert _wait_until(lambda: not study._beats.running)
-    assert _heartbeat_threads() == []
+    thread.join(timeout=5.0)
+    assert not thread.is_alive()
+    assert not study._beats.running
 
 
 def test_a_new_trial_after_the_thread_ended_starts_it_again(tmp_path: Path) -> None:
@@ -57,12 +55,17 @@ def test_a_new_trial_after_the_thread_ended_starts_it_again(tmp_path: Path) -> N
 
 
 def test_dropped_studies_leave_no_thread_and_are_collected(tmp_path: Path) -> None:
-    refs = []
+    refs, threads = [], []
     for i in range(5):
         study = shoal.create_study(f"s{i}", storage=f"sqlite:///{tmp_path / f'{i}.db'}")
-        study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=2)
+        study.optimize(lambda t: threads.append(t.study._beats._thread) or t.suggest_float("x", 0, 1),
+                       n_trials=2)
         refs.append(weakref.ref(study))
         del study
-    assert _wait_until(lambda: not _heartbeat_threads())
+    assert len(threads) == 10
+    for thread in threads:
+        assert thread is not None
+        thread.join(timeout=5.0)
+        assert not thread.is_alive()
     gc.collect()
     assert [r for r in refs if r() is not None] == []
