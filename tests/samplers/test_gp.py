@@ -142,3 +142,22 @@ def test_reproducible_for_a_seed() -> None:
 def test_rejects_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         GPSampler(**kwargs)
+
+
+def test_describe_names_the_phase_and_the_trust_region() -> None:
+    space = Space({f"x{i}": Float(0.0, 1.0) for i in range(6)})
+
+    def objective(p: dict[str, Any]) -> float:
+        return sum((v - 0.3) ** 2 for v in p.values())
+
+    trials = _run(GPSampler(seed=0, trust_region=False), space, objective, 12)
+
+    def history(n: int) -> History:
+        return History([*trials[:n], FrozenTrial(n, n, TrialState.RUNNING)], n)
+
+    assert GPSampler(seed=0).describe(space, history(9)) == {"gp_phase": "initial_design"}
+    assert GPSampler(seed=0).describe(space, history(10)) == {"gp_phase": "model"}
+    shrunk = GPSampler(seed=0, trust_region=True).describe(space, history(12))
+    assert shrunk["gp_phase"] == "model"
+    assert 0.0 < shrunk["gp_trust_region"] <= 1.6
+    assert GPSampler(seed=0).describe(Space({"k": Fixed(1)}), history(0)) == {}

@@ -10,7 +10,7 @@ from scipy.integrate import quad
 from scipy.stats import truncnorm
 
 from shoal.exceptions import ConfigError
-from shoal.samplers import History, RandomSampler, Sampler, sampler_rng
+from shoal.samplers import AutoSampler, History, RandomSampler, Sampler, sampler_rng
 from shoal.samplers._tpe import TPESampler
 from shoal.samplers._tpe._parzen import (
     bandwidth,
@@ -196,3 +196,18 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ConfigError, match="prior_weight of TPESampler"):
         TPESampler(prior_weight=math.nan)
     assert "TPESampler(seed=3" in repr(TPESampler(seed=3))
+
+
+def test_describe_names_the_phase() -> None:
+    space = Space({"x": Float(-5.0, 5.0)})
+    trials = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": float(i) - 4.0}, values=(float(i),))
+              for i in range(10)]
+    sampler = TPESampler(seed=0, n_startup=10)
+    assert sampler.describe(space, History(trials[:9], 9)) == {"tpe_phase": "initial_design"}
+    assert sampler.describe(space, History(trials, 10)) == {"tpe_phase": "model"}
+
+
+def test_auto_sampler_passes_on_the_chosen_sampler_s_description() -> None:
+    space = Space({"x": Float(-5.0, 5.0)})
+    assert AutoSampler(seed=0).describe(space, History([], 0)) == {
+        "auto_choice": "GPSampler", "gp_phase": "initial_design"}

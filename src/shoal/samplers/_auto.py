@@ -51,7 +51,10 @@ class AutoSampler:
         return self.choose(space, history).suggest(space, history, rng)
 
     def describe(self, space: Space, history: History) -> dict[str, Any]:
-        return {"auto_choice": type(self.choose(space, history)).__name__}
+        chosen = self.choose(space, history)
+        inner = getattr(chosen, "describe", None)
+        return {"auto_choice": type(chosen).__name__,
+                **(inner(space, history) if inner is not None else {})}
 
     def __repr__(self) -> str:
         return f"AutoSampler(seed={self.seed!r})"

@@ -118,10 +118,10 @@ class GPSampler:
         layout = _Layout(space)
         if layout.n_features == 0:
             return space.decode(np.full(len(space), 0.5))
-        n_startup = self.n_startup or min(10, 2 * layout.n_searched + 2)
+        n_startup = self._n_startup(layout)
         u_obs, scores = _observations(space, history)
         finite = np.isfinite(scores)
-        if len(scores) < n_startup or len(np.unique(scores[finite])) < 2:
+        if _in_initial_design(scores, n_startup):
             return space.decode(qmc_point("sobol", len(space), history.position, seed=self._qmc_seed))
 
         y = np.empty(len(scores))
@@ -137,12 +137,8 @@ class GPSampler:
 
         lower, upper = np.zeros(len(space)), np.ones(len(space))
         incumbent = u_obs[np.flatnonzero(finite)[np.argmin(scores[finite])]]
-        # "auto": a local model pays once the global one has many points in many dimensions.
-        tr_from = n_startup if self.trust_region is True else max(
-            n_startup, _TR_AUTO_TRIALS_PER_DIM * layout.n_numeric)
-        if self.trust_region is True or (self.trust_region == "auto" and len(scores) >= tr_from
-                                         and layout.n_numeric >= _TR_AUTO_DIM):
-            length = _trust_length(scores, tr_from, layout.n_numeric)
+        length = self._trust_length(layout, scores, n_startup)
+        if length is not None:
             lower, upper = layout.box(incumbent, gp.hyper.length_scales, length)
 
         def acq(u: np.ndarray) -> np.ndarray:
@@ -171,6 +167,42 @@ class GPSampler:
         pool = np.vstack([cand, refined])
         pool_values = np.concatenate([values, acq(refined)])
         return space.decode(pool[int(np.argmax(pool_values))])
+
+
+    def describe(self, space: Space, history: History) -> dict[str, Any]:
+        """System attributes for the trial being filled: how its point is chosen (JSON).
+
+        `gp_phase` is "initial_design" (a Sobol point) or "model" (maximising log EI);
+        `gp_trust_region` is the trust region's side relative to the length scales, when on.
+        """
+        layout = _Layout(space)
+        n_startup = self._n_startup(layout)
+        _, scores = _observations(space, history)
+        if layout.n_features == 0:
+            return {}  # nothing to search
+        if _in_initial_design(scores, n_startup):
+            return {"gp_phase": "initial_design"}
+        length = self._trust_length(layout, scores, n_startup)
+        return {"gp_phase": "model", **({} if length is None else {"gp_trust_region": length})}
+
+    def _n_startup(self, layout: _Layout) -> int:
+        return self.n_startup or min(10, 2 * layout.n_searched + 2)
+
+    def _trust_length(self, layout: _Layout, scores: np.ndarray, n_startup: int) -> float | None:
+        """The trust region's side (None: searching the whole space)."""
+        # "auto": a local model pays once the global one has many points in many dimensions.
+        tr_from = n_startup if self.trust_region is True else max(
+            n_startup, _TR_AUTO_TRIALS_PER_DIM * layout.n_numeric)
+        if self.trust_region is True or (self.trust_region == "auto" and len(scores) >= tr_from
+                                         and layout.n_numeric >= _TR_AUTO_DIM):
+            return _trust_length(scores, tr_from, layout.n_numeric)
+        return None
+
+
+def _in_initial_design(scores: np.ndarray, n_startup: int) -> bool:
+    """Too few finished trials, or too few distinct finite scores, to fit a model."""
+    finite = scores[np.isfinite(scores)]
+    return len(scores) < n_startup or len(np.unique(finite)) < 2
 
 
 @dataclass(frozen=True)

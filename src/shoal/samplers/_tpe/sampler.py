@@ -120,6 +120,16 @@ class TPESampler:
             u[group.columns] = self._suggest_group(group, u_obs, scores, rng)
         return space.decode(u)
 
+    def describe(self, space: Space, history: History) -> dict[str, Any]:
+        """System attributes for the trial being filled: how its point is chosen (JSON).
+
+        `tpe_phase` is "initial_design" (a Sobol point) or "model" (the best of the candidates
+        by log l - log g).
+        """
+        finished = sum(1 for t in history.trials if t.state in _FINISHED and t.params)
+        model = len(space) > 0 and finished >= self.n_startup
+        return {"tpe_phase": "model" if model else "initial_design"}
+
     def _suggest_group(self, group: _Group, u_obs: np.ndarray, scores: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
         """Encoded values of the group's parameters: the best of n_candidates draws from l."""

@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Time per TPE suggestion at trial N: shoal's TPESampler beside Optuna's TPESampler, same run.
+
+Both studies are in memory and hold the same N complete trials of a sphere function over d
+`Float(-5, 5)` parameters (drawn once, uniformly, with a fixed seed). What is timed is one
+`study.ask()` that returns a trial with all d parameters, then telling it `FAILED` so the study
+stays at N finished trials (the tell is not timed):
+- shoal: `Study.ask()` on a declared space, which runs `TPESampler.suggest` on the history;
+- Optuna: `study.ask(distributions)` with the d `FloatDistribution`s (define-and-run), which runs
+  its multivariate TPE (`TPESampler(seed=0)`, Optuna 5's defaults) on the same trials.
+Also timed: shoal's `TPESampler.suggest` alone, on a prebuilt `History`. Suggestions alternate
+shoal, Optuna, shoal-sampler-alone, ... after 3 untimed warm-up rounds; the table gives medians of
+wall and CPU time. BLAS is limited to one thread (as the BBOB harness does).
+
+Run: .venv/bin/python benchmarks/bench_tpe_speed.py [--trials 1000] [--dims 2 5 10 20] [--reps 60]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import datetime
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+
+import shoal
+from shoal import TrialState
+from shoal.samplers import History, TPESampler, sampler_rng
+from shoal.space import Float, Space
+from shoal.trial import FrozenTrial
+
+
+def sphere(x: dict[str, float]) -> float:
+    return float(sum(v * v for v in x.values()))
+
+
+def configurations(d: int, n: int) -> list[dict[str, float]]:
+    rng = np.random.default_rng(12345)
+    return [{f"x{i}": float(v) for i, v in enumerate(row)} for row in rng.uniform(-5.0, 5.0, (n, d))]
+
+
+def shoal_study(space: Space, configs: list[dict[str, float]]) -> shoal.Study:
+    study = shoal.create_study(space=space, sampler=TPESampler(seed=0))
+    for config in configs:
+        study.enqueue(config)
+        study.tell(study.ask(), sphere(config))
+    return study
+
+
+def optuna_study(d: int, configs: list[dict[str, float]]) -> tuple[optuna.Study, dict[str, object]]:
+    dists = {f"x{i}": optuna.distributions.FloatDistribution(-5.0, 5.0) for i in range(d)}
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    study.add_trials([optuna.trial.create_trial(params=c, distributions=dists, value=sphere(c))
+                      for c in configs])
+    return study, dists  # type: ignore[return-value]
+
+
+def timed(action: Callable[[], None]) -> tuple[float, float]:
+    w0, c0 = time.perf_counter(), time.process_time()
+    action()
+    return (time.perf_counter() - w0) * 1e3, (time.process_time() - c0) * 1e3
+
+
+def measure(d: int, n: int, reps: int) -> dict[str, tuple[float, float]]:
+    configs = configurations(d, n)
+    space = Space({f"x{i}": Float(-5.0, 5.0) for i in range(d)})
+    s_study = shoal_study(space, configs)
+    o_study, dists = optuna_study(d, configs)
+    frozen = [FrozenTrial(i, i, TrialState.COMPLETE, params=c, values=(sphere(c),))
+              for i, c in enumerate(configs)]
+    history = History([*frozen, FrozenTrial(n, n, TrialState.RUNNING)], n)
+    sampler = TPESampler(seed=0)
+
+    def shoal_ask() -> None:
+        trial = s_study.ask()
+        assert len(trial.params) == d
+        s_study.tell(trial, state=TrialState.FAILED)  # keeps the study at n usable trials
+
+    def optuna_ask() -> None:
+        trial = o_study.ask(dists)  # type: ignore[arg-type]
+        assert len(trial.params) == d
+        o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def shoal_alone() -> None:
+        sampler.suggest(space, history, sampler_rng(0, n))
+
+    actions = {"shoal Study.ask (TPESampler)": shoal_ask, "optuna study.ask (TPESampler)": optuna_ask,
+               "shoal TPESampler.suggest alone": shoal_alone}
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in actions}
+    for rep in range(reps + 3):
+        for name, action in actions.items():
+            wall_cpu = timed(action)
+            if rep >= 3:
+                samples[name].append(wall_cpu)
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+            for k, v in samples.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument("--dims", type=int, nargs="+", default=[2, 5, 10, 20])
+    ap.add_argument("--reps", type=int, default=60)
+    args = ap.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    print(f"## TPE: time per suggestion at trial {args.trials}\n")
+    print(f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
+    print(f"- machine: {platform.platform()}, {os.cpu_count()} cores; load average at start: "
+          f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"- python {platform.python_version()}, shoal {shoal.__version__}, optuna {optuna.__version__}, "
+          f"numpy {np.__version__}; {args.reps} interleaved suggestions per cell after 3 warm-ups\n")
+    print("| d | shoal Study.ask ms (wall / CPU) | Optuna study.ask ms (wall / CPU) | shoal / Optuna (CPU) "
+          "| shoal sampler alone ms (wall / CPU) | target: shoal ≤ 5 ms |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for d in args.dims:
+        r = measure(d, args.trials, args.reps)
+        (sw, sc), (ow, oc), (aw, ac) = r.values()
+        print(f"| {d} | {sw:.2f} / {sc:.2f} | {ow:.2f} / {oc:.2f} | {sc / oc:.2f} | {aw:.2f} / {ac:.2f} | "
+              f"{'met' if sc <= 5.0 else 'missed'} (CPU) |", flush=True)
+    print(f"\n- load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
