@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.special import ndtr
 from scipy.stats import truncnorm
 
 from shoal.exceptions import ConfigError
@@ -211,3 +212,11 @@ def test_auto_sampler_passes_on_the_chosen_sampler_s_description() -> None:
     space = Space({"x": Float(-5.0, 5.0)})
     assert AutoSampler(seed=0).describe(space, History([], 0)) == {
         "auto_choice": "GPSampler", "gp_phase": "initial_design"}
+
+
+def test_truncation_masses_match_the_exact_ones_far_from_and_near_the_ends() -> None:
+    x = np.random.default_rng(3).random((400, 3))  # narrow kernels, mostly far from both ends
+    est = fit_parzen(x, np.empty((400, 0), dtype=int), [], trial_weights(400))
+    mus, sigmas = est.mus, est.sigmas
+    exact = np.log(ndtr((1.0 - mus) / sigmas) - ndtr(-mus / sigmas))
+    np.testing.assert_allclose(est.log_norm, exact, rtol=0, atol=1e-14)
