@@ -8,7 +8,8 @@ stays at N finished trials (the tell is not timed):
 - shoal: `Study.ask()` on a declared space, which runs `TPESampler.suggest` on the history;
 - Optuna: `study.ask(distributions)` with the d `FloatDistribution`s (define-and-run), which runs
   its multivariate TPE (`TPESampler(seed=0)`, Optuna 5's defaults) on the same trials.
-Also timed: shoal's `TPESampler.suggest` alone, on a prebuilt `History`. Suggestions alternate
+Also timed: shoal's `TPESampler.suggest` alone, on a prebuilt `History` (one sampler object,
+so it keeps its encodings of the finished trials between calls, as in a study). Suggestions alternate
 shoal, Optuna, shoal-sampler-alone, ... after 3 untimed warm-up rounds; the table gives medians of
 wall and CPU time. BLAS is limited to one thread (as the BBOB harness does).
 
@@ -74,8 +75,9 @@ def measure(d: int, n: int, reps: int) -> dict[str, tuple[float, float]]:
     space = Space({f"x{i}": Float(-5.0, 5.0) for i in range(d)})
     s_study = shoal_study(space, configs)
     o_study, dists = optuna_study(d, configs)
-    frozen = [FrozenTrial(i, i, TrialState.COMPLETE, params=c, values=(sphere(c),))
-              for i, c in enumerate(configs)]
+    # Stamped with a completion time, as storage returns finished trials.
+    frozen = [FrozenTrial(i, i, TrialState.COMPLETE, params=c, values=(sphere(c),),
+                          datetime_complete=float(i)) for i, c in enumerate(configs)]
     history = History([*frozen, FrozenTrial(n, n, TrialState.RUNNING)], n)
     sampler = TPESampler(seed=0)
 

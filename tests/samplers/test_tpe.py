@@ -220,3 +220,49 @@ def test_truncation_masses_match_the_exact_ones_far_from_and_near_the_ends() -> 
     mus, sigmas = est.mus, est.sigmas
     exact = np.log(ndtr((1.0 - mus) / sigmas) - ndtr(-mus / sigmas))
     np.testing.assert_allclose(est.log_norm, exact, rtol=0, atol=1e-14)
+
+
+def _stamped(trials: list[FrozenTrial], offset: float = 0.0) -> list[FrozenTrial]:
+    """The trials as storage returns them: finished ones carry their completion time."""
+    return [FrozenTrial(t.number, t.trial_id, t.state, params=dict(t.params), values=t.values,
+                        datetime_complete=None if t.state is TrialState.RUNNING else offset + t.number)
+            for t in trials]
+
+
+def test_remembered_encodings_give_the_same_suggestions_as_fresh_ones() -> None:
+    space = Space({"x": Float(1e-4, 1.0, scale="log"), "n": Int(1, 9),
+                   "c": Categorical(["a", "b", "c"])})
+    rng = np.random.default_rng(0)
+    trials = [FrozenTrial(i, i, TrialState.FAILED if i % 7 == 3 else TrialState.COMPLETE,
+                          params={"x": float(10 ** rng.uniform(-4, 0)), "n": int(rng.integers(1, 10)),
+                                  "c": str(rng.choice(["a", "b", "c"]))},
+                          values=None if i % 7 == 3 else (float(rng.normal()),)) for i in range(40)]
+    remembering = TPESampler(seed=1)
+    for n in range(12, 41, 4):  # a growing study, read again from storage before each suggestion
+        history = History(_stamped([*trials[:n], FrozenTrial(n, n, TrialState.RUNNING)]), n)
+        assert remembering.suggest(space, history, sampler_rng(1, n)) == TPESampler(seed=1).suggest(
+            space, history, sampler_rng(1, n))
+    assert remembering._memo is not None
+    assert len(remembering._memo.scores) == 40
+
+
+def test_the_memo_is_not_shared_with_another_space_or_a_pickled_copy() -> None:
+    import pickle
+
+    space = Space({"x": Float(0.0, 1.0)})
+    other = Space({"x": Float(0.0, 2.0)})  # same names, another encoding
+    trials = _stamped([FrozenTrial(i, i, TrialState.COMPLETE, params={"x": 0.04 * i},
+                                   values=((0.04 * i - 0.5) ** 2,)) for i in range(20)])
+    sampler = TPESampler(seed=0)
+    sampler.suggest(space, History(trials, 20), sampler_rng(0, 20))
+    assert sampler._memo is not None
+    assert sampler._memo.space == space
+    assert sampler.suggest(other, History(trials, 20), sampler_rng(0, 20)) == TPESampler(
+        seed=0).suggest(other, History(trials, 20), sampler_rng(0, 20))
+    assert sampler._memo.space == other
+    assert pickle.loads(pickle.dumps(sampler))._memo is None
+    # Another storage with the same trial numbers and ids but other results: not confused.
+    moved = _stamped([FrozenTrial(i, i, TrialState.COMPLETE, params={"x": 0.04 * i},
+                                  values=((0.04 * i - 0.1) ** 2,)) for i in range(20)], offset=1e9)
+    assert sampler.suggest(other, History(moved, 20), sampler_rng(0, 20)) == TPESampler(
+        seed=0).suggest(other, History(moved, 20), sampler_rng(0, 20))

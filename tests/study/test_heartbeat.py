@@ -7,8 +7,11 @@ import time
 import weakref
 from pathlib import Path
 
+import pytest
+
 import shoal
 from shoal import TrialState
+from shoal.study import _policies
 
 
 def _last_beat(study: shoal.Study, number: int) -> float:
@@ -69,3 +72,18 @@ def test_dropped_studies_leave_no_thread_and_are_collected(tmp_path: Path) -> No
         assert not thread.is_alive()
     gc.collect()
     assert [r for r in refs if r() is not None] == []
+
+
+def test_trials_in_quick_succession_share_one_thread(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_policies, "LINGER", 1.0)  # room for a slow CI machine between trials
+    study = shoal.create_study("quick", storage=f"sqlite:///{tmp_path / 'q.db'}")
+    seen = []
+    for _ in range(5):  # an ask/tell loop: each trial starts well within LINGER of the last end
+        trial = study.ask()
+        seen.append(study._beats._thread)
+        study.tell(trial, 1.0)
+    assert seen[0] is not None
+    assert all(thread is seen[0] for thread in seen)
+    seen[0].join(timeout=5.0)  # and it still ends once no trial comes
+    assert not seen[0].is_alive()

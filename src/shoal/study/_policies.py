@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from shoal.exceptions import ConfigError
@@ -53,11 +54,17 @@ class RetryPolicy:
             raise ConfigError(f"max_retries of RetryPolicy must be >= 0. Got {self.max_retries!r}.")
 
 
+#: Seconds an idle heartbeat thread waits for the next trial before ending: an ask/tell loop
+#: then reuses one thread instead of starting one per trial (about 0.1-1 ms of wall time each).
+LINGER = 0.25
+
+
 class HeartbeatThread:
     """One daemon thread per process that beats for every trial this process is running.
 
-    The thread lives only while there are trials to beat for: it holds the storage (and its
-    connections), so a thread left running would keep every dropped study alive.
+    The thread lives only while there are trials to beat for (and `LINGER` seconds after): it
+    holds the storage (and its connections), so a thread left running would keep every dropped
+    study alive.
     """
 
     def __init__(self, storage: Storage, interval: float) -> None:
@@ -96,12 +103,17 @@ class HeartbeatThread:
         while True:
             woken = wake.wait(self._interval)
             with self._lock:
-                if not self._trials:
-                    if self._thread is threading.current_thread():
-                        self._thread = None
-                    return
-                wake.clear()  # a trial came back after the wake-up: keep beating
+                wake.clear()
                 trials = list(self._trials)
+            if not trials:
+                # Not a wait on `wake`: the end of the next trial would cut it short.
+                time.sleep(LINGER)
+                with self._lock:
+                    if not self._trials:
+                        if self._thread is threading.current_thread():
+                            self._thread = None
+                        return
+                continue  # a trial came during the wait: keep beating
             if woken:
                 continue
             for trial_id in trials:

@@ -97,6 +97,7 @@ class TPESampler:
         # Every worker must walk one Sobol sequence: its scramble is drawn once, kept when pickled.
         self._qmc_seed = seed if seed is not None else int(
             np.random.SeedSequence().generate_state(1)[0])
+        self._memo: _Memo | None = None
 
     def __repr__(self) -> str:
         return (f"TPESampler(seed={self.seed!r}, n_startup={self.n_startup!r}, "
@@ -106,13 +107,14 @@ class TPESampler:
     def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
         if len(space) == 0:
             return {}
-        finished = [t for t in history.trials if t.state in _FINISHED and t.params]
-        if len(finished) < self.n_startup:
+        if not _n_finished_reaches(history, self.n_startup):
             return space.decode(qmc_point("sobol", len(space), history.position, seed=self._qmc_seed))
-        running = history.running() if self.constant_liar else []
-        trials = sorted([*finished, *(t for t in running if t.params)], key=_NUMBER)
-        u_obs = encode_trials(space, trials)
-        scores = _scores(trials)
+        liar, number = self.constant_liar, history.number
+        # One pass: finished trials, and (constant liar) those other workers are running.
+        trials = sorted((t for t in history.trials if t.params and (
+            t.state in _FINISHED or (liar and t.state is TrialState.RUNNING and t.number != number))),
+            key=_NUMBER)
+        u_obs, scores = self._encoded(space, trials)
         u = np.full(len(space), np.nan)
         for group in _groups(space):
             if space.is_conditional and not space.is_active(group.names[0], space.decode(u)):
@@ -120,14 +122,47 @@ class TPESampler:
             u[group.columns] = self._suggest_group(group, u_obs, scores, rng)
         return space.decode(u)
 
+    def _encoded(self, space: Space, trials: list[FrozenTrial]) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded parameters and scores of `trials`, finished ones remembered between calls.
+
+        A finished trial never changes, and encoding a thousand of them again on every
+        suggestion cost more than the model (about 2 ms of 6 with 10 parameters). The memo is
+        replaced, never mutated, so concurrent calls cannot see it half-updated.
+        """
+        memo = self._memo
+        if memo is None or (memo.space is not space and memo.space != space):
+            memo = _Memo(space, {}, np.empty((0, len(space))), np.empty(0))
+        index = memo.index
+        found = np.array([index.get(_memo_key(t), -1) for t in trials], dtype=int)
+        new = np.flatnonzero(found < 0)
+        if not len(new):
+            return memo.u[found], memo.scores[found]
+        fresh = [trials[i] for i in new]
+        u_new, s_new = encode_trials(space, fresh), _scores(fresh)
+        u_obs, scores = np.empty((len(trials), len(space))), np.empty(len(trials))
+        old = found >= 0
+        u_obs[old], scores[old] = memo.u[found[old]], memo.scores[found[old]]
+        u_obs[new], scores[new] = u_new, s_new
+        # Running trials, and hand-made ones without a completion time, are never remembered.
+        keep = [j for j, t in enumerate(fresh)
+                if t.datetime_complete is not None and t.state is not TrialState.RUNNING]
+        if keep:
+            index = dict(index)
+            index.update((_memo_key(fresh[j]), len(memo.scores) + k) for k, j in enumerate(keep))
+            self._memo = _Memo(space, index, np.vstack([memo.u, u_new[keep]]),
+                               np.concatenate([memo.scores, s_new[keep]]))
+        return u_obs, scores
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_memo": None}  # a cache, not state: workers rebuild their own
+
     def describe(self, space: Space, history: History) -> dict[str, Any]:
         """System attributes for the trial being filled: how its point is chosen (JSON).
 
         `tpe_phase` is "initial_design" (a Sobol point) or "model" (the best of the candidates
         by log l - log g).
         """
-        finished = sum(1 for t in history.trials if t.state in _FINISHED and t.params)
-        model = len(space) > 0 and finished >= self.n_startup
+        model = len(space) > 0 and _n_finished_reaches(history, self.n_startup)
         return {"tpe_phase": "model" if model else "initial_design"}
 
     def _suggest_group(self, group: _Group, u_obs: np.ndarray, scores: np.ndarray,
@@ -152,6 +187,36 @@ class TPESampler:
         out[num] = c_num[best]
         out[cat] = (c_cat[best] + 0.5) / np.array(group.n_choices, dtype=float)
         return out
+
+
+@dataclass(frozen=True)
+class _Memo:
+    """Finished trials of one space already encoded: row `index[key]` of `u` and `scores`."""
+
+    space: Space
+    index: dict[tuple[Any, ...], int]
+    u: np.ndarray
+    scores: np.ndarray
+
+
+def _memo_key(t: FrozenTrial) -> tuple[Any, ...]:
+    """What identifies a finished trial across storage reads (ids are unique in a storage).
+
+    Only trials stamped with a completion time are remembered. The time and the values guard
+    against one sampler serving two storages whose trial ids coincide.
+    """
+    return t.trial_id, t.datetime_complete, t.values
+
+
+def _n_finished_reaches(history: History, n: int) -> bool:
+    """At least `n` finished trials with parameters (stops counting there: O(n), not O(trials))."""
+    count = 0
+    for t in history.trials:
+        if t.state in _FINISHED and t.params:
+            count += 1
+            if count >= n:
+                return True
+    return False
 
 
 @dataclass(frozen=True)
