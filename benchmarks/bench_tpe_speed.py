@@ -13,7 +13,12 @@ so it keeps its encodings of the finished trials between calls, as in a study). 
 shoal, Optuna, shoal-sampler-alone, ... after 3 untimed warm-up rounds; the table gives medians of
 wall and CPU time. BLAS is limited to one thread (as the BBOB harness does).
 
+The last row does the same on bench_mixed's deep-learning-like space (conditional parameters,
+integers, categoricals; Optuna through the same define-by-run mapping as bench_mixed), both
+studies holding the same n trials drawn by Optuna's random sampler.
+
 Run: .venv/bin/python benchmarks/bench_tpe_speed.py [--trials 1000] [--dims 2 5 10 20] [--reps 60]
+     [--no-mixed]
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import argparse
 import datetime
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import optuna
@@ -37,6 +44,9 @@ from shoal import TrialState
 from shoal.samplers import History, TPESampler, sampler_rng
 from shoal.space import Float, Space
 from shoal.trial import FrozenTrial
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_mixed import MIXED_SPACE, mixed_objective, optuna_params
 
 
 def sphere(x: dict[str, float]) -> float:
@@ -79,17 +89,51 @@ def measure(d: int, n: int, reps: int) -> dict[str, tuple[float, float]]:
     frozen = [FrozenTrial(i, i, TrialState.COMPLETE, params=c, values=(sphere(c),),
                           datetime_complete=float(i)) for i, c in enumerate(configs)]
     history = History([*frozen, FrozenTrial(n, n, TrialState.RUNNING)], n)
-    sampler = TPESampler(seed=0)
-
-    def shoal_ask() -> None:
-        trial = s_study.ask()
-        assert len(trial.params) == d
-        s_study.tell(trial, state=TrialState.FAILED)  # keeps the study at n usable trials
 
     def optuna_ask() -> None:
         trial = o_study.ask(dists)  # type: ignore[arg-type]
         assert len(trial.params) == d
         o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    return interleave(space, s_study, optuna_ask, history, reps)
+
+
+def measure_mixed(n: int, reps: int) -> dict[str, tuple[float, float]]:
+    """The same on bench_mixed's deep-learning-like space (10 parameters, 3 of them conditional,
+    3 integers, 2 categoricals): n trials drawn by Optuna's random sampler, given to both."""
+    o_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    configs: list[dict[str, Any]] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        configs.append(optuna_params(trial, MIXED_SPACE))
+        return mixed_objective(configs[-1])
+
+    o_study.optimize(objective, n_trials=n)
+    o_study.sampler = optuna.samplers.TPESampler(seed=0)
+    space = Space.from_dict(MIXED_SPACE)
+    s_study = shoal.create_study(space=space, sampler=TPESampler(seed=0))
+    for config in configs:
+        s_study.enqueue(config)
+        s_study.tell(s_study.ask(), mixed_objective(config))
+    history = History([*s_study.trials, FrozenTrial(n, n, TrialState.RUNNING)], n)
+
+    def optuna_ask() -> None:
+        trial = o_study.ask()
+        optuna_params(trial, MIXED_SPACE)  # define-by-run: Optuna samples here
+        o_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    return interleave(space, s_study, optuna_ask, history, reps)
+
+
+def interleave(space: Space, s_study: shoal.Study, optuna_ask: Callable[[], None], history: History,
+               reps: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) ms of each action, alternating them after 3 untimed warm-up rounds."""
+    sampler = TPESampler(seed=0)
+    n = history.number
+
+    def shoal_ask() -> None:
+        trial = s_study.ask()
+        s_study.tell(trial, state=TrialState.FAILED)  # keeps the study at n usable trials
 
     def shoal_alone() -> None:
         sampler.suggest(space, history, sampler_rng(0, n))
@@ -111,6 +155,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 5, 10, 20])
     ap.add_argument("--reps", type=int, default=60)
+    ap.add_argument("--no-mixed", action="store_true", help="skip the mixed-space row")
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"## TPE: time per suggestion at trial {args.trials}\n")
@@ -122,11 +167,13 @@ def main() -> None:
     print("| d | shoal Study.ask ms (wall / CPU) | Optuna study.ask ms (wall / CPU) | shoal / Optuna (CPU) "
           "| shoal sampler alone ms (wall / CPU) | target: shoal ≤ 5 ms |")
     print("|---:|---:|---:|---:|---:|---|")
-    for d in args.dims:
-        r = measure(d, args.trials, args.reps)
+    rows: list[int | None] = [*args.dims, *([] if args.no_mixed else [None])]  # None: mixed
+    for d in rows:
+        r = measure(d, args.trials, args.reps) if d else measure_mixed(args.trials, args.reps)
         (sw, sc), (ow, oc), (aw, ac) = r.values()
-        print(f"| {d} | {sw:.2f} / {sc:.2f} | {ow:.2f} / {oc:.2f} | {sc / oc:.2f} | {aw:.2f} / {ac:.2f} | "
-              f"{'met' if sc <= 5.0 else 'missed'} (CPU) |", flush=True)
+        label = str(d) if d else "mixed (10)"
+        print(f"| {label} | {sw:.2f} / {sc:.2f} | {ow:.2f} / {oc:.2f} | {sc / oc:.2f} "
+              f"| {aw:.2f} / {ac:.2f} | {'met' if sc <= 5.0 else 'missed'} (CPU) |", flush=True)
     print(f"\n- load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

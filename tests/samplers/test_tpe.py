@@ -63,6 +63,7 @@ def test_density_matches_a_hand_computed_mixture() -> None:
     x_num, x_cat = np.array([[0.2, 0.7], [0.6, 0.1]]), np.array([[0], [2]])
     est = fit_parzen(x_num, x_cat, [3], np.ones(2), prior_weight=1.0, rule="scott")
     s = bandwidth(2, 3)
+    # Each choice keeps prior_weight / (n + 1) = 1/3 (Optuna's smoothing), the observed one + 1.
     p_obs = [np.array([1 + 1 / 3, 1 / 3, 1 / 3]) / 2, np.array([1 / 3, 1 / 3, 1 + 1 / 3]) / 2]
     point, choice = np.array([0.3, 0.5]), 2
     expected = sum(
@@ -71,6 +72,36 @@ def test_density_matches_a_hand_computed_mixture() -> None:
     expected += truncnorm.pdf(point, -0.5, 0.5, loc=0.5, scale=1.0).prod() * (1 / 3) / 3
     got = float(np.exp(est.log_pdf(point[None], np.array([[choice]])))[0])
     assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_categorical_smoothing_shrinks_as_observations_accumulate() -> None:
+    for n in (1, 9, 99):
+        est = fit_parzen(np.empty((n, 0)), np.zeros((n, 1), dtype=int), [4], np.ones(n))
+        share = 1.0 / (n + 1)  # prior_weight / (n + 1) on every choice
+        assert est.cat_probs[0][0, 0] == pytest.approx((1 + share) / (1 + 4 * share))
+        assert est.cat_probs[0][-1] == pytest.approx(np.full(4, 0.25))  # the prior stays uniform
+
+
+def test_integer_cells_get_the_kernels_mass_not_their_density() -> None:
+    rng = np.random.default_rng(3)
+    x = np.column_stack([rng.random(12), rng.choice([0.1, 0.3, 0.5], 12)])  # 2nd: an integer's cells
+    est = fit_parzen(x, np.empty((12, 0), dtype=int), [], trial_weights(12))
+    points = np.array([[0.42, 0.3], [0.9, 0.7], [0.05, 0.02]])
+    lower, upper = np.clip(points[:, 1:] - 0.1, 0, 1), np.clip(points[:, 1:] + 0.1, 0, 1)
+    got = np.exp(est.log_pdf(points, np.empty((3, 0), dtype=int), (np.array([1]), lower, upper)))
+    empty = np.empty((1, 0), dtype=int)
+    for (u, _), a, b, g in zip(points, lower[:, 0], upper[:, 0], got, strict=True):
+        mass, _ = quad(lambda v, u=u: float(np.exp(est.log_pdf(np.array([[u, v]]), empty))[0]),
+                       a, b, limit=200)
+        assert g == pytest.approx(mass, rel=1e-6)
+    # Summed over a partition of [0, 1] into cells, the masses integrate the first coordinate out.
+    edges = np.linspace(0.0, 1.0, 6)
+    grid = np.column_stack([np.full(5, 0.42), (edges[:-1] + edges[1:]) / 2])
+    cells = (np.array([1]), edges[:-1, None], edges[1:, None])
+    total = np.exp(est.log_pdf(grid, np.empty((5, 0), dtype=int), cells)).sum()
+    marginal, _ = quad(lambda v: float(np.exp(est.log_pdf(np.array([[0.42, v]]), empty))[0]), 0, 1,
+                       points=[0.1, 0.3, 0.5], limit=200)
+    assert total == pytest.approx(marginal, rel=1e-6)
 
 
 def test_categorical_kernels_sum_to_one_and_samples_follow_them() -> None:

@@ -92,6 +92,18 @@ def test_int_encode_of_every_value_is_in_the_unit_interval(param: Int, data: st.
 
 
 @PROPERTY
+@given(ints, units)
+def test_int_cell_holds_u_and_decodes_to_its_integer_throughout(param: Int, u: float) -> None:
+    a, b = param.cell(u)
+    assert 0.0 <= a < b <= 1.0 + 1e-12
+    assert a - 1e-12 <= min(max(u, 0.0), 1.0) <= b + 1e-12
+    x = param.decode(u)
+    inside = [a + (b - a) * t for t in (1e-6, 0.25, 0.5, 0.75, 1 - 1e-6)]
+    assert all(param.decode(v) == x for v in inside)
+    assert a <= param.encode(x) <= b
+
+
+@PROPERTY
 @given(categoricals(), units)
 def test_categorical_decode_is_a_choice_and_round_trips(param: Categorical, u: float) -> None:
     x = param.decode(u)

@@ -245,6 +245,23 @@ class Int(_Base):
         index = min(int(u * n), n - 1)
         return 1 << (first + index) if self.power_of_two else self.low + index * self.step
 
+    def cell(self, u: float) -> tuple[float, float]:
+        """The encoded interval [a, b] that decodes to the same integer as `u`.
+
+        Lets a density over the encoded axis give an integer its probability mass rather than
+        the density at one point (TPE's kernels on integers).
+
+        >>> Int(1, 4).cell(0.3)
+        (0.25, 0.5)
+        """
+        if self.log:
+            lo, hi = math.log(self.low - 0.5), math.log(self.high + 0.5)
+            v = self.decode(u)
+            return ((math.log(v - 0.5) - lo) / (hi - lo), (math.log(v + 0.5) - lo) / (hi - lo))
+        _, n = self._grid()
+        index = min(int(_clip_unit(float(u)) * n), n - 1)
+        return index / n, (index + 1) / n
+
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             return False
