@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -40,6 +41,8 @@ class InMemoryStorage:
         self._trials: dict[int, list[FrozenTrial]] = {}  # study_id -> trials by number
         self._where: dict[int, tuple[int, int]] = {}  # trial_id -> (study_id, number)
         self._versions: dict[int, list[int]] = {}  # study_id -> version of each trial
+        # study_id -> numbers of trials put WAITING, oldest first (claiming scanned every trial)
+        self._waiting: dict[int, deque[int]] = {}
         self._version = 0
         self._next_id = 0
 
@@ -77,6 +80,7 @@ class InMemoryStorage:
             for trial in self._trials.pop(record.study_id):
                 del self._where[trial.trial_id]
             del self._versions[record.study_id]
+            self._waiting.pop(record.study_id, None)
 
     def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
                         system: Mapping[str, Any] | None = None) -> None:
@@ -99,6 +103,8 @@ class InMemoryStorage:
         else:
             trials[trial.number] = trial
             versions[trial.number] = self._version
+        if trial.state is TrialState.WAITING:
+            self._waiting.setdefault(study_id, deque()).append(trial.number)
 
     def create_trial(self, study_id: int, *, state: TrialState = TrialState.RUNNING,
                      params: Mapping[str, Any] | None = None,
@@ -126,8 +132,10 @@ class InMemoryStorage:
 
     def claim_waiting_trial(self, study_id: int, *, worker: str) -> FrozenTrial | None:
         with self._lock:
-            for trial in self._trials[study_id]:
-                if trial.state is TrialState.WAITING:
+            waiting, trials = self._waiting.get(study_id, deque()), self._trials[study_id]
+            while waiting:
+                trial = trials[waiting.popleft()]
+                if trial.state is TrialState.WAITING:  # else claimed already (listed twice)
                     now = self._clock.now()
                     claimed = replace(trial, state=TrialState.RUNNING, datetime_start=now,
                                       last_heartbeat=now, worker=worker)
