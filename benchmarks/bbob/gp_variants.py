@@ -1,0 +1,152 @@
+"""Variants of shoal's GPSampler tried on the BBOB full tier: a `run_bench.py --plugin`.
+
+One variant per process, chosen by the VARIANT environment variable, registered as
+`shoal_gp_<VARIANT>`; each patches the sampler's module for its whole process, so never run two
+variants in one process. Results and commands: README.md, "Variants tried on the full tier".
+
+    VARIANT=nowarp OMP_NUM_THREADS=1 ../../.venv/bin/python run_bench.py --plugin gp_variants.py \
+        --optimizers shoal_gp_nowarp --tier full --out /tmp/nowarp.jsonl
+
+Variants: s10 (10 start-up trials at every d), s2d (min(10, 2d) start-up trials), eps5 (every 5th
+trial after the 10th a Sobol point), nowarp (scores standardised only), upper (Yeo-Johnson on the
+worse half only), evid (per trial, the warp, Yeo-Johnson or none, with the larger GP evidence of
+the raw scores, the warp's Jacobian included).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import textwrap
+from typing import Any
+
+import numpy as np
+from adapters import register
+from shoal_adapters import _ShoalAdapter
+
+import shoal.samplers._gp.sampler as gps
+from shoal.samplers._gp import GPSampler
+from shoal.samplers._gp import _fit as gfit
+from shoal.samplers._gp._kernel import pairwise_sq_diffs
+from shoal.samplers._qmc import qmc_point
+
+VARIANT = os.environ.get("VARIANT", "")
+
+
+def _standardise(s: np.ndarray) -> np.ndarray:
+    sd = float(np.std(s))
+    out: np.ndarray = (s - s.mean()) / sd if sd > 0 else s - s.mean()
+    return out
+
+
+def _no_warp(scores: np.ndarray, method: str = "") -> np.ndarray:
+    return _standardise(np.asarray(scores, dtype=float))
+
+
+def _upper_warp(scores: np.ndarray, method: str = "") -> np.ndarray:
+    """Yeo-Johnson's positive branch on the scores above the median; those below stay linear."""
+    s = np.asarray(scores, dtype=float)
+    q1, med, q3 = np.percentile(s, [25, 50, 75])
+    spread = q3 - q1 if q3 > q1 else (float(np.std(s)) or 1.0)
+    x = np.clip((s - med) / spread, -1e6, 1e6)
+    pos = x > 0
+    lp = np.log1p(x[pos])
+    best, best_ll = x, -math.inf
+    for lam in np.linspace(-1.0, 1.0, 21):
+        t = x.copy()
+        t[pos] = lp if abs(lam) < 1e-8 else np.expm1(lam * lp) / lam
+        var = float(np.var(t))
+        if var > 0 and (ll := -0.5 * len(x) * math.log(var) + (lam - 1.0) * float(lp.sum())) > best_ll:
+            best, best_ll = t, ll
+    return _standardise(best)
+
+
+def _yeo_johnson_and_log_jacobian(s: np.ndarray) -> tuple[np.ndarray, float]:
+    q1, med, q3 = np.percentile(s, [25, 50, 75])
+    spread = q3 - q1 if q3 > q1 else (float(np.std(s)) or 1.0)
+    x = np.clip((s - med) / spread, -1e6, 1e6)
+    signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
+    best, best_lam, best_ll = x, 1.0, -math.inf
+    for lam in np.linspace(-2.0, 3.0, 26):
+        t = gfit._yj(x, float(lam))
+        var = float(np.var(t))
+        if math.isfinite(var) and var > 0:
+            ll = -0.5 * len(x) * math.log(var) + (lam - 1.0) * signed_log
+            if ll > best_ll:
+                best, best_lam, best_ll = t, float(lam), ll
+    return best, (best_lam - 1.0) * signed_log - len(x) * math.log(spread)
+
+
+def _by_evidence(scores: np.ndarray, finite: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(targets, hyperparameters) of the warp under which the raw scores are likelier."""
+    s = scores[finite]
+    best: tuple[float, np.ndarray, Any] | None = None
+    for z, log_jac in (_yeo_johnson_and_log_jacobian(s), (s.copy(), 0.0)):
+        y = np.empty(len(scores))
+        y[finite] = z
+        y[~finite] = z.max()
+        sd = float(np.std(y))
+        y = (y - y.mean()) / sd
+        hyper = gfit.fit_hyper(x, y)
+        theta = np.concatenate([np.log(hyper.inv_ls2), [math.log(hyper.scale),
+                                math.log(max(hyper.noise - gfit.MIN_NOISE, 1e-300))]])
+        evidence = -gfit.neg_log_posterior(theta, pairwise_sq_diffs(x, x), y)[0]
+        evidence += log_jac - len(s) * math.log(sd)
+        if best is None or evidence > best[0]:
+            best = (evidence, y, hyper)
+    assert best is not None
+    return best[1], best[2]
+
+
+class _EveryFifthSobol(GPSampler):
+    def suggest(self, space: Any, history: Any, rng: np.random.Generator) -> dict[str, Any]:
+        position = history.position
+        if position >= 10 and position % 5 == 4:
+            return space.decode(qmc_point("sobol", len(space), position, seed=self._qmc_seed))
+        return super().suggest(space, history, rng)
+
+
+class _Evidence(GPSampler):
+    pass
+
+
+def _evidence_suggest() -> Any:
+    """GPSampler._suggest with the warp and fit replaced by `_by_evidence` (benchmark-only)."""
+    src = textwrap.dedent(inspect.getsource(gps.GPSampler._suggest))
+    old = """    y = np.empty(len(scores))
+    y[finite] = warp_scores(scores[finite], self.warp)
+    y[~finite] = y[finite].max()  # failed and diverged trials count as the worst seen
+    y = (y - y.mean()) / y.std()
+    x = layout.features(u_obs)
+    gp = GP(x, y, fit_hyper(x, y))"""
+    assert old in src, "GPSampler._suggest changed: update this variant"
+    namespace = {**vars(gps), "_by_evidence": _by_evidence}
+    exec(src.replace(old, """    x = layout.features(u_obs)
+    y, hyper = _by_evidence(scores, finite, x)
+    gp = GP(x, y, hyper)"""), namespace)
+    return namespace["_suggest"]
+
+
+def _sampler_class() -> Any:
+    if VARIANT == "s2d":
+        GPSampler._n_startup = lambda self, layout: self.n_startup or min(10, 2 * layout.n_searched)
+    elif VARIANT == "nowarp":
+        gps.warp_scores = _no_warp
+    elif VARIANT == "upper":
+        gps.warp_scores = _upper_warp
+    elif VARIANT == "eps5":
+        return _EveryFifthSobol
+    elif VARIANT == "evid":
+        _Evidence._suggest = _evidence_suggest()
+        return _Evidence
+    elif VARIANT != "s10":
+        raise SystemExit(f"VARIANT must be one of s10 s2d eps5 nowarp upper evid; got {VARIANT!r}")
+    return GPSampler
+
+
+if VARIANT:
+    _cls = _sampler_class()
+    _options = {"n_startup": 10} if VARIANT == "s10" else {}
+    register(f"shoal_gp_{VARIANT}")(type("GPVariant", (_ShoalAdapter,), {
+        "make_sampler": staticmethod(lambda seed: _cls(seed=seed, **_options))}))
