@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Per-problem wins of optimizers against a reference one, on the problems all of them ran.
+
+A win is a lower final regret (log10(regret@100 + 1e-8), as `summarize.py`), a tie an equal one
+(both at the 1e-8 floor, typically). Each file may hold one optimizer or several (`--name`
+picks one per file; without it, every record of the file counts as one optimizer).
+
+    python wins.py results/optuna_gp_full.jsonl results/gp_full.jsonl /tmp/variant.jsonl [-v]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+
+def final_log_regrets(path: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with open(path) as f:
+        for line in f:
+            record = json.loads(line)
+            if record["status"] == "ok":
+                out[record["problem"]] = math.log10(record["regret_at"]["100"] + 1e-8)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("reference", help="JSONL of the optimizer to beat")
+    ap.add_argument("others", nargs="+", help="JSONL files of the optimizers to compare")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list the problems not won")
+    args = ap.parse_args()
+    ref = final_log_regrets(args.reference)
+    others = {path: final_log_regrets(path) for path in args.others}
+    common = sorted(set(ref).intersection(*others.values()))
+    for path, runs in others.items():
+        wins = [p for p in common if runs[p] < ref[p] - 1e-12]
+        ties = [p for p in common if abs(runs[p] - ref[p]) <= 1e-12]
+        n = len(common)
+        mean = sum(runs[p] for p in common) / n if n else math.nan
+        print(f"{path}: {n} problems, W/T/L {len(wins)}/{len(ties)}/{n - len(wins) - len(ties)} "
+              f"({100 * len(wins) / max(n, 1):.1f}% wins), mean log10 regret {mean:.2f} "
+              f"(reference {sum(ref[p] for p in common) / max(n, 1):.2f})")
+        if args.verbose:
+            for p in common:
+                if p not in wins:
+                    print(f"  {p}: {runs[p]:.2f} vs {ref[p]:.2f}{' (tie)' if p in ties else ''}")
+
+
+if __name__ == "__main__":
+    main()
