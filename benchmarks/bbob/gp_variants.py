@@ -10,7 +10,8 @@ variants in one process. Results and commands: README.md, "Variants tried on the
 Variants: s10 (10 start-up trials at every d), s2d (min(10, 2d) start-up trials), eps5 (every 5th
 trial after the 10th a Sobol point), nowarp (scores standardised only), upper (Yeo-Johnson on the
 worse half only), evid (per trial, the warp, Yeo-Johnson or none, with the larger GP evidence of
-the raw scores, the warp's Jacobian included).
+the raw scores, the warp's Jacobian included), yjpos (Yeo-Johnson exponent in [0, 3], not [-2, 3]),
+starts3 (a third start for the hyperparameter fit, length scales 0.1).
 """
 
 from __future__ import annotations
@@ -78,6 +79,44 @@ def _yeo_johnson_and_log_jacobian(s: np.ndarray) -> tuple[np.ndarray, float]:
     return best, (best_lam - 1.0) * signed_log - len(x) * math.log(spread)
 
 
+def _yeo_johnson_nonnegative(s: np.ndarray) -> np.ndarray:
+    """shoal's Yeo-Johnson warp with the exponent restricted to [0, 3] (no stronger than log)."""
+    q1, med, q3 = np.percentile(s, [25, 50, 75])
+    spread = q3 - q1 if q3 > q1 else (float(np.std(s)) or 1.0)
+    x = np.clip((s - med) / spread, -1e6, 1e6)
+    signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
+    best, best_ll = x, -math.inf
+    for lam in np.linspace(0.0, 3.0, 16):
+        t = gfit._yj(x, float(lam))
+        var = float(np.var(t))
+        if math.isfinite(var) and var > 0:
+            ll = -0.5 * len(x) * math.log(var) + (lam - 1.0) * signed_log
+            if ll > best_ll:
+                best, best_ll = t, ll
+    return best
+
+
+def _fit_hyper_three_starts(x: np.ndarray, y: np.ndarray, *, min_noise: float = gfit.MIN_NOISE,
+                            max_iter: int = 80) -> Any:
+    """shoal's fit_hyper with a third start, all length scales at 0.1 (besides 1 and 0.3)."""
+    from scipy.optimize import minimize
+
+    d = x.shape[1]
+    diffs = pairwise_sq_diffs(x, x)
+    bounds = ([(-2 * gfit._LOG_LS_MAX, -2 * gfit._LOG_LS_MIN)] * d
+              + [(math.log(1e-2), math.log(1e2)), (math.log(1e-9), math.log(2.0))])
+    best: tuple[float, np.ndarray] | None = None
+    for log_ls in (0.0, math.log(0.3), math.log(0.1)):
+        theta0 = np.concatenate([np.full(d, -2 * log_ls), [0.0, math.log(1e-3)]])
+        res = minimize(gfit.neg_log_posterior, theta0, args=(diffs, y, min_noise), jac=True,
+                       method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": max_iter, "ftol": 1e-9, "gtol": 1e-6})
+        if math.isfinite(float(res.fun)) and (best is None or float(res.fun) < best[0]):
+            best = (float(res.fun), np.asarray(res.x, dtype=float))
+    assert best is not None
+    return gfit.unpack(best[1], min_noise)
+
+
 def _by_evidence(scores: np.ndarray, finite: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, Any]:
     """(targets, hyperparameters) of the warp under which the raw scores are likelier."""
     s = scores[finite]
@@ -135,13 +174,18 @@ def _sampler_class() -> Any:
         gps.warp_scores = _no_warp
     elif VARIANT == "upper":
         gps.warp_scores = _upper_warp
+    elif VARIANT == "yjpos":
+        gfit._yeo_johnson = _yeo_johnson_nonnegative  # type: ignore[assignment]
+    elif VARIANT == "starts3":
+        gps.fit_hyper = _fit_hyper_three_starts
     elif VARIANT == "eps5":
         return _EveryFifthSobol
     elif VARIANT == "evid":
         _Evidence._suggest = _evidence_suggest()
         return _Evidence
     elif VARIANT != "s10":
-        raise SystemExit(f"VARIANT must be one of s10 s2d eps5 nowarp upper evid; got {VARIANT!r}")
+        raise SystemExit(f"VARIANT must be one of s10 s2d eps5 nowarp upper evid yjpos starts3; "
+                         f"got {VARIANT!r}")
     return GPSampler
 
 
