@@ -10,8 +10,9 @@ variants in one process. Results and commands: README.md, "Variants tried on the
 Variants: s10 (10 start-up trials at every d), s2d (min(10, 2d) start-up trials), eps5 (every 5th
 trial after the 10th a Sobol point), nowarp (scores standardised only), upper (Yeo-Johnson on the
 worse half only), evid (per trial, the warp, Yeo-Johnson or none, with the larger GP evidence of
-the raw scores, the warp's Jacobian included), yjpos (Yeo-Johnson exponent in [0, 3], not [-2, 3]),
-starts3 (a third start for the hyperparameter fit, length scales 0.1).
+the raw scores, the warp's Jacobian included), yjpos (Yeo-Johnson exponent in [0, 3], not
+[-2, 3]), yjcap (yjpos after log-compressing scores more than 100 IQRs above the median),
+starts3 (a third start for the hyperparameter fit, length scales 0.1), yjpos_starts3 (both).
 """
 
 from __future__ import annotations
@@ -84,6 +85,25 @@ def _yeo_johnson_nonnegative(s: np.ndarray) -> np.ndarray:
     q1, med, q3 = np.percentile(s, [25, 50, 75])
     spread = q3 - q1 if q3 > q1 else (float(np.std(s)) or 1.0)
     x = np.clip((s - med) / spread, -1e6, 1e6)
+    signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
+    best, best_ll = x, -math.inf
+    for lam in np.linspace(0.0, 3.0, 16):
+        t = gfit._yj(x, float(lam))
+        var = float(np.var(t))
+        if math.isfinite(var) and var > 0:
+            ll = -0.5 * len(x) * math.log(var) + (lam - 1.0) * signed_log
+            if ll > best_ll:
+                best, best_ll = t, ll
+    return best
+
+
+def _yeo_johnson_capped(s: np.ndarray) -> np.ndarray:
+    """Beyond 100 IQRs above the median, log-compressed; then Yeo-Johnson with exponent in [0, 3]."""
+    q1, med, q3 = np.percentile(s, [25, 50, 75])
+    spread = q3 - q1 if q3 > q1 else (float(np.std(s)) or 1.0)
+    x = np.clip((s - med) / spread, -1e6, 1e6)
+    far = x > 100.0
+    x[far] = 100.0 + np.log1p(x[far] - 100.0)
     signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
     best, best_ll = x, -math.inf
     for lam in np.linspace(0.0, 3.0, 16):
@@ -176,7 +196,12 @@ def _sampler_class() -> Any:
         gps.warp_scores = _upper_warp
     elif VARIANT == "yjpos":
         gfit._yeo_johnson = _yeo_johnson_nonnegative  # type: ignore[assignment]
+    elif VARIANT == "yjcap":
+        gfit._yeo_johnson = _yeo_johnson_capped  # type: ignore[assignment]
     elif VARIANT == "starts3":
+        gps.fit_hyper = _fit_hyper_three_starts
+    elif VARIANT == "yjpos_starts3":
+        gfit._yeo_johnson = _yeo_johnson_nonnegative  # type: ignore[assignment]
         gps.fit_hyper = _fit_hyper_three_starts
     elif VARIANT == "eps5":
         return _EveryFifthSobol
@@ -184,8 +209,8 @@ def _sampler_class() -> Any:
         _Evidence._suggest = _evidence_suggest()
         return _Evidence
     elif VARIANT != "s10":
-        raise SystemExit(f"VARIANT must be one of s10 s2d eps5 nowarp upper evid yjpos starts3; "
-                         f"got {VARIANT!r}")
+        raise SystemExit("VARIANT must be one of s10 s2d eps5 nowarp upper evid yjpos yjcap starts3 "
+                         f"yjpos_starts3; got {VARIANT!r}")
     return GPSampler
 
 

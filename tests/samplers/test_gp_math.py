@@ -201,6 +201,20 @@ def test_warp_tames_a_heavy_tail() -> None:
     assert w[3] - w[0] > 0.2 * (w[4] - w[3])  # the good points stay distinguishable
 
 
+def test_warp_compresses_bad_scores_no_harder_than_log() -> None:
+    # A smooth landscape's values spanning decades (a rotated ellipsoid's, say): with exponents
+    # >= 0 the bad scores' gaps shrink at most as log1p shrinks them, and the good scores' gaps
+    # grow at most as at exponent 0, so their ratio is at least the one at exponent 0.
+    s = np.array([1.0, 2.0, 3.0, 5.0, 8.0, 30.0, 100.0, 400.0, 2e3, 9e3])
+    w = warp_scores(s, "yeo_johnson")
+    q1, med, q3 = np.percentile(s, [25, 50, 75])
+    x = (s - med) / (q3 - q1)
+    assert x.max() < 100  # no score is far enough out to be log-compressed first
+    top, good = x[-3:], x[:3]
+    at_zero = np.ptp(np.log1p(top)) / np.ptp(-((1 - good) ** 2 - 1) / 2)
+    assert np.ptp(w[-3:]) / np.ptp(w[:3]) >= 0.999 * at_zero
+
+
 # Acquisition optimiser ----------------------------------------------------------------------------
 def test_refine_climbs_within_the_box_and_keeps_fixed_entries() -> None:
     target = np.array([0.3, 1.7, 0.6])

@@ -38,8 +38,9 @@ class GPSampler:
     are those of `shoal.space`), its hyperparameters (length scales, signal and noise variance,
     the noise at least 1e-6) the MAP of the marginal likelihood under Optuna 5's priors, by
     L-BFGS-B with analytic gradients. Scores are warped before the fit by a Yeo-Johnson power
-    transform (or a rank-based Gaussian copula, which did worse on BBOB), so heavy tails and
-    diverged runs cannot wreck the model.
+    transform compressing no harder than log, after log-compressing scores more than 100 IQRs
+    above the median (or a rank-based Gaussian copula, which did worse on BBOB), so heavy tails
+    and diverged runs cannot wreck the model while a bad region still looks bad.
 
     Parameters: a Float or Int is one input, its encoded value (Ints snap to their grid); a
     Categorical of k choices is k one-hot inputs, chosen by the argmax cell after optimising; a
