@@ -108,13 +108,6 @@ class ParzenEstimator:
     log_norm: np.ndarray
     cat_probs: tuple[np.ndarray, ...]
 
-    @property
-    def log_const(self) -> np.ndarray:
-        """(K,) per component: log weight plus the numeric kernels' normalising terms."""
-        out: np.ndarray = np.log(self.weights) - (
-            np.log(self.sigmas) + self.log_norm + _LOG_SQRT_2PI).sum(axis=1)
-        return out
-
     def log_pdf(self, x_num: np.ndarray, x_cat: np.ndarray,
                 cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Log density at N points: `x_num` (N, Dn) in [0, 1], `x_cat` (N, Dc) choice indices.
@@ -130,6 +123,7 @@ class ParzenEstimator:
         dims = cells[0] if cells is not None else np.empty(0, dtype=int)
         cont = np.setdiff1d(np.arange(self.mus.shape[1]), dims)
         mus, sigmas = self.mus[:, cont], self.sigmas[:, cont]
+        # Per component: log weight and normalising terms (none of 1/sigma for a discrete dimension).
         log_const = np.log(self.weights) - self.log_norm.sum(axis=1) - (
             np.log(sigmas) + _LOG_SQRT_2PI).sum(axis=1)
         if len(cont):
