@@ -142,7 +142,7 @@ class ParzenEstimator:
                 comp += _log_interval_mass(cells[1][:, j], cells[2][:, j], self.mus[:, d],
                                            self.sigmas[:, d])
         for j, probs in enumerate(self.cat_probs):
-            comp += np.log(probs[:, x_cat[:, j]]).T
+            comp += np.log(probs)[:, x_cat[:, j]].T  # k logs per kernel, not one per point
         top = comp.max(axis=1, keepdims=True)  # logsumexp, without scipy's checks
         comp -= top
         # Far kernels add < K e^-50 (relative) but exp of -1e4 is slow in libm: floor at -50.
@@ -173,17 +173,33 @@ def _log_interval_mass(a: np.ndarray, b: np.ndarray, mu: np.ndarray,
     Only kernels reaching the interval within 8 widths are computed (the others hold under
     1e-15 of their mass there; they get the floor): with a thousand kernels, most are far.
     """
-    # Candidates share integers (a few distinct values of `layers` among 24 draws): once each.
-    _, first, inverse = np.unique(a, return_index=True, return_inverse=True)
-    if len(first) < len(a):
-        return _log_interval_mass(a[first], b[first], mu, sigma)[inverse]
-    reach = _FAR * sigma
-    i, k = np.nonzero((a[:, None] - mu < reach) & (mu - b[:, None] < reach))
-    za, zb = (a[i] - mu[k]) / sigma[k], (b[i] - mu[k]) / sigma[k]
-    above = za > 0  # there 1 - ndtr would lose the digits that ndtr(-z) keeps
-    mass = np.empty(len(i))
-    mass[above] = ndtr(-za[above]) - ndtr(-zb[above])
-    mass[~above] = ndtr(zb[~above]) - ndtr(za[~above])
+    # Candidates share integers (a few distinct values of `layers` among 24 draws), and so do
+    # kernels (a thousand trials of `layers` leave a few dozen distinct (mu, sigma)): each
+    # distinct pair once. A dict, not np.unique: 24 floats.
+    rows: dict[float, int] = {}
+    cell_of = np.array([rows.setdefault(x, len(rows)) for x in a.tolist()])
+    first = np.unique(cell_of, return_index=True)[1]
+    order = np.lexsort((sigma, mu))
+    mu_sorted, sigma_sorted = mu[order], sigma[order]
+    new = np.empty(len(mu), dtype=bool)
+    new[:1] = True
+    new[1:] = (mu_sorted[1:] != mu_sorted[:-1]) | (sigma_sorted[1:] != sigma_sorted[:-1])
+    kernel_of = np.empty(len(mu), dtype=int)
+    kernel_of[order] = np.cumsum(new) - 1
+    table = _distinct_log_masses(a[first], b[first], mu_sorted[new], sigma_sorted[new])
+    out: np.ndarray = table[cell_of].take(kernel_of, axis=1)
+    return out
+
+
+def _distinct_log_masses(a: np.ndarray, b: np.ndarray, mu: np.ndarray,
+                         sigma: np.ndarray) -> np.ndarray:
+    half = 0.5 * (b - a)
+    i, k = np.nonzero(np.abs((a + half)[:, None] - mu) < _FAR * sigma + half[:, None])
+    # Below the kernel's centre ndtr(zb) - ndtr(za); above it the mirror image, where 1 - ndtr
+    # would lose the digits that ndtr(-z) keeps.
+    side = np.where(a[i] > mu[k], -1.0, 1.0)
+    mu_k, sigma_k = mu[k], sigma[k]
+    mass = side * (ndtr(side * (b[i] - mu_k) / sigma_k) - ndtr(side * (a[i] - mu_k) / sigma_k))
     out = np.full((len(a), len(mu)), math.log(_MIN_MASS))
     out[i, k] = np.log(np.maximum(mass, _MIN_MASS))
     return out

@@ -185,8 +185,7 @@ class TPESampler:
                                    prior_weight=self.prior_weight, rule=self.bandwidth)
                         for i in (below, above))
         c_num, c_cat = l_est.sample(rng, self.n_candidates)
-        c_num = group.snap(c_num)
-        cells = group.cells(c_num)
+        c_num, cells = group.snap(c_num)
         acq = l_est.log_pdf(c_num, c_cat, cells) - g_est.log_pdf(c_num, c_cat, cells)
         best = int(np.argmax(acq))
         out = np.empty(len(group.columns))
@@ -236,18 +235,22 @@ class _Group:
     n_choices: list[int]
     ints: list[tuple[int, Int]]  # (position among the numeric ones, parameter)
 
-    def cells(self, x_num: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(dims, lower, upper) of the Int coordinates' integer cells, for `log_pdf`."""
+    def snap(self, x_num: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray] | None]:
+        """Int coordinates moved to their integers' encodings, and (dims, lower, upper) of those
+        integers' cells (`Int.cell`, for `log_pdf`); None without Ints."""
         if not self.ints:
-            return None
-        bounds = np.array([[param.cell(v) for v in x_num[:, j]] for j, param in self.ints])
-        return np.array([j for j, _ in self.ints]), bounds[:, :, 0].T, bounds[:, :, 1].T
-
-    def snap(self, x_num: np.ndarray) -> np.ndarray:
-        """Move Int coordinates to the encodings of the integers they decode to."""
-        for j, param in self.ints:
-            x_num[:, j] = [param.encode(param.decode(v)) for v in x_num[:, j]]
-        return x_num
+            return x_num, None
+        bounds = np.empty((2, len(x_num), len(self.ints)))
+        for k, (j, param) in enumerate(self.ints):
+            known: dict[int, tuple[float, float, float]] = {}  # integer: encoding, cell
+            for i, v in enumerate(x_num[:, j].tolist()):
+                integer = param.decode(v)
+                if integer not in known:
+                    u = param.encode(integer)
+                    known[integer] = (u, *param.cell(u))
+                x_num[i, j], bounds[0, i, k], bounds[1, i, k] = known[integer]
+        return x_num, (np.array([j for j, _ in self.ints]), bounds[0], bounds[1])
 
 
 def _groups(space: Space) -> list[_Group]:
