@@ -121,12 +121,13 @@ class ParzenEstimator:
         # In place on one (N, K) array: with a thousand kernels every (N, K) temporary is past
         # glibc's mmap threshold, and the page faults of a fresh one cost more than the maths.
         dims = cells[0] if cells is not None else np.empty(0, dtype=int)
-        cont = np.setdiff1d(np.arange(self.mus.shape[1]), dims)
+        cont = np.ones(self.mus.shape[1], dtype=bool)
+        cont[dims] = False
         mus, sigmas = self.mus[:, cont], self.sigmas[:, cont]
         # Per component: log weight and normalising terms (none of 1/sigma for a discrete dimension).
         log_const = np.log(self.weights) - self.log_norm.sum(axis=1) - (
             np.log(sigmas) + _LOG_SQRT_2PI).sum(axis=1)
-        if len(cont):
+        if cont.any():
             # sum_d (x - mu)^2 / s^2 = [x^2, -2x] . [1/s^2, mu/s^2] + sum_d mu^2/s^2: one product.
             x = x_num[:, cont]
             prec = 1.0 / (sigmas * sigmas)
