@@ -12,7 +12,8 @@ trial after the 10th a Sobol point), nowarp (scores standardised only), upper (Y
 worse half only), evid (per trial, the warp, Yeo-Johnson or none, with the larger GP evidence of
 the raw scores, the warp's Jacobian included), yjpos (Yeo-Johnson exponent in [0, 3], not
 [-2, 3]), yjcap (yjpos after log-compressing scores more than 100 IQRs above the median),
-starts3 (a third start for the hyperparameter fit, length scales 0.1), yjpos_starts3 (both).
+starts3 (a third start for the hyperparameter fit, length scales 0.1), yjpos_starts3 (both),
+each (the acquisition's gradient refinement run from each start alone, not batched).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import shoal.samplers._gp.sampler as gps
 from shoal.samplers._gp import GPSampler
 from shoal.samplers._gp import _fit as gfit
 from shoal.samplers._gp._kernel import pairwise_sq_diffs
+from shoal.samplers._gp._optimize import refine as _batched_refine
 from shoal.samplers._qmc import qmc_point
 
 VARIANT = os.environ.get("VARIANT", "")
@@ -142,6 +144,13 @@ def _by_evidence(scores: np.ndarray, finite: np.ndarray, x: np.ndarray) -> tuple
     return best[1], best[2]
 
 
+def _refine_each(fun: Any, starts: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                 free: np.ndarray, scales: np.ndarray, *, max_iter: int = 40) -> np.ndarray:
+    """shoal's batched refine run on each start alone: its own L-BFGS-B, its own stopping test."""
+    return np.vstack([_batched_refine(fun, starts[i:i + 1], lower, upper, free[i:i + 1], scales,
+                                      max_iter=max_iter) for i in range(len(starts))])
+
+
 class _EveryFifthSobol(GPSampler):
     def suggest(self, space: Any, history: Any, rng: np.random.Generator) -> dict[str, Any]:
         position = history.position
@@ -187,6 +196,8 @@ def _sampler_class() -> Any:
     elif VARIANT == "yjpos_starts3":
         gfit._yeo_johnson = _yeo_johnson_nonnegative  # type: ignore[assignment]
         gps.fit_hyper = _fit_hyper_three_starts
+    elif VARIANT == "each":
+        gps.refine = _refine_each
     elif VARIANT == "eps5":
         return _EveryFifthSobol
     elif VARIANT == "evid":
@@ -194,7 +205,7 @@ def _sampler_class() -> Any:
         return _Evidence
     elif VARIANT != "s10":
         raise SystemExit("VARIANT must be one of s10 s2d eps5 nowarp upper evid yjpos yjcap starts3 "
-                         f"yjpos_starts3; got {VARIANT!r}")
+                         f"yjpos_starts3 each; got {VARIANT!r}")
     return GPSampler
 
 
