@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Per-problem wins of optimizers against a reference one, on the problems all of them ran.
 
-A win is a lower final regret (log10(regret@100 + 1e-8), as `summarize.py`), a tie an equal one
-(both at the 1e-8 floor, typically). Each file may hold one optimizer or several (`--name`
+A win is a lower final regret (log10(regret@100 + 1e-8), as `summarize.py`; with several runs of
+a problem, from `run_bench.py --rep`, the mean over the files' runs), a tie an equal one (both at
+the 1e-8 floor, typically). Each file may hold one optimizer or several (`--name`
 picks one per file; without it, every record of the file counts as one optimizer).
 
     python wins.py results/optuna_gp_full.jsonl results/gp_full.jsonl /tmp/variant.jsonl [-v]
@@ -15,14 +16,16 @@ import json
 import math
 
 
-def final_log_regrets(path: str) -> dict[str, float]:
-    out: dict[str, float] = {}
+def final_log_regrets(path: str, reps: set[int] | None = None) -> dict[str, float]:
+    """Per problem, the mean over its runs (seeds, `run_bench.py --rep`) of the final log regret."""
+    runs: dict[str, list[float]] = {}
     with open(path) as f:
         for line in f:
             record = json.loads(line)
-            if record["status"] == "ok":
-                out[record["problem"]] = math.log10(record["regret_at"]["100"] + 1e-8)
-    return out
+            if record["status"] == "ok" and (reps is None or record.get("rep", 0) in reps):
+                runs.setdefault(record["problem"], []).append(
+                    math.log10(record["regret_at"]["100"] + 1e-8))
+    return {problem: sum(values) / len(values) for problem, values in runs.items()}
 
 
 def main() -> None:
@@ -30,9 +33,11 @@ def main() -> None:
     ap.add_argument("reference", help="JSONL of the optimizer to beat")
     ap.add_argument("others", nargs="+", help="JSONL files of the optimizers to compare")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the problems not won")
+    ap.add_argument("--reps", type=int, nargs="+", help="only these repetitions (default: all runs)")
     args = ap.parse_args()
-    ref = final_log_regrets(args.reference)
-    others = {path: final_log_regrets(path) for path in args.others}
+    reps = set(args.reps) if args.reps else None
+    ref = final_log_regrets(args.reference, reps)
+    others = {path: final_log_regrets(path, reps) for path in args.others}
     common = sorted(set(ref).intersection(*others.values()))
     for path, runs in others.items():
         wins = [p for p in common if runs[p] < ref[p] - 1e-12]
