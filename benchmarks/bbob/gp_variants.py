@@ -13,7 +13,8 @@ worse half only), evid (per trial, the warp, Yeo-Johnson or none, with the large
 the raw scores, the warp's Jacobian included), yjpos (Yeo-Johnson exponent in [0, 3], not
 [-2, 3]), yjcap (yjpos after log-compressing scores more than 100 IQRs above the median),
 starts3 (a third start for the hyperparameter fit, length scales 0.1), yjpos_starts3 (both),
-each (the acquisition's gradient refinement run from each start alone, not batched).
+each (the acquisition's gradient refinement run from each start alone, not batched), logshift
+(yjcap or a log of the distance to the best score, whichever fits the scores better).
 """
 
 from __future__ import annotations
@@ -97,6 +98,37 @@ def _yeo_johnson_nonnegative(s: np.ndarray, far: float = math.inf) -> np.ndarray
         var = float(np.var(t))
         if math.isfinite(var) and var > 0:
             ll = -0.5 * len(x) * math.log(var) + (lam - 1.0) * signed_log
+            if ll > best_ll:
+                best, best_ll = t, ll
+    return best
+
+
+def _yj_or_log_shift(s: np.ndarray) -> np.ndarray:
+    """yjcap, or log(s - min + delta) (delta = IQR * 10^-3..10^0) where that makes the raw scores
+    likelier under a normal fit (log-Jacobians included): a log from the best score spreads the
+    good end, which yjcap's median-centred transform leaves flat on right-skewed scores."""
+    q1, med, q3 = np.percentile(s, [25, 50, 75])
+    spread = q3 - q1 if q3 > q1 else (float(np.std(s)) or 1.0)
+    n = len(s)
+    x = np.clip((s - med) / spread, -1e6, 1e6)
+    far = x > 100.0
+    log_jac_far = -float(np.sum(np.log1p(x[far] - 100.0)))
+    x[far] = 100.0 + np.log1p(x[far] - 100.0)
+    signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
+    best, best_ll = x, -math.inf
+    for lam in np.linspace(0.0, 3.0, 16):
+        t = gfit._yj(x, float(lam))
+        var = float(np.var(t))
+        if math.isfinite(var) and var > 0:
+            ll = -0.5 * n * math.log(var) + (lam - 1.0) * signed_log + log_jac_far - n * math.log(spread)
+            if ll > best_ll:
+                best, best_ll = t, ll
+    for delta in spread * np.array([1e-3, 1e-2, 1e-1, 1.0]):
+        shifted = s - s.min() + delta
+        t = np.log(shifted)
+        var = float(np.var(t))
+        if math.isfinite(var) and var > 0:
+            ll = -0.5 * n * math.log(var) - float(np.sum(np.log(shifted)))
             if ll > best_ll:
                 best, best_ll = t, ll
     return best
@@ -196,6 +228,8 @@ def _sampler_class() -> Any:
     elif VARIANT == "yjpos_starts3":
         gfit._yeo_johnson = _yeo_johnson_nonnegative  # type: ignore[assignment]
         gps.fit_hyper = _fit_hyper_three_starts
+    elif VARIANT == "logshift":
+        gfit._yeo_johnson = _yj_or_log_shift  # type: ignore[assignment]
     elif VARIANT == "each":
         gps.refine = _refine_each
     elif VARIANT == "eps5":
@@ -205,7 +239,7 @@ def _sampler_class() -> Any:
         return _Evidence
     elif VARIANT != "s10":
         raise SystemExit("VARIANT must be one of s10 s2d eps5 nowarp upper evid yjpos yjcap starts3 "
-                         f"yjpos_starts3 each; got {VARIANT!r}")
+                         f"yjpos_starts3 each logshift; got {VARIANT!r}")
     return GPSampler
 
 
