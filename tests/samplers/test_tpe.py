@@ -14,6 +14,7 @@ from shoal.exceptions import ConfigError
 from shoal.samplers import AutoSampler, History, RandomSampler, Sampler, sampler_rng
 from shoal.samplers._tpe import TPESampler
 from shoal.samplers._tpe._parzen import (
+    _log_interval_mass,
     bandwidth,
     fit_parzen,
     n_below,
@@ -102,6 +103,30 @@ def test_integer_cells_get_the_kernels_mass_not_their_density() -> None:
     marginal, _ = quad(lambda v: float(np.exp(est.log_pdf(np.array([[0.42, v]]), empty))[0]), 0, 1,
                        points=[0.1, 0.3, 0.5], limit=200)
     assert total == pytest.approx(marginal, rel=1e-6)
+
+
+def test_interval_masses_of_repeated_cells_and_kernels_match_each_pair_computed_alone() -> None:
+    # A thousand trials of an integer leave few distinct (centre, width) kernels, and candidates
+    # repeat integers: the masses are computed once per distinct pair and gathered back.
+    rng = np.random.default_rng(5)
+    mu = np.append(rng.choice([0.0625, 0.1875, 0.5625, 0.9375], 60), 0.5)
+    sigma = np.append(rng.choice([0.01, 0.125], 60), 1.0)  # the last: the wide prior kernel
+    cell = rng.integers(0, 8, 24)
+    a, b = cell / 8.0, (cell + 1) / 8.0
+    got = _log_interval_mass(a, b, mu, sigma)
+
+    def mass(lo: float, hi: float, m: float, s: float) -> float:  # from the nearer tail
+        if lo > m:
+            return float(ndtr((m - lo) / s) - ndtr((m - hi) / s))
+        return float(ndtr((hi - m) / s) - ndtr((lo - m) / s))
+
+    expected = np.array([[math.log(max(mass(ai, bi, m, s), 1e-300))
+                          for m, s in zip(mu, sigma, strict=True)] for ai, bi in zip(a, b, strict=True)])
+    near = expected > math.log(1e-12)  # kernels 8 widths away get the floor, not their mass
+    assert near.sum() > 200  # both cases are exercised
+    assert (~near).sum() > 200
+    assert np.allclose(got[near], expected[near], rtol=1e-9, atol=0.0)
+    assert np.all(got[~near] <= math.log(2e-12))
 
 
 def test_categorical_kernels_sum_to_one_and_samples_follow_them() -> None:
