@@ -96,6 +96,39 @@ def test_fit_prefers_short_length_scales_on_relevant_inputs() -> None:
     assert ls[0] < ls[2]
 
 
+def test_tied_inputs_share_one_length_scale_and_the_kernel_is_unchanged() -> None:
+    # Inputs 1-3 are one categorical's one-hot columns, tied with weight 1/2: one kernel dimension.
+    rng = np.random.default_rng(4)
+    choice = rng.integers(0, 3, 30)
+    x = np.column_stack([rng.random(30), np.eye(3)[choice]])
+    y = np.sin(5 * x[:, 0]) + np.array([0.0, 1.0, -1.0])[choice]
+    tie = np.zeros((4, 2))
+    tie[0, 0], tie[1:, 1] = 1.0, 0.5
+    h = fit_hyper(x, (y - y.mean()) / y.std(), tie=tie)
+    assert h.inv_ls2[1] == h.inv_ls2[2] == h.inv_ls2[3]
+    assert h.inv_ls2.shape == (4,)
+    # The tied dimension's squared distance between two different choices is 1 (Hamming), and
+    # the per-input scales returned give the posterior the same kernel as the tied fit saw.
+    assert (pairwise_sq_diffs(x, x) @ tie)[0, 1, 1] == (0.0 if choice[0] == choice[1] else 1.0)
+    theta = np.concatenate([np.log([3.0, 2.0]), [0.1, -4.0]])
+    tied, _ = neg_log_posterior(theta, pairwise_sq_diffs(x, x) @ tie, y)
+    expanded = unpack(theta)
+    cov = kernel(x, x, tie @ expanded.inv_ls2, expanded.scale) + expanded.noise * np.eye(30)
+    prior = (_ls_log_prior(theta[:2])[0] - math.log(expanded.scale) + expanded.scale
+             - 0.1 * math.log(expanded.noise) + 30.0 * expanded.noise)
+    assert tied == pytest.approx(-multivariate_normal(np.zeros(30), cov).logpdf(y) + prior, rel=1e-9)
+
+
+def test_layout_ties_each_choice_s_columns_and_leaves_numbers_alone() -> None:
+    layout = _Layout(Space({"lr": Float(1e-4, 1.0, scale="log"), "act": Categorical(["relu", "tanh", "gelu"]),
+                            "fixed": Fixed(3), "units": Int(8, 64), "bn": Categorical([False, True])}))
+    assert layout.tie is not None
+    assert layout.tie.shape == (layout.n_features, 4)  # four searched parameters, seven inputs
+    np.testing.assert_array_equal(layout.tie.sum(axis=0), [1.0, 1.5, 1.0, 1.0])
+    np.testing.assert_array_equal(layout.tie[layout.numeric_features].sum(axis=1), [1.0, 1.0])
+    assert _Layout(Space({"a": Float(0, 1), "b": Int(1, 4)})).tie is None  # no choice: no tying
+
+
 # Posterior ----------------------------------------------------------------------------------------
 def test_posterior_matches_a_brute_force_solve() -> None:
     x, y = _data()

@@ -189,15 +189,23 @@ def neg_log_posterior(theta: np.ndarray, diffs: np.ndarray, y: np.ndarray,
 
 
 def fit_hyper(x: np.ndarray, y: np.ndarray, *, min_noise: float = MIN_NOISE,
-              max_iter: int = 80) -> Hyper:
+              max_iter: int = 80, tie: np.ndarray | None = None) -> Hyper:
     """MAP hyperparameters by L-BFGS-B from two starts (length scales 1 and 0.3).
+
+    `tie` (features x kernel dimensions) shares length scales between inputs: the kernel sees
+    the squared differences `diffs @ tie`, so a categorical's one-hot columns, tied with weight
+    1/2 each, are one dimension whose distance between two choices is 1 (Optuna's Hamming
+    kernel) and which has one length scale, not one per choice. The returned `inv_ls2` is per
+    input (`tie @` the fitted ones), ready for the posterior. None: one length scale per input.
 
     Deterministic: the starts are fixed, so the fit depends on the data only.
     """
     from scipy.optimize import minimize
 
-    d = x.shape[1]
     diffs = pairwise_sq_diffs(x, x)
+    if tie is not None:
+        diffs = diffs @ tie
+    d = diffs.shape[2]
     bounds = ([(-2 * _LOG_LS_MAX, -2 * _LOG_LS_MIN)] * d
               + [(math.log(1e-2), math.log(1e2)), (math.log(1e-9), math.log(2.0))])
     best: tuple[float, np.ndarray] | None = None
@@ -210,7 +218,10 @@ def fit_hyper(x: np.ndarray, y: np.ndarray, *, min_noise: float = MIN_NOISE,
         if math.isfinite(value) and (best is None or value < best[0]):
             best = (value, np.asarray(res.x, dtype=float))
     theta = best[1] if best is not None else np.concatenate([np.zeros(d), [0.0, math.log(1e-3)]])
-    return unpack(theta, min_noise)
+    hyper = unpack(theta, min_noise)
+    if tie is None:
+        return hyper
+    return Hyper(tie @ hyper.inv_ls2, hyper.scale, hyper.noise)
 
 
 # Posterior ----------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ class GPSampler:
     and diverged runs cannot wreck the model while a bad region still looks bad.
 
     Parameters: a Float or Int is one input, its encoded value (Ints snap to their grid); a
-    Categorical of k choices is k one-hot inputs, chosen by the argmax cell after optimising; a
+    Categorical of k choices is k one-hot inputs sharing one length scale (two choices are at
+    distance 1, as in Optuna's Hamming kernel), chosen by the argmax cell after optimising; a
     Fixed parameter is no input. An inactive conditional parameter is filled with a neutral value
     (0.5 for a number, all-zero one-hot for a choice) and left out of the suggestion.
 
@@ -130,7 +131,7 @@ class GPSampler:
         y[~finite] = y[finite].max()  # failed and diverged trials count as the worst seen
         y = (y - y.mean()) / y.std()
         x = layout.features(u_obs)
-        gp = GP(x, y, fit_hyper(x, y))
+        gp = GP(x, y, fit_hyper(x, y, tie=layout.tie))
         best = float(y[finite].min())
         u_run = _running(space, history)
         if len(u_run):
@@ -235,6 +236,14 @@ class _Layout:
         self.numeric_mask = np.zeros(start, dtype=bool)
         self.numeric_mask[self.numeric_features] = True
         self.is_choice = np.array([s.choice for s in slots], dtype=bool)
+        # One kernel dimension per searched parameter: a choice's one-hot columns share one
+        # length scale (see `fit_hyper`); None when there is no choice (inputs = dimensions).
+        searched = [s for s in slots if s.width]
+        self.tie: np.ndarray | None = None
+        if any(s.choice for s in searched):
+            self.tie = np.zeros((start, len(searched)))
+            for k, s in enumerate(searched):
+                self.tie[s.start:s.start + s.width, k] = 0.5 if s.choice else 1.0
 
     def features(self, u: np.ndarray) -> np.ndarray:
         """Encoded points (NaN = inactive) to GP inputs: one-hot choices, neutral fill."""
