@@ -92,6 +92,12 @@ def _yeo_johnson_nonnegative(s: np.ndarray, far: float = math.inf) -> np.ndarray
     x = np.clip((s - med) / spread, -1e6, 1e6)
     beyond = x > far
     x[beyond] = far + np.log1p(x[beyond] - far)
+    return _best_yeo_johnson(x)[0]
+
+
+def _best_yeo_johnson(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """The exponent in [0, 3] with the largest normal log-likelihood of x (log-Jacobian
+    included): the transformed x and that log-likelihood."""
     signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
     best, best_ll = x, -math.inf
     for lam in np.linspace(0.0, 3.0, 16):
@@ -101,7 +107,7 @@ def _yeo_johnson_nonnegative(s: np.ndarray, far: float = math.inf) -> np.ndarray
             ll = -0.5 * len(x) * math.log(var) + (lam - 1.0) * signed_log
             if ll > best_ll:
                 best, best_ll = t, ll
-    return best
+    return best, best_ll
 
 
 def _yj_or_log_shift(s: np.ndarray) -> np.ndarray:
@@ -115,15 +121,8 @@ def _yj_or_log_shift(s: np.ndarray) -> np.ndarray:
     far = x > 100.0
     log_jac_far = -float(np.sum(np.log1p(x[far] - 100.0)))
     x[far] = 100.0 + np.log1p(x[far] - 100.0)
-    signed_log = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
-    best, best_ll = x, -math.inf
-    for lam in np.linspace(0.0, 3.0, 16):
-        t = gfit._yj(x, float(lam))
-        var = float(np.var(t))
-        if math.isfinite(var) and var > 0:
-            ll = -0.5 * n * math.log(var) + (lam - 1.0) * signed_log + log_jac_far - n * math.log(spread)
-            if ll > best_ll:
-                best, best_ll = t, ll
+    best, best_ll = _best_yeo_johnson(x)
+    best_ll += log_jac_far - n * math.log(spread)  # the raw scores' likelihood, as the log's below
     for delta in spread * np.array([1e-3, 1e-2, 1e-1, 1.0]):
         shifted = s - s.min() + delta
         t = np.log(shifted)
