@@ -176,7 +176,7 @@ def _log_interval_mass(a: np.ndarray, b: np.ndarray, mu: np.ndarray,
     """
     # Candidates share integers (a few distinct values of `layers` among 24 draws), and so do
     # kernels (a thousand trials of `layers` leave a few dozen distinct (mu, sigma)): each
-    # distinct pair once. A dict, not np.unique: 24 floats.
+    # distinct pair once. Cells are numbered in order of appearance by a dict (24 floats).
     rows: dict[float, int] = {}
     cell_of = np.array([rows.setdefault(x, len(rows)) for x in a.tolist()])
     first = np.unique(cell_of, return_index=True)[1]
