@@ -15,7 +15,8 @@ the raw scores, the warp's Jacobian included), yjpos (Yeo-Johnson exponent in [0
 starts3 (a third start for the hyperparameter fit, length scales 0.1), yjpos_starts3 (both),
 each (the acquisition's gradient refinement run from each start alone, not batched), logshift
 (yjcap or a log of the distance to the best score, whichever fits the scores better), wide
-(2048 random candidates for the acquisition instead of 512, 10 refined instead of 5: Optuna's numbers).
+(2048 random candidates for the acquisition instead of 512, 10 refined instead of 5: Optuna's numbers),
+pmean (targets centred on their upper quartile: a pessimistic prior mean).
 """
 
 from __future__ import annotations
@@ -212,6 +213,21 @@ def _evidence_suggest() -> Any:
     return namespace["_suggest"]
 
 
+class _PessimisticMean(GPSampler):
+    pass
+
+
+def _pessimistic_suggest() -> Any:
+    """GPSampler._suggest with the targets centred on their upper quartile, not their mean: the
+    GP's prior mean (0) is then a worse-than-typical score, so unexplored regions look worse."""
+    src = textwrap.dedent(inspect.getsource(gps.GPSampler._suggest))
+    old = "    y = (y - y.mean()) / y.std()"
+    assert old in src, "GPSampler._suggest changed: update this variant"
+    namespace = dict(vars(gps))
+    exec(src.replace(old, "    y = (y - np.percentile(y, 75)) / y.std()"), namespace)
+    return namespace["_suggest"]
+
+
 def _sampler_class() -> Any:
     if VARIANT == "s2d":
         GPSampler._n_startup = lambda self, layout: self.n_startup or min(10, 2 * layout.n_searched)
@@ -228,6 +244,9 @@ def _sampler_class() -> Any:
     elif VARIANT == "yjpos_starts3":
         gfit._yeo_johnson = _yeo_johnson_nonnegative  # type: ignore[assignment]
         gps.fit_hyper = _fit_hyper_three_starts
+    elif VARIANT == "pmean":
+        _PessimisticMean._suggest = _pessimistic_suggest()
+        return _PessimisticMean
     elif VARIANT == "wide":
         gps._N_RANDOM, gps._N_REFINE = 2048, 10  # type: ignore[attr-defined]
     elif VARIANT == "logshift":
@@ -241,7 +260,7 @@ def _sampler_class() -> Any:
         return _Evidence
     elif VARIANT != "s10":
         raise SystemExit("VARIANT must be one of s10 s2d eps5 nowarp upper evid yjpos yjcap starts3 "
-                         f"yjpos_starts3 each logshift wide; got {VARIANT!r}")
+                         f"yjpos_starts3 each logshift wide pmean; got {VARIANT!r}")
     return GPSampler
 
 
