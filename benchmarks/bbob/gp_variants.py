@@ -196,21 +196,26 @@ class _Evidence(GPSampler):
     pass
 
 
-def _evidence_suggest() -> Any:
-    """GPSampler._suggest with the warp and fit replaced by `_by_evidence` (benchmark-only)."""
+def _patched_suggest(old: str, new: str, **names: Any) -> Any:
+    """GPSampler._suggest with the source lines `old` replaced by `new` (benchmark-only)."""
     src = textwrap.dedent(inspect.getsource(gps.GPSampler._suggest))
-    old = """    y = np.empty(len(scores))
+    assert old in src, "GPSampler._suggest changed: update this variant"
+    namespace = {**vars(gps), **names}
+    exec(src.replace(old, new), namespace)
+    return namespace["_suggest"]
+
+
+def _evidence_suggest() -> Any:
+    """GPSampler._suggest with the warp and fit replaced by `_by_evidence` (BBOB has no
+    categoricals, so no length scales are tied)."""
+    return _patched_suggest("""    y = np.empty(len(scores))
     y[finite] = warp_scores(scores[finite], self.warp)
     y[~finite] = y[finite].max()  # failed and diverged trials count as the worst seen
     y = (y - y.mean()) / y.std()
     x = layout.features(u_obs)
-    gp = GP(x, y, fit_hyper(x, y))"""
-    assert old in src, "GPSampler._suggest changed: update this variant"
-    namespace = {**vars(gps), "_by_evidence": _by_evidence}
-    exec(src.replace(old, """    x = layout.features(u_obs)
+    gp = GP(x, y, fit_hyper(x, y, tie=layout.tie))""", """    x = layout.features(u_obs)
     y, hyper = _by_evidence(scores, finite, x)
-    gp = GP(x, y, hyper)"""), namespace)
-    return namespace["_suggest"]
+    gp = GP(x, y, hyper)""", _by_evidence=_by_evidence)
 
 
 class _PessimisticMean(GPSampler):
@@ -220,12 +225,8 @@ class _PessimisticMean(GPSampler):
 def _pessimistic_suggest() -> Any:
     """GPSampler._suggest with the targets centred on their upper quartile, not their mean: the
     GP's prior mean (0) is then a worse-than-typical score, so unexplored regions look worse."""
-    src = textwrap.dedent(inspect.getsource(gps.GPSampler._suggest))
-    old = "    y = (y - y.mean()) / y.std()"
-    assert old in src, "GPSampler._suggest changed: update this variant"
-    namespace = dict(vars(gps))
-    exec(src.replace(old, "    y = (y - np.percentile(y, 75)) / y.std()"), namespace)
-    return namespace["_suggest"]
+    return _patched_suggest("    y = (y - y.mean()) / y.std()",
+                            "    y = (y - np.percentile(y, 75)) / y.std()")
 
 
 def _sampler_class() -> Any:
