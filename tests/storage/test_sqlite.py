@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing as mp
 import pickle
+import queue
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +27,7 @@ from shoal.exceptions import (
     StudyNotFound,
 )
 from shoal.storage import open_storage
-from shoal.storage._sql import SQLStorage
+from shoal.storage._sql import SQLStorage, _sqlite_connect
 from shoal.testing import StorageSuite
 from shoal.trial import Direction, TrialState
 
@@ -248,6 +252,38 @@ def test_idle_storage_holds_no_snapshot_or_lock(url: str, tmp_path: Path) -> Non
     assert sorted(sa.inspect(storage._engine).get_table_names()) == [
         "shoal_meta", "shoal_studies", "shoal_trials"]
     storage.close()
+
+
+def _switch_new_file_to_wal(path: str, barrier: Any, errors: Any) -> None:
+    barrier.wait()
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30.0)) as conn:
+            _sqlite_connect(conn, None)
+    except sqlite3.Error as err:
+        errors.put(repr(err))
+
+
+def test_processes_switching_one_new_file_to_wal_at_once_all_succeed(tmp_path: Path) -> None:
+    # Without the retry, 8 processes setting journal_mode = WAL on one new file fail with
+    # "database is locked" within a millisecond in about one round in four (busy timeout or not).
+    ctx = mp.get_context("fork")
+    errors: Any = ctx.Queue()
+    for i in range(40):
+        barrier = ctx.Barrier(8)
+        procs = [ctx.Process(target=_switch_new_file_to_wal,
+                             args=(str(tmp_path / f"new{i}.db"), barrier, errors)) for _ in range(8)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60.0)
+        assert all(proc.exitcode == 0 for proc in procs)
+    found = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            found.append(errors.get(timeout=0.5))
+    assert found == []
+    with contextlib.closing(sqlite3.connect(tmp_path / "new0.db")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 @pytest.mark.slow

@@ -17,7 +17,10 @@ One code path serves both back ends. Transactions are short and each method is o
 from __future__ import annotations
 
 import os
+import random
 import re
+import sqlite3
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -441,11 +444,32 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     try:
         # Also set by the driver's `timeout`; stated here so the file's settings read in one place.
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")  # persistent; a no-op once the file is WAL
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; no fsync per commit
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """PRAGMA journal_mode = WAL (persistent; a no-op once the file is WAL), retried while locked.
+
+    When several processes open a brand-new file at once, each switch holds a shared lock and
+    wants an exclusive one; SQLite fails all but one at once with "database is locked" instead of
+    waiting (waiting could deadlock), so the busy timeout does not apply. The winner's switch
+    takes milliseconds: retry with jittered backoff, within the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "database is locked" not in str(err) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay * (1.0 + random.random()))  # jitter: the losers must not retry in step
+        delay = min(2.0 * delay, 0.1)
 
 
 def _sqlite_begin(conn: Connection) -> None:
