@@ -17,7 +17,6 @@ One code path serves both back ends. Transactions are short and each method is o
 from __future__ import annotations
 
 import os
-import random
 import re
 import sqlite3
 import time
@@ -456,8 +455,9 @@ def _switch_to_wal(cursor: Any) -> None:
 
     When several processes open a brand-new file at once, each switch holds a shared lock and
     wants an exclusive one; SQLite fails all but one at once with "database is locked" instead of
-    waiting (waiting could deadlock), so the busy timeout does not apply. The winner's switch
-    takes milliseconds: retry with jittered backoff, within the busy timeout.
+    waiting (waiting could deadlock), so the busy timeout does not apply. One of them wins and
+    switches in milliseconds, after which the pragma is a no-op for the others: retry with
+    backoff, within the busy timeout.
     """
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     delay = 0.001
@@ -468,7 +468,7 @@ def _switch_to_wal(cursor: Any) -> None:
         except sqlite3.OperationalError as err:
             if "database is locked" not in str(err) or time.monotonic() > deadline:
                 raise
-        time.sleep(delay * (1.0 + random.random()))  # jitter: the losers must not retry in step
+        time.sleep(delay)
         delay = min(2.0 * delay, 0.1)
 
 
