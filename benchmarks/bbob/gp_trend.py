@@ -157,15 +157,7 @@ class TrendGP(gfit.GP):
         self.phi = features(x)
         k = hyper.scale * matern52(scaled_sq_dists(x, x, hyper.inv_ls2)) + (
             hyper.trend * self.phi) @ self.phi.T
-        jitter = hyper.noise
-        for _ in range(6):  # as `_fit.GP`: escalate the jitter only if rounding broke it
-            try:
-                self.chol = np.linalg.cholesky(k + jitter * np.eye(len(x)))
-                break
-            except np.linalg.LinAlgError:
-                jitter *= 10.0
-        else:
-            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+        self.chol = gfit.cholesky_with_jitter(k, hyper.noise)
         self.alpha = cho_solve((self.chol, True), y)
 
     def _cross(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,7 +21,8 @@ from shoal.samplers._gp._kernel import (
     scaled_sq_dists,
 )
 
-__all__ = ["GP", "Hyper", "Warp", "fit_hyper", "neg_log_posterior", "warp_scores"]
+__all__ = ["GP", "Hyper", "Warp", "cholesky_with_jitter", "fit_hyper", "neg_log_posterior",
+           "warp_scores"]
 
 Warp = Literal["copula", "yeo_johnson"]
 
@@ -225,6 +226,18 @@ def fit_hyper(x: np.ndarray, y: np.ndarray, *, min_noise: float = MIN_NOISE,
 
 
 # Posterior ----------------------------------------------------------------------------------------
+def cholesky_with_jitter(k: np.ndarray, jitter: float) -> np.ndarray:
+    """Lower Cholesky factor of k + jitter·I, the jitter escalated tenfold (up to 5 times) only if
+    rounding broke positive definiteness."""
+    for _ in range(6):
+        try:
+            chol: np.ndarray = np.linalg.cholesky(k + jitter * np.eye(len(k)))
+            return chol
+        except np.linalg.LinAlgError:
+            jitter *= 10.0
+    raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+
+
 class GP:
     """A GP conditioned on (x, y) with fixed hyperparameters; the Cholesky factor is kept.
 
@@ -239,15 +252,7 @@ class GP:
 
         self.x, self.y, self.hyper = x, y, hyper
         k = hyper.scale * matern52(scaled_sq_dists(x, x, hyper.inv_ls2))
-        jitter = hyper.noise
-        for _ in range(6):  # escalate the jitter only if rounding broke positive definiteness
-            try:
-                self.chol = np.linalg.cholesky(k + jitter * np.eye(len(x)))
-                break
-            except np.linalg.LinAlgError:
-                jitter *= 10.0
-        else:
-            raise np.linalg.LinAlgError("kernel matrix is not positive definite")
+        self.chol = cholesky_with_jitter(k, hyper.noise)
         self.alpha = cho_solve((self.chol, True), y)
 
     def posterior(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
