@@ -24,15 +24,12 @@ installed, the sampler named `shoal_gp_marg`:
 """
 
 
-import importlib
 import math
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 from adapters import register
-from shoal_adapters import _ShoalAdapter
+from shoal_adapters import _ShoalAdapter, run_deep_learning_bench
 
 import shoal.samplers._gp.sampler as gps
 from shoal.samplers._gp import GPSampler
@@ -161,13 +158,7 @@ gps.log_ei = log_ei
 gps.log_ei_grad = log_ei_grad
 
 if __name__ == "__main__":
-    bench = sys.argv.pop(1)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import bench_mixed
-
-    _base = bench_mixed.shoal_samplers
-    bench_mixed.shoal_samplers = lambda: {**_base(), "shoal_gp_marg": lambda seed: GPSampler(seed=seed)}
-    importlib.import_module(bench).main()
+    run_deep_learning_bench("shoal_gp_marg")
 
 register("shoal_gp_marg")(type("MargAdapter", (_ShoalAdapter,), {
     "make_sampler": staticmethod(lambda seed: GPSampler(seed=seed))}))

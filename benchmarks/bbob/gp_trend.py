@@ -20,17 +20,14 @@ Results: README.md, "A quadratic trend in the kernel".
 """
 
 
-import importlib
 import math
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from adapters import register
-from shoal_adapters import _ShoalAdapter
+from shoal_adapters import _ShoalAdapter, run_deep_learning_bench
 
 import shoal.samplers._gp.sampler as gps
 from shoal.samplers._gp import GPSampler
@@ -205,13 +202,7 @@ gps.GP = TrendGP  # type: ignore[misc]
 gps.fit_hyper = fit_hyper  # type: ignore[assignment]
 
 if __name__ == "__main__":
-    bench = sys.argv.pop(1)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import bench_mixed
-
-    _base = bench_mixed.shoal_samplers
-    bench_mixed.shoal_samplers = lambda: {**_base(), "shoal_gp_trend": lambda seed: GPSampler(seed=seed)}
-    importlib.import_module(bench).main()
+    run_deep_learning_bench("shoal_gp_trend")
 
 register("shoal_gp_trendx" if CROSS else "shoal_gp_trend")(type("TrendAdapter", (_ShoalAdapter,), {
     "make_sampler": staticmethod(lambda seed: GPSampler(seed=seed))}))
