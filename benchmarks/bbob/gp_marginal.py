@@ -43,15 +43,11 @@ _MIN_CURVATURE = 0.2  # the length-scale prior's own curvature in log λ is at l
 
 
 class HyperSet:
-    """The MAP hyperparameters (`hyper`, used for the trust region and scales) and K draws."""
+    """K draws of the hyperparameters; the first, `hyper`, is the MAP (for the trust region and scales)."""
 
     def __init__(self, draws: list[gfit.Hyper]) -> None:
         self.draws = draws
         self.hyper = draws[0]
-
-    @property
-    def length_scales(self) -> np.ndarray:
-        return self.hyper.length_scales
 
 
 def _theta_of(hyper: gfit.Hyper, tie: np.ndarray | None) -> np.ndarray:
@@ -74,8 +70,7 @@ def fit_hyper(x: np.ndarray, y: np.ndarray, *, tie: np.ndarray | None = None) ->
     if tie is not None:
         diffs = diffs @ tie
     d = diffs.shape[2]
-    lo = np.array([-2 * gfit._LOG_LS_MAX] * d + [math.log(1e-2), math.log(1e-9)])
-    hi = np.array([-2 * gfit._LOG_LS_MIN] * d + [math.log(1e2), math.log(2.0)])
+    lo, hi = np.array(gfit.theta_bounds(d)).T
     free = np.flatnonzero((theta > lo + 1e-3) & (theta < hi - 1e-3))
     draws = [map_hyper]
     if len(free):
@@ -109,7 +104,6 @@ class EnsembleGP:
     """K GPs on the same data, one per hyperparameter draw; posteriors stacked on axis 0."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, hypers: HyperSet) -> None:
-        self.x, self.y, self.hypers = x, y, hypers
         self.gps = [gfit.GP(x, y, h) for h in hypers.draws]
         self.hyper = hypers.hyper
 
@@ -125,8 +119,7 @@ class EnsembleGP:
         if len(xr) == 0:
             return self
         out = EnsembleGP.__new__(EnsembleGP)
-        out.x, out.y, out.hypers, out.hyper = self.x, self.y, self.hypers, self.hyper
-        out.gps = [gp.with_fantasies(xr) for gp in self.gps]
+        out.hyper, out.gps = self.hyper, [gp.with_fantasies(xr) for gp in self.gps]
         return out
 
 

@@ -125,9 +125,7 @@ def fit_hyper(x: np.ndarray, y: np.ndarray, *, tie: np.ndarray | None = None,
         diffs = diffs @ tie
     phi = features(x)
     d = diffs.shape[2]
-    bounds = ([(-2 * gfit._LOG_LS_MAX, -2 * gfit._LOG_LS_MIN)] * d
-              + [(math.log(1e-2), math.log(1e2)), (math.log(1e-9), math.log(2.0)),
-                 (math.log(1e-6), math.log(1e2))])
+    bounds = [*gfit.theta_bounds(d), (math.log(1e-6), math.log(1e2))]
     best: tuple[float, np.ndarray] | None = None
     for log_ls in (0.0, math.log(0.3)):
         theta0 = np.concatenate([np.full(d, -2 * log_ls), [0.0, math.log(1e-3), math.log(0.1)]])

@@ -142,8 +142,7 @@ def _fit_hyper_three_starts(x: np.ndarray, y: np.ndarray, *, min_noise: float = 
 
     d = x.shape[1]
     diffs = pairwise_sq_diffs(x, x)
-    bounds = ([(-2 * gfit._LOG_LS_MAX, -2 * gfit._LOG_LS_MIN)] * d
-              + [(math.log(1e-2), math.log(1e2)), (math.log(1e-9), math.log(2.0))])
+    bounds = gfit.theta_bounds(d)
     best: tuple[float, np.ndarray] | None = None
     for log_ls in (0.0, math.log(0.3), math.log(0.1)):
         theta0 = np.concatenate([np.full(d, -2 * log_ls), [0.0, math.log(1e-3)]])

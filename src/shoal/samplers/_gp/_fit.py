@@ -22,7 +22,7 @@ from shoal.samplers._gp._kernel import (
 )
 
 __all__ = ["GP", "Hyper", "Warp", "cholesky_with_jitter", "fit_hyper", "neg_log_posterior",
-           "warp_scores"]
+           "theta_bounds", "warp_scores"]
 
 Warp = Literal["copula", "yeo_johnson"]
 
@@ -189,6 +189,13 @@ def neg_log_posterior(theta: np.ndarray, diffs: np.ndarray, y: np.ndarray,
     return nll, grad
 
 
+def theta_bounds(d: int) -> list[tuple[float, float]]:
+    """Bounds of θ for `d` kernel dimensions, as `fit_hyper` searches them: log λ (length scales
+    in [0.01, 100]), log signal variance in [0.01, 100], log excess noise in [1e-9, 2]."""
+    return ([(-2 * _LOG_LS_MAX, -2 * _LOG_LS_MIN)] * d
+            + [(math.log(1e-2), math.log(1e2)), (math.log(1e-9), math.log(2.0))])
+
+
 def fit_hyper(x: np.ndarray, y: np.ndarray, *, min_noise: float = MIN_NOISE,
               max_iter: int = 80, tie: np.ndarray | None = None) -> Hyper:
     """MAP hyperparameters by L-BFGS-B from two starts (length scales 1 and 0.3).
@@ -207,8 +214,7 @@ def fit_hyper(x: np.ndarray, y: np.ndarray, *, min_noise: float = MIN_NOISE,
     if tie is not None:
         diffs = diffs @ tie
     d = diffs.shape[2]
-    bounds = ([(-2 * _LOG_LS_MAX, -2 * _LOG_LS_MIN)] * d
-              + [(math.log(1e-2), math.log(1e2)), (math.log(1e-9), math.log(2.0))])
+    bounds = theta_bounds(d)
     best: tuple[float, np.ndarray] | None = None
     for log_ls in (0.0, math.log(0.3)):
         theta0 = np.concatenate([np.full(d, -2 * log_ls), [0.0, math.log(1e-3)]])
