@@ -14,7 +14,7 @@ declared space; Optuna's get the same space through `bench_mixed.optuna_params`
 (one_minus_log -> 1 - x with x log-uniform; batch size -> 2**e with an int exponent e).
 
 Run: .venv/bin/python benchmarks/bench_mnist1d.py [--quick] [--epochs E] [--seeds N] [--jobs J]
-     [--shoal-trials N] [--optuna-trials N] [--out FILE]
+     [--first-seed S] [--shoal-trials N] [--optuna-trials N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def default_samplers() -> list[str]:
 def jobs(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     plan = [(n, args.optuna_trials if n.startswith("optuna") else args.shoal_trials)
             for n in args.samplers or default_samplers()]
-    return [(n, s, t) for n, t in plan for s in range(args.seeds)]  # Optuna's (longest) first
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    return [(n, s, t) for n, t in plan for s in seeds]  # Optuna's (longest) first
 
 
 def read_runs(paths: list[str]) -> list[Run]:
@@ -194,6 +195,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds are first-seed .. first-seed + seeds - 1 (to extend an earlier run)")
     ap.add_argument("--shoal-trials", type=int, default=TARGET_SHOAL_TRIALS)
     ap.add_argument("--optuna-trials", type=int, default=TARGET_OPTUNA_TRIALS)
     ap.add_argument("--jobs", type=int, default=2, help="worker processes, one torch thread each")
