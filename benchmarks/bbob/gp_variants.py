@@ -16,7 +16,8 @@ starts3 (a third start for the hyperparameter fit, length scales 0.1), yjpos_sta
 each (the acquisition's gradient refinement run from each start alone, not batched), logshift
 (yjcap or a log of the distance to the best score, whichever fits the scores better), wide
 (2048 random candidates for the acquisition instead of 512, 10 refined instead of 5: Optuna's numbers),
-pmean (targets centred on their upper quartile: a pessimistic prior mean).
+pmean (targets centred on their upper quartile: a pessimistic prior mean), mace (HEBO's acquisition
+ensemble: a random choice among the candidates not dominated in log EI, log PI and -LCB).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from adapters import register
-from shoal_adapters import _ShoalAdapter
+from shoal_adapters import _ShoalAdapter, run_deep_learning_bench
 
 import shoal.samplers._gp.sampler as gps
 from shoal.samplers._gp import GPSampler
@@ -228,6 +229,37 @@ def _pessimistic_suggest() -> Any:
                             "    y = (y - np.percentile(y, 75)) / y.std()")
 
 
+def _mace_pick(pool: np.ndarray, gp: Any, best: float, layout: Any, rng: np.random.Generator,
+               n_obs: int) -> int:
+    """HEBO's MACE (Cowen-Rivers et al. 2022) on shoal's candidate pool: the points not dominated in
+    (log EI, log PI, -LCB), one of them at random. κ is HEBO's: √(2u((2 + d/2) log t + log(π²/δ)))
+    with u = 0.5, δ = 0.01, t the number of observations."""
+    from scipy.special import log_ndtr
+
+    mean, var = gp.posterior(layout.features(pool))
+    sd = np.sqrt(var)
+    d = pool.shape[1]
+    kappa = math.sqrt(2 * 0.5 * ((2 + d / 2) * math.log(max(n_obs, 1)) + math.log(math.pi ** 2 / 0.01)))
+    objectives = np.column_stack([gps.log_ei(mean, var, best), log_ndtr((best - mean) / sd),
+                                  -(mean - kappa * sd)])
+    objectives = np.unique(np.round(objectives, 12), axis=0, return_index=True)
+    values, rows = objectives
+    dominated = np.array([bool(np.any(np.all(values >= v, axis=1) & np.any(values > v, axis=1)))
+                          for v in values])
+    front = rows[~dominated]
+    return int(rng.choice(front))
+
+
+def _mace_suggest() -> Any:
+    return _patched_suggest("    return space.decode(pool[int(np.argmax(pool_values))])",
+                            "    return space.decode(pool[_mace_pick(pool, gp, best, layout, rng, "
+                            "len(scores))])", _mace_pick=_mace_pick)
+
+
+class _Mace(GPSampler):
+    pass
+
+
 def _sampler_class() -> Any:
     if VARIANT == "s2d":
         GPSampler._n_startup = lambda self, layout: self.n_startup or min(10, 2 * layout.n_searched)
@@ -253,6 +285,9 @@ def _sampler_class() -> Any:
         gfit._yeo_johnson = _yj_or_log_shift  # type: ignore[assignment]
     elif VARIANT == "each":
         gps.refine = _refine_each
+    elif VARIANT == "mace":
+        _Mace._suggest = _mace_suggest()
+        return _Mace
     elif VARIANT == "eps5":
         return _EveryFifthSobol
     elif VARIANT == "evid":
@@ -260,12 +295,14 @@ def _sampler_class() -> Any:
         return _Evidence
     elif VARIANT != "s10":
         raise SystemExit("VARIANT must be one of s10 s2d eps5 nowarp upper evid yjpos yjcap starts3 "
-                         f"yjpos_starts3 each logshift wide pmean; got {VARIANT!r}")
+                         f"yjpos_starts3 each logshift wide pmean mace; got {VARIANT!r}")
     return GPSampler
 
 
 if VARIANT:
     _cls = _sampler_class()
+    if __name__ == "__main__":  # VARIANT=mace python gp_variants.py bench_mnist1d --samplers shoal_gp_mace
+        run_deep_learning_bench(f"shoal_gp_{VARIANT}", _cls)
     _options = {"n_startup": 10} if VARIANT == "s10" else {}
     register(f"shoal_gp_{VARIANT}")(type("GPVariant", (_ShoalAdapter,), {
         "make_sampler": staticmethod(lambda seed: _cls(seed=seed, **_options))}))

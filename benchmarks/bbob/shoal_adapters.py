@@ -89,19 +89,21 @@ def _register_tpe() -> None:
 _register_tpe()
 
 
-def run_deep_learning_bench(sampler_name: str) -> None:
+def run_deep_learning_bench(sampler_name: str, sampler_class: Any = None) -> None:
     """Run `../bench_mixed.py` or `../bench_mnist1d.py` (named by argv[1], the rest its flags)
-    with a GPSampler called `sampler_name`: for plugins that patch the GP's module, run as scripts."""
+    with `sampler_class(seed=...)` (default GPSampler) called `sampler_name`: for plugins that
+    patch the GP's module, run as scripts."""
     import importlib
     import sys
     from pathlib import Path
 
     from shoal.samplers._gp import GPSampler
 
+    make = sampler_class or GPSampler
     bench = sys.argv.pop(1)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import bench_mixed
 
     base = bench_mixed.shoal_samplers
-    bench_mixed.shoal_samplers = lambda: {**base(), sampler_name: lambda seed: GPSampler(seed=seed)}
+    bench_mixed.shoal_samplers = lambda: {**base(), sampler_name: lambda seed: make(seed=seed)}
     importlib.import_module(bench).main()
