@@ -98,8 +98,8 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray, tie: np.
     h = gfit.unpack(base_theta)
     lam = h.inv_ls2 if tie is None else tie @ h.inv_ls2  # per input
     r2 = diffs @ h.inv_ls2
-    _, dm = matern52_and_dr2(r2)
-    k = h.scale * matern52_and_dr2(r2)[0]
+    m_r2, dm = matern52_and_dr2(r2)
+    k = h.scale * m_r2
     k[np.diag_indices(len(y))] += h.noise
     chol, info = dpotrf(k, lower=1, clean=1)
     if info != 0:

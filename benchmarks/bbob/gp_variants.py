@@ -242,8 +242,7 @@ def _mace_pick(pool: np.ndarray, gp: Any, best: float, layout: Any, rng: np.rand
     kappa = math.sqrt(2 * 0.5 * ((2 + d / 2) * math.log(max(n_obs, 1)) + math.log(math.pi ** 2 / 0.01)))
     objectives = np.column_stack([gps.log_ei(mean, var, best), log_ndtr((best - mean) / sd),
                                   -(mean - kappa * sd)])
-    objectives = np.unique(np.round(objectives, 12), axis=0, return_index=True)
-    values, rows = objectives
+    values, rows = np.unique(np.round(objectives, 12), axis=0, return_index=True)
     dominated = np.array([bool(np.any(np.all(values >= v, axis=1) & np.any(values > v, axis=1)))
                           for v in values])
     front = rows[~dominated]
