@@ -90,6 +90,8 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray, tie: np.
     diffs = pairwise_sq_diffs(w, w)
     if tie is not None:
         diffs = diffs @ tie
+    # The library's likelihood, not a copy of it; the warp's gradient below needs W, so K is
+    # factorised a second time (n <= 100 here: well under a millisecond).
     nll, base_grad = gfit.neg_log_posterior(base_theta, diffs, y)
     grad = np.zeros_like(theta)
     grad[:len(base_theta)] = base_grad
