@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import time
@@ -15,6 +17,16 @@ from shoal.exceptions import ConfigError, ShoalError
 from shoal.executors._protocol import WorkerContext, WorkerJob
 
 __all__ = ["ProcessExecutor", "SharedBudget", "WorkerCrashed"]
+
+log = logging.getLogger("shoal")
+
+_CUDA_NO_FORK = (
+    "CUDA is already in use in this process, so its worker processes cannot be forked (a forked "
+    "child cannot use CUDA: PyTorch raises 'Cannot re-initialize CUDA in forked subprocess'), and "
+    "they cannot be spawned either: {reason}. Do one of: define the objective in a module file "
+    "(a script run under `if __name__ == \"__main__\":` will do); do no CUDA work in this process "
+    "before optimize (build models inside the objective); run with n_jobs=1; or, if the objective "
+    "never uses the GPU, pass executor=ProcessExecutor(start_method=\"fork\").")
 
 
 class WorkerCrashed(ShoalError):
@@ -81,11 +93,15 @@ class ProcessExecutor:
 
     Args:
         start_method: "fork" (default on Linux: objectives defined anywhere, even lambdas, work),
-            "spawn" or "forkserver" (the objective and study must pickle).
+            "spawn" or "forkserver" (the objective and study must pickle). By default, a process
+            that has already used CUDA spawns its workers instead of forking them, since a forked
+            child cannot use CUDA; the objective must then pickle (else a ConfigError says what
+            to do).
     """
 
     def __init__(self, *, start_method: str | None = None) -> None:
         methods = mp.get_all_start_methods()
+        self._auto = start_method is None
         if start_method is None:
             start_method = "fork" if "fork" in methods else "spawn"
         if start_method not in methods:
@@ -97,7 +113,7 @@ class ProcessExecutor:
             timeout: float | None) -> None:
         if n_workers < 1:
             raise ConfigError(f"n_workers of ProcessExecutor must be >= 1. Got {n_workers!r}.")
-        ctx: Any = mp.get_context(self.start_method)  # typeshed's BaseContext lacks Process
+        ctx: Any = mp.get_context(self.start_method_for(job))  # typeshed's BaseContext lacks Process
         budget = SharedBudget(ctx, n_trials=n_trials, timeout=timeout)
         errors = ctx.SimpleQueue()
         procs = [ctx.Process(target=_child, args=(job, WorkerContext(i, n_workers, budget), errors),
@@ -126,8 +142,33 @@ class ProcessExecutor:
             raise WorkerCrashed(f"worker processes died: {codes}. Their running trials are "
                                 "marked FAILED once their heartbeat expires; completed trials are safe.")
 
+    def start_method_for(self, job: WorkerJob) -> str:
+        """The start method `run` uses for `job`: `start_method`, except "spawn" instead of the
+        default "fork" once this process has used CUDA."""
+        if not (self._auto and self.start_method == "fork" and _cuda_in_use()):
+            return self.start_method
+        try:
+            payload = pickle.dumps(job)
+        except Exception as err:
+            reason = f"the objective or study does not pickle ({type(err).__name__}: {err})"
+            raise ConfigError(_CUDA_NO_FORK.format(reason=reason)) from err
+        # Objects of an interactive __main__ pickle by name, but a spawned child cannot import them.
+        if b"__main__" in payload and not getattr(sys.modules.get("__main__"), "__file__", None):
+            reason = ("the objective is defined interactively (a notebook or a REPL), where a spawned "
+                      "worker cannot import it")
+            raise ConfigError(_CUDA_NO_FORK.format(reason=reason))
+        log.info("CUDA is in use in this process: spawning the worker processes instead of forking them")
+        return "spawn"
+
     def __repr__(self) -> str:
         return f"ProcessExecutor(start_method={self.start_method!r})"
+
+
+def _cuda_in_use() -> bool:
+    """Whether this process has initialised CUDA through PyTorch (never imports torch itself)."""
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    return bool(cuda is not None and cuda.is_initialized())
 
 
 def _interrupt(procs: list[Any]) -> None:
