@@ -28,6 +28,8 @@ from shoal.torch._runtime import seed_everything
 from shoal.trial import TrialState
 
 EPOCHS = 6
+# CUDA where there is one (CI has none; a GPU machine runs both): resuming restores CUDA's RNG too.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 class Crash(Exception):
@@ -58,7 +60,8 @@ def crash_after(batches: int) -> Callable[[nn.Module], None]:
 
 def run(seed: int = 0, *, epochs: int = EPOCHS, store: CheckpointStore | None = None,
         after_step: Callable[[nn.Module], None] | None = None, loader: bool = False,
-        trial: shoal.Trial | None = None) -> tuple[nn.Module, torch.optim.Optimizer, FitResult]:
+        trial: shoal.Trial | None = None, device: str = "cpu",
+        ) -> tuple[nn.Module, torch.optim.Optimizer, FitResult]:
     """Everything rebuilt from scratch, as a new process would."""
     generator = seed_everything(seed, deterministic=False)
     model = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Dropout(0.3), nn.BatchNorm1d(32), nn.Linear(32, 2))
@@ -71,7 +74,7 @@ def run(seed: int = 0, *, epochs: int = EPOCHS, store: CheckpointStore | None = 
     result = fit(model, optimizer, schedule, train_data, val, loss_fn=F.cross_entropy, metric=val_loss,
                  metric_direction="minimize", epochs=epochs, batch_size=8, generator=generator,
                  checkpoints=store, after_step=after_step, clip_grad_norm=1.0, trial=trial,
-                 early_stopping=EarlyStopping(patience=10))
+                 early_stopping=EarlyStopping(patience=10), device=torch.device(device))
     return model, optimizer, result
 
 
@@ -86,21 +89,24 @@ def same_optimizer(a: torch.optim.Optimizer, b: torch.optim.Optimizer) -> bool:
 
 
 # Resume ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("loader", [False, True])
-def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_weights(tmp_path: Path,
-                                                                              loader: bool) -> None:
-    model, optimizer, straight = run(loader=loader, store=CheckpointStore(tmp_path / "straight"))
+def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_weights(tmp_path: Path, loader: bool,
+                                                                              device: str) -> None:
+    model, optimizer, straight = run(loader=loader, store=CheckpointStore(tmp_path / "straight"),
+                                     device=device)
     final = {k: v.clone() for k, v in model.state_dict().items()}
     last = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     straight_draws = (np.random.random(), random.random())  # numpy's legacy global, on purpose
 
     store = CheckpointStore(tmp_path / "trial-0")
     with pytest.raises(Crash):
-        run(loader=loader, store=store, after_step=crash_after(3 * 8 + 2))  # in epoch 3, batch 2
+        run(loader=loader, store=store, after_step=crash_after(3 * 8 + 2), device=device)  # epoch 3, batch 2
     assert torch.load(store.path, weights_only=True)["epoch"] == 2
-    torch.rand(5), np.random.random(), random.random()  # other code drawing between the two runs
+    torch.rand(5, device=device), np.random.random(), random.random()  # other code drawing in between
 
-    resumed_model, resumed_optimizer, resumed = run(seed=7, store=store, loader=loader)  # init overwritten
+    resumed_model, resumed_optimizer, resumed = run(seed=7, store=store, loader=loader,
+                                                    device=device)  # init overwritten
     assert resumed.resumed_epochs == 3
     assert same_state(resumed_model.state_dict(), final)
     resumed_last = torch.load(store.path, weights_only=True)
