@@ -146,7 +146,7 @@ def timed(run: Callable[..., float], *args: Any) -> tuple[float, float]:
 def per_epoch_table(reps: int, epochs: int) -> None:
     data = mnist1d_split()
     print("| device | workload | (a) hand loop, s/epoch | (b) shoal fit, s/epoch | paired b/a, median "
-             "[min, max] | best val. acc. (a) / (b) |\n|---|---|---:|---:|---:|---:|", flush=True)
+          "[min, max] | best val. acc. (a) / (b) |\n|---|---|---:|---:|---:|---:|", flush=True)
     for label, device, threads in devices():
         torch.set_num_threads(threads)
         for work in WORKLOADS:
@@ -219,8 +219,8 @@ def main() -> None:
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {os.cpu_count()} cores, "
           f"cuda: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
-    # Throughput first: its workers are spawned, but a parent that never touched CUDA is the
-    # situation a user's script is in.
+    # Each throughput run is a spawned process that forks its workers before touching CUDA, as a
+    # user's script does; run first, before this process touches CUDA at all.
     if "throughput" not in args.skip:
         print(f"\n### Demo task, {args.trials} trials of {args.epochs} epochs\n")
         throughput_table(args.jobs, args.trials, args.epochs)
