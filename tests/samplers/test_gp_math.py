@@ -282,3 +282,10 @@ def test_trust_region_replay() -> None:
     assert _trust_length(scores[:5], 2, 2) == pytest.approx(1.6)
     assert _trust_length(scores, 2, 2) == pytest.approx(0.8)
     assert _trust_length(np.full(60, 1.0), 2, 2) == pytest.approx(0.8)  # shrunk, then restarted
+
+
+def test_warp_survives_a_subnormal_spread() -> None:
+    # Found by hypothesis: an interquartile range of 2.8e-301 overflowed the division.
+    w = warp_scores(np.array([0.0, 0.0, 0.0, 50824306.0, 2.8271958661189424e-301]), "yeo_johnson")
+    assert np.all(np.isfinite(w))
+    assert w[3] == w.max()

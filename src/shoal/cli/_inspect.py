@@ -27,31 +27,19 @@ from shoal.cli._store import open_existing, require_study, storage_flag, study_t
 from shoal.storage import StudyRecord
 from shoal.study import load_study
 from shoal.study._export import trial_rows
-from shoal.trial import Direction, FrozenTrial, TrialState
+from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, count_states, describe_counts
 
-__all__ = ["best_of", "cmd_best", "cmd_export", "cmd_studies", "cmd_trials", "state_counts"]
-
-_STATE_ORDER = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED, TrialState.RUNNING,
-                TrialState.WAITING]
-
+__all__ = ["best_of", "cmd_best", "cmd_export", "cmd_studies", "cmd_trials", "describe_counts",
+           "state_counts"]
 
 def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
-    """How many trials are in each state, in a fixed order, leaving out empty states."""
-    counts = {state.value: sum(1 for t in trials if t.state is state) for state in _STATE_ORDER}
-    return {state: n for state, n in counts.items() if n}
-
-
-def describe_counts(counts: dict[str, int]) -> str:
-    """`12 complete, 3 pruned, 1 failed`."""
-    return ", ".join(f"{n} {state.lower()}" for state, n in counts.items()) or "no trials"
+    """How many trials are in each state (`count_states`), keyed by the state's name for JSON."""
+    return {state.value: n for state, n in count_states(trials).items()}
 
 
 def best_of(trials: Sequence[FrozenTrial], directions: Sequence[Direction]) -> FrozenTrial | None:
-    """The completed trial with the best value (as `Study.best_trial`); None for several objectives."""
-    if len(directions) != 1:
-        return None
-    done = [t for t in trials if t.state is TrialState.COMPLETE and t.is_usable()]
-    return min(done, key=lambda t: (t.score or 0.0, t.number)) if done else None
+    """The best completed trial (`shoal.trial.best_trial`); None for several objectives."""
+    return best_trial(trials) if len(directions) == 1 else None
 
 
 def _values_text(trial: FrozenTrial) -> str:

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shoal.exceptions import (
     ConfigError,
@@ -19,7 +19,7 @@ from shoal.exceptions import (
     TrialPruned,
 )
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor, WorkerContext
-from shoal.trial import FrozenTrial, TrialState
+from shoal.trial import FrozenTrial, TrialState, best_trial
 
 if TYPE_CHECKING:
     from shoal.study._study import Callback, Objective, Study
@@ -123,11 +123,8 @@ class _Progress:
     def _refresh(self) -> None:
         trials = self._study.trials
         finished = [t for t in trials if t.state.is_finished]
-        done = [t for t in finished if t.state is TrialState.COMPLETE and t.is_usable()]
-        best = ""
-        if done:
-            top: Any = min(done, key=lambda t: t.score)  # type: ignore[arg-type, return-value]
-            best = f"best {top.value:.6g} (trial {top.number})"
+        top = best_trial(trials) if len(self._study.directions) == 1 else None
+        best = f"best {top.value:.6g} (trial {top.number})" if top is not None else ""
         self._bar.update(self._task, completed=len(finished) - self._start, best=best)
 
     def _loop(self) -> None:

@@ -17,7 +17,7 @@ from shoal.space import Param, Space
 from shoal.storage import Storage, StudyRecord
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
-from shoal.trial import Direction, FrozenTrial, TrialState
+from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,13 +123,13 @@ class Study:
         """The completed trial with the best value. Raises NoCompletedTrials if there is none."""
         if len(self.directions) != 1:
             raise ConfigError("best_trial of a multi-objective study is not defined. Use .trials.")
-        done = [t for t in self._history() if t.state is TrialState.COMPLETE and t.is_usable()]
-        if not done:
-            counts = _count_states(self._history())
-            raise NoCompletedTrials(f"study {self.name!r} has no completed trial yet ({counts}). "
-                                    f"Run study.optimize(...), or see why trials failed with "
-                                    f"'shoal trials {self.name}'.")
-        return min(done, key=lambda t: (t.score or 0.0, t.number))  # usable: score is set
+        trials = self._history()
+        best = best_trial(trials)
+        if best is None:
+            raise NoCompletedTrials(f"study {self.name!r} has no completed trial yet "
+                                    f"({describe_counts(trials)}). Run study.optimize(...), or see "
+                                    f"why trials failed with 'shoal trials {self.name}'.")
+        return best
 
     @property
     def best_value(self) -> float:
@@ -333,9 +333,3 @@ def _outcome(value: Any, state: TrialState | None, reason: str | None,
         values.append(f)
     return tuple(values), TrialState.COMPLETE, None
 
-
-def _count_states(trials: Sequence[FrozenTrial]) -> str:
-    counts: dict[str, int] = {}
-    for t in trials:
-        counts[t.state.value.lower()] = counts.get(t.state.value.lower(), 0) + 1
-    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"

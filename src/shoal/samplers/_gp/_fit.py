@@ -85,7 +85,8 @@ def _yeo_johnson(s: np.ndarray) -> np.ndarray:
     """
     q1, med, q3 = np.percentile(s, [25, 50, 75])
     spread = q3 - q1 if q3 > q1 else (float(np.std(s)) or 1.0)
-    x = np.clip((s - med) / spread, -1e6, 1e6)  # no power of it can overflow
+    with np.errstate(over="ignore"):  # a subnormal spread overflows to inf, which the clip bounds
+        x = np.clip((s - med) / spread, -1e6, 1e6)  # no power of it can overflow
     far = x > _FAR_IQR
     x[far] = _FAR_IQR + np.log1p(x[far] - _FAR_IQR)
     best: np.ndarray = x
