@@ -21,6 +21,7 @@ from shoal.exceptions import (
 from shoal.space import Categorical, Fixed, Float, Int, Space
 from shoal.study import (
     Heartbeat,
+    MaxTrialsCallback,
     RetryPolicy,
     Study,
     Trial,
@@ -42,6 +43,7 @@ __all__ = [
     "FrozenTrial",
     "Heartbeat",
     "Int",
+    "MaxTrialsCallback",
     "NoCompletedTrials",
     "RetryPolicy",
     "SearchSpaceExhausted",

@@ -1,5 +1,6 @@
 """Orchestration: studies, the live trial, and the optimize loop."""
 
+from shoal.study._callbacks import MaxTrialsCallback
 from shoal.study._factory import create_study, delete_study, list_studies, load_study
 from shoal.study._importance import param_importances
 from shoal.study._policies import Heartbeat, RetryPolicy
@@ -8,6 +9,7 @@ from shoal.study._trial import Trial
 
 __all__ = [
     "Heartbeat",
+    "MaxTrialsCallback",
     "RetryPolicy",
     "Study",
     "Trial",
