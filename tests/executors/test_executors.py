@@ -160,7 +160,8 @@ def test_workers_die_with_their_parent(tmp_path: Path, start_method: str, mode: 
                               stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     while len(list(tmp_path.glob("worker-*"))) < 2:
-        assert time.time() < deadline and parent.poll() is None, parent.stderr
+        assert time.time() < deadline, parent.stderr
+        assert parent.poll() is None, parent.stderr
         time.sleep(0.05)
     pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
     parent.kill()
