@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                       f"{tested['n_test']} sequences, {note}.", style="bold")
     print_where(console, study, url, rerun=rerun)
     console.print(f"Test it: shoal evaluate {study.name}{storage_flag(url)} --test")
-    return 130 if result.interrupted else 0
+    return result.exit_code
 
 
 def _print_importance(console: Any, study: Any) -> None:
