@@ -314,3 +314,23 @@ def test_one_info_line_per_finished_trial(caplog: pytest.LogCaptureFixture) -> N
     finally:
         logger.setLevel(level)
     assert [r for r in caplog.records if r.levelno == logging.INFO] == []
+
+
+def _slowish(trial: shoal.Trial) -> float:
+    time.sleep(0.05)
+    return trial.suggest_float("x", 0.0, 1.0)
+
+
+def test_an_error_in_a_callback_stops_the_workers_and_leaves_no_trial_running(tmp_path: Path) -> None:
+    study = shoal.create_study("s", storage=f"sqlite:///{tmp_path}/s.db")
+
+    def broken(study: shoal.Study, trial: shoal.FrozenTrial) -> None:
+        if trial.number == 3:
+            raise RuntimeError("callback broke")
+
+    with pytest.raises(RuntimeError, match="callback broke"):
+        study.optimize(_slowish, n_trials=50, n_jobs=2, callbacks=[broken])
+    trials = study.trials
+    assert len(trials) < 50
+    assert not [t for t in trials if t.state is TrialState.RUNNING]
+    assert all(t.failure_reason == "interrupted" for t in trials if t.state is TrialState.FAILED)

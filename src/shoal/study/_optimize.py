@@ -116,13 +116,19 @@ def run_worker(study: Study, objective: Objective, catch: tuple[type[BaseExcepti
     _RUNNING[id(study)] = context.budget
     try:
         while context.budget.claim():
+            trial: Trial | None = None
             try:
-                trial = study.ask()
+                with _interrupts_held():
+                    trial = study.ask()
             except SearchSpaceExhausted as err:
                 log.info("%s", err)
                 context.budget.release()
                 context.budget.stop()
                 return
+            except KeyboardInterrupt:  # arrived while asking: the new trial is interrupted too
+                if trial is not None:
+                    context.send(study.tell(trial, state=TrialState.FAILED, reason=INTERRUPTED))
+                raise
             run_trial(study, trial, objective, catch, finished=context.send)
     finally:
         if before is None:
@@ -163,6 +169,33 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
             log.warning("trial %d failed: %s", trial.number, frozen.failure_reason)
     tell(frozen)
     return frozen
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a trial is asked for, then act on them: an interruption in
+    the middle of `ask` would leave a RUNNING trial that nobody tells (until its heartbeat expires)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if any(handler is None for handler in before.values()):  # set outside Python: not ours to swap
+        yield
+        return
+    for sig in before:
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for signum in held[:1]:  # the first is enough: each handler ends the run
+            first = before[signal.Signals(signum)]
+            if callable(first):
+                first(signum, None)
+            elif first == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def _ignore(trial: FrozenTrial) -> None:
