@@ -251,3 +251,41 @@ def test_an_objective_that_always_fails_stops_and_exits_1(run: Run, url: str, tm
     code, _, err = run("tune", bad, "--n-trials", "1", "--storage", url)
     assert code == 1
     assert "max_consecutive_failures of bad.yaml must be an integer >= 1" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_of_a_sigkilled_tune_stop(url: str, tmp_path: Path) -> None:
+    (tmp_path / "stuck_objective.py").write_text(textwrap.dedent(f"""\
+        import os, time
+        def objective(trial):
+            open(os.path.join({str(tmp_path)!r}, f"pid-{{os.getpid()}}"), "w").close()
+            time.sleep(600)
+        """))
+    config = write(tmp_path, "objective: stuck_objective:objective\nstudy: orphans\n")
+    main = "import sys; from shoal.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(shoal.__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", main, "tune", config, "--n-trials", "12",
+                             "--n-jobs", "2", "--storage", url], text=True, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while len(list(tmp_path.glob("pid-*"))) < 2:
+        assert time.time() < deadline, proc.stderr
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    pids = [int(p.name[4:]) for p in tmp_path.glob("pid-*")]
+    proc.kill()
+    proc.communicate(timeout=10)
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 5
+    while any(alive(pid) for pid in pids):
+        assert time.time() < deadline, f"workers {pids} outlived 'shoal tune'"
+        time.sleep(0.05)
+    trials = shoal.load_study("orphans", storage=url).trials
+    assert [(t.state, t.failure_reason) for t in trials] == [(TrialState.FAILED, "interrupted")] * 2
