@@ -120,8 +120,10 @@ def _watch_lifeline(lifeline: Connection) -> None:
     """Interrupt this worker once its parent's end of the lifeline closes (the parent ended)."""
     with contextlib.suppress(EOFError, OSError):
         lifeline.recv_bytes()  # the parent never writes: this returns at its death
-    # To the main thread, so that a sleep or a blocking call there is cut short (EINTR).
-    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+    if hasattr(signal, "pthread_kill"):  # to the main thread: a sleep there is cut short (EINTR)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(_DEATH_GRACE)  # time to record the running trial as interrupted, then end anyway
     os._exit(143)
 
