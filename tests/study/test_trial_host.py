@@ -125,6 +125,20 @@ def test_apply_proposal_records_the_active_values_in_one_write() -> None:
     assert "system_attrs" not in fields
 
 
+def test_a_sampler_error_in_suggest_finishes_the_trial_failed_and_is_raised() -> None:
+    host = FakeHost(fail_with=RuntimeError("model exploded"))
+    trial = _trial(host)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        trial.suggest_float("x", 0.0, 1.0)
+    kind, (value, state, reason, attrs) = host.calls[-1]
+    assert (kind, value, state) == ("finish", None, TrialState.FAILED)
+    assert reason == "sampler failed: RuntimeError: model exploded"
+    assert "Traceback" in attrs["traceback"]
+    assert attrs["sampler"] == "FakeSampler"
+    assert trial.finished
+    assert "x" not in trial.params
+
+
 def test_study_is_a_trial_host_and_trial_study_is_only_a_study() -> None:
     study = shoal.create_study()
     assert isinstance(study, TrialHost)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, overload, runtime_checkable
 
+from shoal.exceptions import SearchSpaceExhausted
 from shoal.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from shoal.schedulers import Decision
     from shoal.space import Param, Space
 
-__all__ = ["LazyHistory", "TrialHost", "TrialWrite", "one_line"]
+__all__ = ["LazyHistory", "TrialHost", "TrialWrite", "one_line", "sampler_failure"]
 
 
 class TrialWrite(TypedDict, total=False):
@@ -70,6 +71,13 @@ def one_line(err: BaseException) -> str:
     """An exception as the one-line failure reason stored with a trial."""
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def sampler_failure(err: BaseException) -> str:
+    """The failure reason of a trial whose sampler raised before the objective could run."""
+    if isinstance(err, SearchSpaceExhausted):
+        return f"not run: {err}"
+    return f"sampler failed: {one_line(err)}"
 
 
 class LazyHistory(Sequence[FrozenTrial]):

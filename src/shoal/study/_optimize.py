@@ -85,8 +85,10 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
         study.tell(trial, state=TrialState.FAILED, reason="interrupted")
         raise
     except BaseException as err:
-        frozen = trial.finish(state=TrialState.FAILED, reason=_one_line(err),
-                              system_attrs={"traceback": traceback.format_exc()})
+        # A sampler error inside a suggest has already ended the trial, with its reason.
+        frozen = trial.result if trial.result is not None else trial.finish(
+            state=TrialState.FAILED, reason=_one_line(err),
+            system_attrs={"traceback": traceback.format_exc()})
         own_mistake = isinstance(err, ShoalError) and not isinstance(err, TrialOutcome)
         stops = own_mistake or not isinstance(err, catch)
         if stops:

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import socket
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from shoal.samplers import History, Sampler, sampler_rng
 from shoal.schedulers import Decision, Scheduler
 from shoal.space import Param, Space
 from shoal.storage import Storage, StudyRecord
-from shoal.study._host import LazyHistory, TrialWrite
+from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts
@@ -202,13 +203,15 @@ class Study:
         if missing and (not frozen.is_fixed or declared is not None):
             try:
                 proposal = self.sampler.suggest(joint, history, rng)
-            except SearchSpaceExhausted as err:
-                self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED,
-                                          system_attrs={"fail_reason": f"not run: {err}"})
+                describe = getattr(self.sampler, "describe", None)
+                system = {"sampler": type(self.sampler).__name__,
+                          **(describe(joint, history) if describe is not None else {})}
+            except BaseException as err:  # nothing else could ever end this trial: end it FAILED
+                attrs = {"fail_reason": sampler_failure(err)}
+                if not isinstance(err, SearchSpaceExhausted):
+                    attrs["traceback"] = traceback.format_exc()
+                self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED, system_attrs=attrs)
                 raise
-            describe = getattr(self.sampler, "describe", None)
-            system = {"sampler": type(self.sampler).__name__,
-                      **(describe(joint, history) if describe is not None else {})}
         trial = Trial(host=self, frozen=frozen, rng=rng, proposal=proposal, system_attrs=system)
         self._live[trial.number] = trial
         self._beats.add(trial.trial_id)

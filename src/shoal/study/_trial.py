@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal.exceptions import ConfigError, DistributionMismatch
 from shoal.schedulers import Decision
 from shoal.space import Categorical, ChoiceValue, Float, Int, Param, Space, param_from_dict
-from shoal.study._host import TrialHost, TrialWrite
+from shoal.study._host import TrialHost, TrialWrite, sampler_failure
 from shoal.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -99,7 +100,11 @@ class Trial:
         return self.suggest(name, Categorical(choices, name=name))
 
     def suggest(self, name: str, param: Param) -> Any:
-        """A value for `name` drawn from `param`; the same name must keep the same distribution."""
+        """A value for `name` drawn from `param`; the same name must keep the same distribution.
+
+        If the sampler raises, this trial is finished FAILED with the reason recorded, and the
+        error is raised again.
+        """
         if param.name != name:  # carry the name, so error messages can say which parameter
             param = param_from_dict(param.to_dict(), name=name)
         known = self._distributions.get(name) or self._host.known_distribution(name)
@@ -117,11 +122,20 @@ class Trial:
         elif name in self._proposal and param.contains(self._proposal[name]):
             value = self._proposal[name]
         else:
-            value = self._host.propose(number=self.number, space=Space({name: param}), rng=self._rng)[name]
+            value = self._propose(name, param)
         self._params[name] = value
         self._distributions[name] = param
         self._write({"params": {name: value}, "distributions": {name: param}})
         return value
+
+    def _propose(self, name: str, param: Param) -> Any:
+        try:
+            return self._host.propose(number=self.number, space=Space({name: param}), rng=self._rng)[name]
+        except Exception as err:  # a trial the sampler could not fill must not stay RUNNING
+            if self._result is None:
+                self.finish(state=TrialState.FAILED, reason=sampler_failure(err),
+                            system_attrs={"traceback": traceback.format_exc()})
+            raise
 
     def apply_proposal(self, space: Space) -> None:
         """Record a value for every active parameter of a declared `space` now, in one write.
@@ -237,7 +251,7 @@ class Trial:
 
     @property
     def finished(self) -> bool:
-        """Whether the trial has ended."""
+        """Whether the trial has ended (told, or failed by its sampler)."""
         return self._result is not None
 
     @property
