@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shoal._validate import integer, one_of
 from shoal.exceptions import ConfigError, DistributionMismatch
 from shoal.schedulers import Decision
 from shoal.space import Categorical, ChoiceValue, Float, Int, Param, Space, param_from_dict
@@ -79,20 +80,32 @@ class Trial:
         return self._host
 
     # Suggest ------------------------------------------------------------------------------------
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
-                      scale: str | None = None) -> float:
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False, scale: str | None = None) -> float:
         """A float in [low, high]; `log=True` is shorthand for `scale="log"`.
 
-        `scale="one_minus_log"` samples 1-x log-uniformly, for momentum-like values near 1.
+        `step` restricts the values to `low + k*step` (Optuna's `step=`; linear scale only, and
+        `high - low` must be a multiple of it). `scale="one_minus_log"` samples 1-x
+        log-uniformly, for momentum-like values near 1.
         """
         if log and scale not in (None, "log"):
             raise ConfigError(f"log of Float {name!r} must be False when scale={scale!r}. Got True.")
         chosen = "log" if log else (scale or "linear")
-        return float(self.suggest(name, Float(low, high, chosen, name=name)))  # type: ignore[arg-type]
+        param = Float(low, high, chosen, step=step, name=name)  # type: ignore[arg-type]
+        return float(self.suggest(name, param))
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False,
-                    power_of_two: bool = False) -> int:
-        """An integer in [low, high] on a step grid, log-uniform, or among powers of two."""
+                    scale: str | None = None, power_of_two: bool = False) -> int:
+        """An integer in [low, high] on a step grid, log-uniform, or among powers of two.
+
+        `scale="log"` is another spelling of `log=True` (as `Float` spells it).
+        """
+        if scale is not None:
+            one_of(scale, ("linear", "log"), what="scale", owner=f"Int {name!r}",
+                   hint="Use scale='log' or log=True for a log-uniform integer.")
+            if log and scale != "log":
+                raise ConfigError(f"log of Int {name!r} must be False when scale={scale!r}. Got True.")
+            log = scale == "log"
         return int(self.suggest(name, Int(low, high, step, log, power_of_two=power_of_two, name=name)))
 
     def suggest_categorical(self, name: str, choices: Sequence[ChoiceValue]) -> Any:
@@ -174,8 +187,7 @@ class Trial:
         the trial's next write (its next value report, or its end), so reporting them before the
         value costs no extra storage transaction.
         """
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ConfigError(f"step of report must be an integer >= 0. Got {step!r}.")
+        integer(step, what="step", owner="report", low=0)
         try:
             value = float(value)
         except (TypeError, ValueError):
