@@ -38,7 +38,9 @@ class Trial:
     def __init__(self, *, host: TrialHost, frozen: FrozenTrial, rng: np.random.Generator,
                  proposal: Mapping[str, Any] | None = None,
                  system_attrs: Mapping[str, Any] | None = None) -> None:
-        """Args:
+        """A running trial over `host`; `Study.ask()` builds them.
+
+        Args:
             host: The study (or any `TrialHost`) that stores and steers this trial.
             frozen: The trial's record when it started (RUNNING).
             rng: The generator the sampler uses for this trial's one-parameter proposals.
