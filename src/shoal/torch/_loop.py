@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from shoal._validate import integer, number
 from shoal.exceptions import ConfigError, TrialFailed, TrialPruned
 from shoal.torch._checkpoint import CheckpointStore, rng_states, set_rng_states
 from shoal.torch._epoch import (
@@ -61,11 +62,8 @@ class EarlyStopping:
     min_delta: float = 0.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
-            raise ConfigError(f"patience of EarlyStopping must be an integer >= 1. Got {self.patience!r}.")
-        if not (isinstance(self.min_delta, int | float) and 0 <= self.min_delta < math.inf):
-            raise ConfigError(f"min_delta of EarlyStopping must be a finite number >= 0. "
-                              f"Got {self.min_delta!r}.")
+        integer(self.patience, what="patience", owner="EarlyStopping", low=1)
+        number(self.min_delta, what="min_delta", owner="EarlyStopping", low=0)
 
 
 @dataclass
@@ -184,9 +182,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     (20, True)
     """
     direction = _check_args(epochs, batch_size, train, metric_direction, clip_grad_norm, step_offset)
-    if eval_batch_size is not None and (isinstance(eval_batch_size, bool)
-                                        or not isinstance(eval_batch_size, int) or eval_batch_size < 1):
-        raise ConfigError(f"eval_batch_size of fit must be an integer >= 1 or None. Got {eval_batch_size!r}.")
+    integer(eval_batch_size, what="eval_batch_size", owner="fit", low=1, none=True)
     if eval_batch_size is None and batch_size is not None:
         eval_batch_size = max(batch_size, EVAL_BATCH_SIZE)
     if device is None:
@@ -308,22 +304,17 @@ class _Progress:
 
 def _check_args(epochs: int, batch_size: int | None, train: Data, metric_direction: str,
                 clip_grad_norm: float | None, step_offset: int) -> str:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"epochs of fit must be an integer >= 1. Got {epochs!r}.")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise ConfigError(f"batch_size of fit must be an integer >= 1. Got {batch_size!r}.")
+    integer(epochs, what="epochs", owner="fit", low=1)
+    if batch_size is not None:
+        integer(batch_size, what="batch_size", owner="fit", low=1)
     if batch_size is None and not isinstance(train, DataLoader):
         raise ConfigError("batch_size of fit must be given when train is a pair of tensors. Got None.")
     direction = str(getattr(metric_direction, "value", metric_direction)).lower()
     if direction not in ("maximize", "minimize"):
         raise ConfigError(f"metric_direction of fit must be 'maximize' or 'minimize'. "
                           f"Got {metric_direction!r}.")
-    if clip_grad_norm is not None and not (0 < clip_grad_norm < math.inf):
-        raise ConfigError(f"clip_grad_norm of fit must be a finite number > 0 or None. "
-                          f"Got {clip_grad_norm!r}.")
-    if isinstance(step_offset, bool) or not isinstance(step_offset, int) or step_offset < 0:
-        raise ConfigError(f"step_offset of fit must be an integer >= 0. Got {step_offset!r}.")
+    number(clip_grad_norm, what="clip_grad_norm", owner="fit", low=0, low_open=True, none=True)
+    integer(step_offset, what="step_offset", owner="fit", low=0)
     return direction
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch.nn import functional
 
+from shoal._validate import integer
 from shoal.exceptions import ConfigError
 from shoal.space import Space
 from shoal.torch._checkpoint import CheckpointStore, resume_source, trial_checkpoint_dir
@@ -100,11 +101,9 @@ class TaskSpec:
             raise ConfigError(f"dataset of task must be one of {', '.join(BUILTIN_DATASETS)} or "
                               f"{{csv: path, target: column}}. Got {self.dataset!r}.")
         for key in ("epochs", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{key} of task must be an integer >= 1. Got {value!r}.")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
-            raise ConfigError(f"patience of task must be an integer >= 1 or null. Got {self.patience!r}.")
+            integer(getattr(self, key), what=key, owner="task", low=1)
+        integer(self.patience, what="patience", owner="task", low=1, none=True,
+                hint="Write null (or leave it out) to turn early stopping off.")
         if self.metric is not None:
             get_metric(self.metric)
 
