@@ -92,9 +92,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     Each epoch: shuffle `train` with `generator`, then per mini-batch of `batch_size` examples:
     forward, `loss_fn`, backward, clip the global gradient norm to `clip_grad_norm`, optimiser
     step, `after_step(model)`. Then evaluate with `metric` on all of `val` (`model.eval()`, no
-    gradients), step `schedule`, and with a `trial`: report the metric at step
-    `step_offset + epoch`, the training loss and learning rate as curves "train_loss" and "lr",
-    save the checkpoint, and raise `TrialPruned` if the trial's scheduler says stop.
+    gradients), step `schedule`, save the checkpoint, and with a `trial`: report the metric at
+    step `step_offset + epoch`, the training loss and learning rate as curves "train_loss" and
+    "lr", and raise `TrialPruned` if the trial's scheduler says stop. Each of these is a hook on
+    `train_run` (see `fit_hooks` for their order); `hooks=` adds your own.
 
     The model is left holding the best epoch's weights (also `FitResult.state`): the metric a
     tuner records for the trial is the best one, so the model handed back is the one that
@@ -109,11 +110,12 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     divergence.
 
     Checkpoints: with `checkpoints`, each epoch ends with one atomic save of everything the next
-    epoch depends on (weights, optimiser, schedule, best weights so far, early-stopping counter,
-    history, and every random state). If the store already holds a checkpoint, `fit` restores it
-    and continues from the next epoch: with the same seed, a resumed run ends with exactly the
-    weights of an uninterrupted one (bitwise on CPU). Epochs restored are reported again to
-    `trial`, so a retry resuming from its parent's checkpoint has the whole curve.
+    epoch depends on (weights, optimiser, schedule, best weights so far, history, step count, and
+    every random state; early stopping is recomputed from the history). If the store already
+    holds a checkpoint, `fit` restores it and continues from the next epoch: with the same seed,
+    a resumed run ends with exactly the weights of an uninterrupted one (bitwise on CPU). Epochs
+    restored are reported again to `trial`, so a retry resuming from its parent's checkpoint has
+    the whole curve.
 
     Args:
         model: The network; moved to `device` when one is given.
