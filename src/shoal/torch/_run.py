@@ -237,6 +237,8 @@ def train_run(run: Run, hooks: Sequence[Hook] = ()) -> None:
         TrialFailed: the training loss or validation metric became NaN or infinite.
     """
     config, model, optimizer = run.config, run.model, run.optimizer
+    # Only hooks that act after a step are called per step: the rest would cost a call per batch.
+    step_hooks = [h for h in hooks if type(h).after_step is not Hook.after_step]
     for hook in hooks:
         hook.on_start(run)
     while run.epoch < config.epochs and run.stop_reason is None:
@@ -256,7 +258,7 @@ def train_run(run: Run, hooks: Sequence[Hook] = ()) -> None:
             optimizer.step()
             run.step += 1
             run.batch_loss = loss
-            for hook in hooks:
+            for hook in step_hooks:
                 hook.after_step(run)
             losses.add(loss, yb.shape[0])
         train_loss = losses.mean()
