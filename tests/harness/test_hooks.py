@@ -162,6 +162,7 @@ def test_a_hook_can_stop_the_run_and_the_best_weights_are_kept() -> None:
     result = run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), hooks=[StopAt(2), recorder])
     assert result.epochs_run == 2
     assert result.stopped_early
+    assert result.stop_reason == "told to stop after 2 epochs"
     assert len(result.history["val_metric"]) == 2
     assert [c[0] for c in recorder.calls].count("before_epoch") == 2
     assert recorder.calls[-1] == ("on_end", 2, 2 * BATCHES)

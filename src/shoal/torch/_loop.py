@@ -46,6 +46,7 @@ class FitResult:
             `epochs`.
         state: The model's state dict at `best_epoch`, also loaded into the model.
         resumed_epochs: Epochs restored from a checkpoint rather than trained in this call.
+        stop_reason: Why a hook stopped the run (e.g. "early stopping: ..."), or None.
     """
 
     best_metric: float
@@ -56,6 +57,7 @@ class FitResult:
     stopped_early: bool
     state: StateDict = field(repr=False)
     resumed_epochs: int = 0
+    stop_reason: str | None = None
 
     @classmethod
     def of(cls, run: Run) -> FitResult:
@@ -66,7 +68,8 @@ class FitResult:
                    final_metric=history["val_metric"][-1] if history["val_metric"] else math.nan,
                    epochs_run=progress.epochs, history=history,
                    stopped_early=run.stop_reason is not None and progress.epochs < run.config.epochs,
-                   state=progress.best_state, resumed_epochs=run.resumed_epochs)
+                   state=progress.best_state, resumed_epochs=run.resumed_epochs,
+                   stop_reason=run.stop_reason)
 
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule | None,
