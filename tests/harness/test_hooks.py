@@ -210,3 +210,21 @@ def test_a_format_1_checkpoint_still_resumes(tmp_path: Path) -> None:
     assert resumed.resumed_epochs == 2
     assert resumed.history == straight.history
     assert torch.equal(resumed_model.weight, straight_model.weight)
+
+
+def test_a_fork_resumes_its_parents_checkpoint_and_trains_with_its_own_learning_rate(tmp_path: Path) -> None:
+    """The restored optimiser state carries the parent's rate; one hook applies the fork's."""
+    parent = CheckpointStore(tmp_path / "parent")
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), checkpoints=parent)  # 4 epochs
+    fork = CheckpointStore(tmp_path / "fork", resume_from=tmp_path / "parent")
+    model = nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)  # the fork's rate, overwritten on restore
+    own = ApplyChanges(lambda run: {"lr": 0.05} if run.epoch == run.resumed_epochs else None)
+    tr, va = data()
+    result = fit(model, optimizer, None, tr, va, loss_fn=mse, metric=lambda o, y: float(mse(o, y)),
+                 metric_direction="minimize", epochs=EPOCHS + 2, batch_size=8, checkpoints=fork, hooks=[own])
+    assert result.resumed_epochs == EPOCHS
+    assert result.history["lr"] == [0.01] * EPOCHS + [0.05] * 2
+    assert own.applied == [(EPOCHS, {"lr": 0.05})]
