@@ -79,6 +79,9 @@ def test_demo_looks_at_the_test_set_once_per_study_and_its_hints_work(run: Run, 
     code, out, err = run("best", "demo", "--storage", url)  # the closing hint works
     assert code == 0, err
     assert f"{measured} on 1000 test examples (trial {first.number})" in out
+    code, out, err = run("best", "demo", "--storage", url, "--json")
+    assert code == 0, err
+    assert json.loads(out)["test_score"] == score
     code, out, err = run("studies", "--storage", url, "--json")
     assert code == 0, err
     assert json.loads(out)[0]["test_score"] == score
