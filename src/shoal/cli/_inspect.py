@@ -32,6 +32,9 @@ from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, count_st
 __all__ = ["best_of", "cmd_best", "cmd_export", "cmd_studies", "cmd_trials", "describe_counts",
            "state_counts"]
 
+TEST_SCORE_ATTR = "test_score"  # shoal.torch._evaluate.TEST_SCORE_ATTR: read here without importing torch
+
+
 def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     """How many trials are in each state (`count_states`), keyed by the state's name for JSON."""
     return {state.value: n for state, n in count_states(trials).items()}
@@ -68,6 +71,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
             "states": state_counts(trials),
             "best_value": best.value if best is not None else None,
             "best_trial": best.number if best is not None else None,
+            "test_score": record.system_attrs.get(TEST_SCORE_ATTR),
             "created": record.created,
         })
     if args.json:
@@ -80,10 +84,18 @@ def cmd_studies(args: argparse.Namespace) -> int:
                       f"(see examples/tune_quadratic.yaml), or run 'shoal demo{flag}'.")
         return 0
     rows = [[s["name"], ", ".join(s["directions"]), str(s["n_trials"]), describe_counts(s["states"]),
-             format_value(s["best_value"]), format_time(s["created"])] for s in summaries]
-    console.print(make_table(["study", "direction", "trials", "states", "best value", "created"], rows,
-                             title=f"Studies in {url}"))
+             format_value(s["best_value"]), _test_text(s["test_score"]), format_time(s["created"])]
+            for s in summaries]
+    header = ["study", "direction", "trials", "states", "best value", "test score", "created"]
+    console.print(make_table(header, rows, title=f"Studies in {url}"))
     return 0
+
+
+def _test_text(score: dict[str, Any] | None) -> str:
+    """A recorded test score: "accuracy 0.713 (trial 4)", or "-" when the test set was not used."""
+    if not score:
+        return "-"
+    return f"{score['metric']} {format_value(score['value'], 4)} (trial {score['trial']})"
 
 
 # trials ---------------------------------------------------------------------------------------
@@ -191,13 +203,21 @@ def cmd_best(args: argparse.Namespace) -> int:
         raise CommandError(f"study {record.name!r} has {len(record.directions)} objectives, so no single "
                            "trial is best.", hint=f"shoal trials {record.name} --state complete")
     best = load_study(record.name, storage=store).best_trial
+    score = record.system_attrs.get(TEST_SCORE_ATTR)  # written by shoal.torch.evaluate
     if args.json:
         print_json({"study": record.name, "direction": record.directions[0].value, "number": best.number,
-                    "value": best.value, "params": dict(best.params), "user_attrs": dict(best.user_attrs)})
+                    "value": best.value, "params": dict(best.params), "user_attrs": dict(best.user_attrs),
+                    "test_score": score})
         return 0
     console = stdout()
-    key_values(console, [("study", record.name), ("best trial", best.number),
-                         (f"value ({record.directions[0].value})", format_value(best.value, 10))])
+    value_key = f"value ({record.directions[0].value})"
+    pairs: list[tuple[str, object]] = [("study", record.name), ("best trial", best.number),
+                                       (value_key, format_value(best.value, 10))]
+    if score:
+        note = "" if score["trial"] == best.number else f"; trial {best.number} was not measured"
+        pairs.append((f"test {score['metric']}", f"{format_value(score['value'], 4)} on {score['n_test']} "
+                      f"test examples (trial {score['trial']}{note})"))
+    key_values(console, pairs)
     _section(console, "Parameters", {k: format_value(v, 10) for k, v in best.params.items()})
     return 0
 
