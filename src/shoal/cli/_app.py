@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"storage URL (default: $SHOAL_STORAGE, else {DEFAULT_STORAGE_URL})")
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON for programs, and nothing else")
+    stale = argparse.ArgumentParser(add_help=False)
+    stale.add_argument("--grace", type=_seconds, metavar="SECONDS",
+                       help="call a running trial stale after this long without a heartbeat "
+                            "(default: the grace of shoal.Heartbeat(), 120)")
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="shoal", description=_DESCRIPTION, epilog=_EPILOG,
                                      parents=[storage], formatter_class=raw)
@@ -81,13 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=summary, description=summary, formatter_class=raw,
                               parents=[storage, *parents])
 
-    p = command("studies", "List the studies in the storage: trials by state, best value.", as_json)
+    p = command("studies", "List the studies in the storage: trials by state, best value.", as_json, stale)
     p.set_defaults(run=cmd_studies)
 
-    p = command("trials", "Show a study's trials, or one trial in full (--number K).", as_json)
+    p = command("trials", "Show a study's trials, or one trial in full (--number K).", as_json, stale)
     p.add_argument("name", metavar="NAME", help="study name")
     p.add_argument("--state", help="only trials in this state: complete, pruned, failed, running, waiting")
     p.add_argument("--limit", type=_count, metavar="N", help="only the N most recent of them")
+    p.add_argument("--sort", metavar="KEY",
+                   help="order: value (best first, for either direction), number, duration (longest first)")
+    p.add_argument("--top", type=_count, metavar="K", help="only the first K (sorted by value unless --sort)")
     p.add_argument("--number", type=int, metavar="K",
                    help="show trial K in full: parameters, intermediate values, traceback")
     p.set_defaults(run=cmd_trials)
