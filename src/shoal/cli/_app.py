@@ -11,7 +11,7 @@ from shoal.cli._demo import DEMO_TASK, cmd_demo
 from shoal.cli._evaluate import cmd_evaluate
 from shoal.cli._inspect import cmd_best, cmd_export, cmd_studies, cmd_trials
 from shoal.cli._manage import cmd_delete, cmd_enqueue
-from shoal.cli._output import CommandError, print_error
+from shoal.cli._output import CommandError, cli_wording, print_error
 from shoal.cli._tune import cmd_tune
 from shoal.exceptions import ShoalError
 from shoal.storage import DEFAULT_STORAGE_URL, default_storage_url
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as err:
         print_error(err.message, err.hint)
     except ShoalError as err:
-        print_error(str(err))
+        print_error(cli_wording(str(err)))
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
