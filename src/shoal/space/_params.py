@@ -45,7 +45,7 @@ def _number_hint(value: Any) -> str:
     return ""
 
 
-def _resolve_log(owner: str, scale: str | None, log: Any, *, default: str = "linear") -> str:
+def _resolve_log(owner: str, scale: str | None, log: Any, *, default: str = "linear") -> Any:
     """One scale from the two spellings `scale="log"` and `log=True`; a contradiction is an error."""
     if log is not None and not isinstance(log, bool):
         raise _fail("log", owner, "true or false", log)
@@ -113,9 +113,11 @@ class _Base:
 class Float(_Base):
     """A real number in [low, high] on a linear, log, or 1-x log scale.
 
+    `log=True` is another spelling of `scale="log"` (as for `Int` and `suggest_float`); giving
+    both so that they disagree is an error.
+
     `scale="one_minus_log"` samples 1-x log-uniformly, for values close to 1 such as momentum:
-    over 0.9..0.999 the median is about 0.99. `log=True` is another spelling of `scale="log"`
-    (as for `Int` and `suggest_float`); giving both so that they disagree is an error.
+    over 0.9..0.999 the median is about 0.99.
 
     >>> round(Float(0.9, 0.999, scale="one_minus_log").decode(0.5), 6)
     0.99
@@ -131,14 +133,15 @@ class Float(_Base):
         high: float,
         scale: Scale | None = None,
         *,
-        log: bool | None = None,
         name: str = "",
         when: Mapping[str, Sequence[ChoiceValue]] | Condition | None = None,
+        log: bool | None = None,
     ) -> None:
         object.__setattr__(self, "name", name)
+        scale = _resolve_log(self.owner, scale, log)
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
-        object.__setattr__(self, "scale", _resolve_log(self.owner, scale, log))
+        object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "when", _freeze_when(when, self.owner))
         self._validate()
 
