@@ -68,13 +68,13 @@ def test_space_that_differs_from_the_stored_one(run: Run, url: str, tmp_path: Pa
     assert _one_cli_line(err).endswith("(--name NAME, or study: in the config).")
 
 
-def test_best_without_completed_trials_points_to_shoal_tune(run: Run, url: str) -> None:
+def test_best_without_completed_trials_says_no_study_optimize(run: Run, url: str) -> None:
     study = shoal.create_study("empty", storage=url)
     study.tell(study.ask(), state=TrialState.FAILED, reason="oops")
     code, _, err = run("best", "empty", "--storage", url)
     assert code == 1
-    assert "Run 'shoal tune CONFIG.yaml', or see why trials failed with 'shoal trials empty'." in \
-        _one_cli_line(err)
+    assert _one_cli_line(err).startswith("Error: study 'empty' has no completed trial yet (1 failed).")
+    assert "shoal trials empty" in err
 
 
 @pytest.mark.parametrize(("library", "cli"), [
@@ -90,6 +90,10 @@ def test_best_without_completed_trials_points_to_shoal_tune(run: Run, url: str) 
      "load_if_exists=True.",
      "Study 'mnist' already exists in sqlite:///shoal.db. Run 'shoal tune CONFIG.yaml' with study: "
      "'mnist' to add trials to it, or use another name."),
+    ("study 'e' has no completed trial yet (1 failed). Run study.optimize(...), or see why trials "
+     "failed with 'shoal trials e'.",
+     "study 'e' has no completed trial yet (1 failed). Run 'shoal tune CONFIG.yaml', or see why trials "
+     "failed with 'shoal trials e'."),
     ("low of Float 'lr' must be > 0 when scale='log'. Got 0.0.",
      "low of Float 'lr' must be > 0 when scale='log'. Got 0.0."),  # nothing Python-only: unchanged
 ])

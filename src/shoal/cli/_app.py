@@ -11,7 +11,7 @@ from shoal.cli._demo import DEMO_TASK, cmd_demo
 from shoal.cli._evaluate import cmd_evaluate
 from shoal.cli._inspect import cmd_best, cmd_export, cmd_studies, cmd_trials
 from shoal.cli._manage import cmd_delete, cmd_enqueue
-from shoal.cli._output import CommandError, cli_wording, print_error
+from shoal.cli._output import CommandError, print_error
 from shoal.cli._tune import cmd_tune
 from shoal.exceptions import ShoalError
 from shoal.storage import DEFAULT_STORAGE_URL, default_storage_url
@@ -82,13 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        if name in ("studies", "trials"):  # the commands that show running trials
+            parents = (*parents, stale)
         return sub.add_parser(name, help=summary, description=summary, formatter_class=raw,
                               parents=[storage, *parents])
 
-    p = command("studies", "List the studies in the storage: trials by state, best value.", as_json, stale)
+    p = command("studies", "List the studies in the storage: trials by state, best value.", as_json)
     p.set_defaults(run=cmd_studies)
 
-    p = command("trials", "Show a study's trials, or one trial in full (--number K).", as_json, stale)
+    p = command("trials", "Show a study's trials, or one trial in full (--number K).", as_json)
     p.add_argument("name", metavar="NAME", help="study name")
     p.add_argument("--state", help="only trials in this state: complete, pruned, failed, running, waiting")
     p.add_argument("--limit", type=_count, metavar="N", help="only the N most recent of them")
@@ -170,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as err:
         print_error(err.message, err.hint)
     except ShoalError as err:
-        print_error(cli_wording(str(err)))
+        print_error(str(err))
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

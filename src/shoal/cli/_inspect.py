@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from shoal import Heartbeat
 from shoal.cli._output import (
     CommandError,
     format_duration,
@@ -26,7 +27,7 @@ from shoal.cli._output import (
 from shoal.cli._store import open_existing, require_study, storage_flag, study_trials
 from shoal.clock import Clock, SystemClock
 from shoal.storage import StudyRecord
-from shoal.study import Heartbeat, load_study
+from shoal.study import load_study
 from shoal.study._export import trial_rows
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, count_states, describe_counts
 

@@ -76,8 +76,11 @@ def cli_wording(message: str) -> str:
 
 
 def print_error(message: str, hint: str | None = None) -> None:
-    """Print `Error: ...` (and `Try: ...`) on stderr, as plain text so nothing is reflowed."""
-    print(f"Error: {message}", file=sys.stderr)
+    """Print `Error: ...` (and `Try: ...`) on stderr, as plain text so nothing is reflowed.
+
+    A library error's Python advice is said in command-line words first (`cli_wording`).
+    """
+    print(f"Error: {cli_wording(message)}", file=sys.stderr)
     if hint:
         print(f"Try: {hint}", file=sys.stderr)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,6 @@ import yaml
 
 from shoal.exceptions import SpaceError
 from shoal.space._params import Categorical, Param, param_from_dict
-from shoal.space._yaml import load_yaml
 
 __all__ = ["Space"]
 
@@ -157,38 +155,9 @@ class Space(Mapping[str, Param]):
         Raises:
             SpaceError: the file cannot be read, or is not UTF-8 text, valid YAML or a valid space.
         """
-        path = _yaml_path(source)
-        if path is not None:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise SpaceError(f"space file {str(path)!r} must be UTF-8 text. Got bytes that are not: "
-                                 "save it as UTF-8.") from None
-            except OSError as err:
-                raise SpaceError(f"space file {str(path)!r} must be a readable file. Got: "
-                                 f"{err.strerror or err}.") from None
-        else:
-            text = str(source)
-        try:
-            data = load_yaml(text)
-        except yaml.YAMLError as err:
-            raise SpaceError(f"space YAML must be valid YAML. Got a parse error: {err}") from None
-        return cls.from_dict(data or {})
+        from shoal.space._yaml import load_space_yaml  # loaded where used: yaml is not light
 
-
-def _yaml_path(source: str | os.PathLike[str]) -> Path | None:
-    """The file `from_yaml` should read, or None when `source` is YAML text."""
-    if not isinstance(source, str):
-        return Path(os.fspath(source))
-    if "\n" in source or not source.strip():
-        return None
-    path = Path(source.strip())
-    if path.is_file():
-        return path
-    if path.suffix.lower() in (".yaml", ".yml") and ":" not in source:
-        raise SpaceError(f"space file {source!r} must exist. Got a path to nothing: check the name, "
-                         "or pass the YAML text itself.")
-    return None
+        return cls.from_dict(load_space_yaml(source) or {})
 
 def _equal(a: object, b: object) -> bool:
     return (type(a) is type(b) and a == b) or (
