@@ -101,7 +101,10 @@ def _options(data: Mapping[str, Any], key: str, path: Path, allowed: tuple[str, 
 
 
 def _retry(data: Mapping[str, Any], path: Path) -> RetryPolicy | None:
-    """`retry: {max_retries: 2, retry_failed: false}`, or `retry: 2` for max_retries alone."""
+    """`retry: {max_retries: 2, retry_failed: false}`, or `retry: 2` for max_retries alone.
+
+    A `retry:` mapping without max_retries means one retry: writing the key asks for retries.
+    """
     example = "retry: {max_retries: 2}   # re-run a dead trial's parameters, from its checkpoint"
     if isinstance(data.get("retry"), int) and not isinstance(data.get("retry"), bool):
         options: dict[str, Any] | None = {"max_retries": data["retry"]}
@@ -175,9 +178,11 @@ def load_config(path: Path) -> TuneConfig:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         line = err.object[:err.start].count(b"\n") + 1
+        fixed = f"{path.stem}-utf8{path.suffix}"
         raise CommandError(f"config file {str(path)!r} must be UTF-8 text. Got a byte that is not, "
                            f"on line {line}.",
-                           hint=f"save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name}") from None
+                           hint=f"save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > {fixed}",
+                           ) from None
     except FileNotFoundError:
         raise CommandError(f"config file {str(path)!r} does not exist.",
                            hint="shoal tune examples/tune_quadratic.yaml (a commented example)") from None
