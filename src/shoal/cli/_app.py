@@ -27,6 +27,7 @@ examples:
   shoal tune examples/tune_quadratic.yaml
   shoal studies                       every study in ./shoal.db
   shoal trials demo --state failed    why trials failed
+  shoal trials demo --top 5           the five best trials
   shoal trials demo --number 3        one trial in full, with its traceback
   shoal best demo --json              the best configuration, for programs"""
 
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     stale = argparse.ArgumentParser(add_help=False)
     stale.add_argument("--grace", type=_seconds, metavar="SECONDS",
                        help="call a running trial stale after this long without a heartbeat "
-                            "(default: the grace of shoal.Heartbeat(), 120)")
+                            "(default: the grace of shoal.Heartbeat())")
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="shoal", description=_DESCRIPTION, epilog=_EPILOG,
                                      parents=[storage], formatter_class=raw)
