@@ -144,7 +144,7 @@ def test_tune_a_task_then_evaluate_once(run: Run, url: str, tmp_path: Path) -> N
     assert set(result["metrics"]) == {"accuracy", "cross_entropy", "macro_f1"}
     code, _, err = run("evaluate", "wine", "--test", "--storage", url)
     assert code == 1
-    assert "Pass force=True (--force)" in err
+    assert "Pass --force if the data or code changed." in err  # CLI words, not force=True
     code, _, err = run("evaluate", "wine", "--test", "--force", "--storage", url)
     assert code == 0, err
     assert len(shoal.load_study("wine", storage=url).user_attrs["test_accesses"]) == 2
