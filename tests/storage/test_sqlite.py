@@ -129,14 +129,14 @@ def test_threads_share_one_storage(url: str) -> None:
 def test_schema_version_mismatch_says_what_to_do(url: str, tmp_path: Path) -> None:
     SQLStorage(url).close()
     with sqlite3.connect(tmp_path / "shoal.db") as raw:
-        raw.execute("UPDATE shoal_meta SET value = '2' WHERE key = 'schema_version'")
+        raw.execute("UPDATE shoal_meta SET value = '3' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError) as info:
         SQLStorage(url)
     assert str(info.value) == (
-        f"storage {url} was written with shoal schema v2; this shoal reads v1. Upgrade shoal "
+        f"storage {url} was written with shoal schema v3; this shoal reads v2. Upgrade shoal "
         "(pip install -U shoal), or point --storage at a new file.")
     with sqlite3.connect(tmp_path / "shoal.db") as raw:  # nothing was dropped or rewritten
-        assert raw.execute("SELECT value FROM shoal_meta").fetchall() == [("2",)]
+        assert raw.execute("SELECT value FROM shoal_meta").fetchall() == [("3",)]
 
 
 def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
@@ -250,7 +250,7 @@ def test_idle_storage_holds_no_snapshot_or_lock(url: str, tmp_path: Path) -> Non
         busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         assert busy == 0  # no pooled connection keeps a read transaction open
     assert sorted(sa.inspect(storage._engine).get_table_names()) == [
-        "shoal_meta", "shoal_studies", "shoal_trials"]
+        "shoal_commands", "shoal_meta", "shoal_studies", "shoal_trials"]
     storage.close()
 
 

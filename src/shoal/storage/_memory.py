@@ -46,6 +46,9 @@ class InMemoryStorage:
         self._version = 0
         self._next_id = 0
 
+    def close(self) -> None:
+        """Nothing to release: the data lives in this object and stays readable until it is dropped."""
+
     # Studies ----------------------------------------------------------------------------------
     def create_study(self, name: str, directions: Sequence[Direction], *,
                      user_attrs: Mapping[str, Any] | None = None,

@@ -43,7 +43,11 @@ class TrialsPage:
 
 @runtime_checkable
 class StorageReader(Protocol):
-    """The read-only view the dashboard and reports use."""
+    """The read-only view the CLI's inspection commands, the dashboard and reports use.
+
+    `shoal.storage.open_reader(url)` makes one that never writes: no file, table or schema is
+    created, nothing is migrated, no setting of the database is changed.
+    """
 
     url: str
 
@@ -54,7 +58,16 @@ class StorageReader(Protocol):
         ...
 
     def get_trials(self, study_id: int, *, since: int = 0) -> TrialsPage:
-        """Trials of the study written after version `since` (0: all), ordered by number."""
+        """Trials of the study written after version `since` (0: all), ordered by number.
+
+        Every trial carries its `last_heartbeat`, so a reader can tell that a RUNNING trial's
+        worker has gone silent without writing anything.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and files; the stored data stays. Using the object afterwards
+        reconnects (SQL storage) or keeps working (in memory)."""
         ...
 
 

@@ -17,14 +17,12 @@ One code path serves both back ends. Transactions are short and each method is o
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,18 +34,19 @@ from shoal.clock import Clock, SystemClock
 from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
 from shoal.space import Param
 from shoal.storage import _schema as q
-from shoal.storage._memory import study_not_found
-from shoal.storage._protocol import StudyRecord, TrialsPage
+from shoal.storage._migrations import ensure_schema
+from shoal.storage._protocol import StudyRecord
+from shoal.storage._reader import BUSY_TIMEOUT_S, _SQLReads, translate_errors
 from shoal.storage._schema import dump_distributions, dumps, loads
+from shoal.storage._url import URL_EXAMPLES, StorageURL, parse_url
 from shoal.trial import Direction, FrozenTrial, TrialState
 
 __all__ = ["SQLStorage"]
 
-BUSY_TIMEOUT_S = 30.0
 _INSTALL_HINT = {"psycopg": "pip install 'shoal[postgres]'", "psycopg2": "pip install psycopg2"}
 
 
-class SQLStorage:
+class SQLStorage(_SQLReads):
     """Storage in SQLite (one machine, WAL mode) or PostgreSQL (many machines), shared by workers.
 
     Args:
@@ -77,8 +76,10 @@ class SQLStorage:
         self.url = url
         self._given_clock = clock
         self._clock: Clock = clock or SystemClock()
-        sa_url, self._display = _parse_url(url)
-        self._engine = _create_engine(sa_url, self._display)
+        location = parse_url(url)
+        self._display = location.display
+        self._engine = _create_engine(_sqlalchemy_url(location), self._display)
+        translate_errors(self._engine, location)
         self._write_engine = self._engine.execution_options(shoal_write=True)
         self._signs: dict[int, float] = {}  # study_id -> sign; directions never change
         # Close pooled connections when this object is dropped or the program exits, not when
@@ -86,13 +87,10 @@ class SQLStorage:
         self._finalizer = weakref.finalize(self, self._engine.dispose)
         _LIVE.add(self)
         try:
-            q.ensure_schema(self._engine, self._write_engine, display=self._display)
+            ensure_schema(self._engine, self._write_engine, display=self._display)
         except BaseException:
             self.close()
             raise
-
-    def __repr__(self) -> str:
-        return f"SQLStorage({self._display!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The engine holds sockets and file handles: a copy reopens the storage from its URL.
@@ -101,7 +99,7 @@ class SQLStorage:
     def close(self) -> None:
         """Close this object's pooled connections; the data stays in the database."""
         _LIVE.discard(self)
-        self._finalizer()
+        super().close()
 
     # Plumbing ---------------------------------------------------------------------------------
     @contextmanager
@@ -133,16 +131,6 @@ class SQLStorage:
             sign = self._signs[study_id] = Direction.parse(loads(text)[0]).sign
         return sign
 
-    def _record(self, row: Sequence[Any]) -> StudyRecord:
-        study_id, name, directions, user_attrs, system_attrs, created, n_trials = row
-        dirs = tuple(Direction.parse(d) for d in loads(directions))
-        self._signs[study_id] = dirs[0].sign
-        return StudyRecord(study_id, name, dirs, loads(user_attrs), loads(system_attrs),
-                           created, n_trials)
-
-    def _not_found(self, conn: Connection, name: str) -> StudyNotFound:
-        return study_not_found(name, self._display, list(conn.execute(q.STUDY_NAMES).scalars()))
-
     # Studies ----------------------------------------------------------------------------------
     def create_study(self, name: str, directions: Sequence[Direction], *,
                      user_attrs: Mapping[str, Any] | None = None,
@@ -161,20 +149,6 @@ class SQLStorage:
                               f"Use load_study({name!r}) or pass load_if_exists=True.") from None
         self._signs[study_id] = dirs[0].sign
         return StudyRecord(study_id, name, dirs, user, system, now)
-
-    def get_study(self, name: str) -> StudyRecord:
-        """The study of that name. Raises StudyNotFound (listing the known studies) if none."""
-        with self._engine.connect() as conn:
-            row = conn.execute(q.GET_STUDY, {"b_name": name}).first()
-            if row is None:
-                raise self._not_found(conn, name)
-        return self._record(row)
-
-    def list_studies(self) -> list[StudyRecord]:
-        """Every study, sorted by name."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(q.LIST_STUDIES).all()
-        return [self._record(row) for row in rows]
 
     def delete_study(self, name: str) -> None:
         """Delete a study and all its trials. Raises StudyNotFound."""
@@ -340,63 +314,31 @@ class SQLStorage:
             conn.execute(q.FAIL, updates)
         return failed
 
-    def get_trials(self, study_id: int, *, since: int = 0) -> TrialsPage:
-        """Trials of the study written after version `since` (0: all), ordered by number.
-
-        The version is read before the trials, so a trial written meanwhile may come twice
-        (in this page and the next), but none is ever missed.
-        """
-        with self._engine.connect() as conn:
-            head = conn.execute(q.STUDY_VERSION, {"b_sid": study_id}).first()
-            if head is None:
-                return TrialsPage([], 0)
-            version, directions = head
-            rows = conn.execute(q.TRIALS_SINCE, {"b_sid": study_id, "b_since": since}).all()
-        sign = self._signs.get(study_id)
-        if sign is None:
-            sign = self._signs[study_id] = Direction.parse(loads(directions)[0]).sign
-        return TrialsPage([q.trial_from_row(row, sign) for row in rows], version)
-
-
 # Helpers ------------------------------------------------------------------------------------------
 def _reopen(url: str, clock: Clock | None) -> SQLStorage:
     return SQLStorage(url, clock=clock)
 
 
 # Opening ------------------------------------------------------------------------------------------
-_URL_EXAMPLES = ("Example: 'sqlite:///shoal.db' (a file in this folder) or "
-                 "'postgresql://user:password@host/dbname'.")
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ***, for messages about a URL that does not parse."""
-    return re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", url)
-
-
-def _parse_url(url: str) -> tuple[sa.URL, str]:
-    """The URL SQLAlchemy should open (driver chosen, SQLite path made absolute) and the URL to
-    show in messages (as given, password hidden)."""
+def _sqlalchemy_url(location: StorageURL) -> sa.URL:
+    """The URL SQLAlchemy should open: the driver chosen, a SQLite path made absolute, and the
+    SQLite file's folder checked."""
+    display = location.display
+    if location.backend == "memory":
+        raise StorageURLError(f"storage URL of SQLStorage must name a database. Got {display!r}. "
+                              f"{URL_EXAMPLES}")
     try:
-        sa_url = sa.make_url(url)
+        sa_url = sa.make_url(location.url)
     except (sa.exc.ArgumentError, ValueError, TypeError):
         raise StorageURLError(
             f"storage URL must be a SQLAlchemy URL such as 'sqlite:///shoal.db'. Got "
-            f"{_redact(str(url))!r}. {_URL_EXAMPLES}") from None
-    display = url if sa_url.password is None else sa_url.render_as_string(hide_password=True)
-    backend, _, driver = sa_url.drivername.partition("+")
-    if backend in ("postgresql", "postgres"):
+            f"{display!r}. {URL_EXAMPLES}") from None
+    if location.backend == "postgresql":
         # One driver for PostgreSQL: psycopg 3, unless the URL names another explicitly.
-        return sa_url.set(drivername=f"postgresql+{driver or 'psycopg'}"), display
-    if backend != "sqlite":
-        raise StorageURLError(
-            f"storage URL must start with 'sqlite:///' or 'postgresql://'. Got {display!r}. "
-            f"{_URL_EXAMPLES}")
-    database = sa_url.database or ""
-    if database in ("", ":memory:") or sa_url.query.get("uri") in ("true", "1"):
-        return sa_url, display  # in memory (this process only) or a SQLite URI: leave as is
-    path = Path(database)
-    if not path.is_absolute():  # fix the file now: a later chdir must not move the storage
-        path = Path.cwd() / path
+        return sa_url.set(drivername=f"postgresql+{location.driver or 'psycopg'}")
+    path = location.path
+    if path is None:
+        return sa_url  # in memory (this process only) or a SQLite URI: leave as is
     if not path.parent.is_dir():
         raise StorageURLError(
             f"folder {str(path.parent)!r} of SQLite storage {display} must exist. Create it "
@@ -406,7 +348,7 @@ def _parse_url(url: str) -> tuple[sa.URL, str]:
         raise StorageURLError(
             f"path of SQLite storage {display} must be a file, not a folder. Got {str(path)!r}. "
             f"Use e.g. 'sqlite:///{path / 'shoal.db'}'.")
-    return sa_url.set(database=str(path)), display
+    return sa_url.set(database=str(path))
 
 
 def _create_engine(sa_url: sa.URL, display: str) -> Engine:
