@@ -226,7 +226,8 @@ def test_numpy_values_are_stored_as_plain_json(url: str) -> None:
     assert type(got.params["n"]) is int
     assert got.user_attrs == {"curve": [1.0, 2.5]}
     assert got.values == (0.25,)
-    with pytest.raises(ConfigError, match=r"must be JSON-serialisable.* Got <object object"):
+    with pytest.raises(ConfigError, match=r"user attribute 'bad' of a trial must be JSON: .* Got "
+                                          r"<object object"):
         storage.create_trial(study.study_id, user_attrs={"bad": object()})
     assert storage.get_study("s").n_trials == 1  # the failed write left nothing behind
     storage.close()

@@ -66,8 +66,10 @@ class StorageReader(Protocol):
         ...
 
     def close(self) -> None:
-        """Release connections and files; the stored data stays. Using the object afterwards
-        reconnects (SQL storage) or keeps working (in memory)."""
+        """Release the connections and files this object holds; the stored data stays.
+
+        Call it once you are done with the object (a dropped object releases them too).
+        """
         ...
 
 
@@ -144,5 +146,9 @@ class Storage(StorageReader, Protocol):
 
     def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:
         """Mark FAILED every RUNNING trial whose heartbeat is older than the grace period, and
-        return exactly those this call changed (so only one worker acts on each)."""
+        return exactly those this call changed (so only one worker acts on each).
+
+        A stale trial's completion time is its last heartbeat, the last moment it was known to
+        run, so its duration is how long it ran, not how long it took to be noticed.
+        """
         ...

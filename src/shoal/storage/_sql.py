@@ -34,6 +34,7 @@ from shoal.clock import Clock, SystemClock
 from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
 from shoal.space import Param
 from shoal.storage import _schema as q
+from shoal.storage._attrs import plain_attrs
 from shoal.storage._migrations import ensure_schema
 from shoal.storage._protocol import StudyRecord
 from shoal.storage._reader import BUSY_TIMEOUT_S, _SQLReads, translate_errors
@@ -138,7 +139,9 @@ class SQLStorage(_SQLReads):
         """Create a study. Raises StudyExists if the name is taken."""
         dirs = tuple(Direction.parse(d) for d in directions)
         now = self._clock.now()
-        user, system = dict(user_attrs or {}), dict(system_attrs or {})
+        owner = f"study {name!r}"
+        user = plain_attrs(user_attrs, kind="user attribute", owner=owner)
+        system = plain_attrs(system_attrs, kind="system attribute", owner=owner)
         row = {"name": name, "directions": dumps([d.value for d in dirs]), "user_attrs": dumps(user),
                "system_attrs": dumps(system), "created": now, "version": 0}
         try:
@@ -163,6 +166,8 @@ class SQLStorage(_SQLReads):
     def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
                         system: Mapping[str, Any] | None = None) -> None:
         """Merge attributes into a study's user and system attributes."""
+        user = plain_attrs(user, kind="user attribute", owner="a study")
+        system = plain_attrs(system, kind="system attribute", owner="a study")
         with self._writing() as conn:
             row = conn.execute(q.STUDY_ATTRS_FOR_UPDATE, {"b_sid": study_id}).first()
             if row is None:
@@ -183,7 +188,8 @@ class SQLStorage(_SQLReads):
         now = self._clock.now()
         running = state is TrialState.RUNNING
         params, distributions = dict(params or {}), dict(distributions or {})
-        user_attrs, system_attrs = dict(user_attrs or {}), dict(system_attrs or {})
+        user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         start = now if running else None
         worker = worker if running else None
         row = {"study_id": study_id, "state": state.value, "params": dumps(params),
@@ -236,6 +242,8 @@ class SQLStorage(_SQLReads):
 
         Returns False, writing nothing, if the trial is not RUNNING (or does not exist).
         """
+        user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         now = self._clock.now() if heartbeat else None
         with self._writing() as conn:
             bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
@@ -269,6 +277,7 @@ class SQLStorage(_SQLReads):
                      values: Sequence[float] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> bool:
         """Move a RUNNING trial to a finished state. Returns False if it was not RUNNING."""
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         now = self._clock.now()
         with self._writing() as conn:
             bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
@@ -307,9 +316,10 @@ class SQLStorage(_SQLReads):
                 trial = q.trial_from_row(row, sign)
                 reason = f"heartbeat lost: none for {now - (trial.last_heartbeat or 0.0):.0f} s"
                 system = {**trial.system_attrs, "fail_reason": reason}
-                updates.append({"b_tid": trial.trial_id, "b_now": now, "b_sys": dumps(system),
+                ended = trial.last_heartbeat or trial.datetime_start or now  # last seen running
+                updates.append({"b_tid": trial.trial_id, "b_now": ended, "b_sys": dumps(system),
                                 "b_version": version})
-                failed.append(replace(trial, state=TrialState.FAILED, datetime_complete=now,
+                failed.append(replace(trial, state=TrialState.FAILED, datetime_complete=ended,
                                       system_attrs=system))
             conn.execute(q.FAIL, updates)
         return failed
