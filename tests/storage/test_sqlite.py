@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+import shoal
+from shoal.cli import main
 from shoal.clock import FakeClock
 from shoal.exceptions import (
     ConfigError,
@@ -303,3 +307,30 @@ def test_eight_forked_processes_share_one_storage_object(
 def test_eight_processes_claim_each_waiting_trial_once(
         url: str, check_concurrent_claims: Callable[[str, int], None]) -> None:
     check_concurrent_claims(url, 200)
+
+
+def test_in_memory_sqlite_with_several_jobs_is_one_config_error() -> None:
+    # Schema v1's shoal raised a raw SQLAlchemy traceback from the worker processes here.
+    study = shoal.create_study("s", storage="sqlite://")
+    with pytest.raises(ConfigError, match=r"^storage of study 's' must be shareable between 2 "
+                                          r"worker processes; in-memory storage is not\."):
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2, n_jobs=2)
+    assert study.trials == []
+    study.storage.close()
+
+
+@pytest.mark.parametrize("memory_url", ["sqlite://", "sqlite:///:memory:", "memory"])
+def test_tune_in_memory_does_not_suggest_exploring_an_unsaved_study(
+        memory_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    config = Path(__file__).resolve().parents[2] / "examples" / "tune_quadratic.yaml"
+    assert main(["tune", str(config), "--n-trials", "2", "--storage", memory_url]) == 0
+    out = capsys.readouterr().out
+    assert (f"Study 'quadratic' (2 trials) was kept in memory ({memory_url}) and is gone when "
+            "this command ends. To keep a study, store it in a file: --storage "
+            "sqlite:///shoal.db.") in out
+    assert "Explore it" not in out
+    assert "Add trials" not in out
+    assert os.listdir(tmp_path) == []
