@@ -257,3 +257,20 @@ def test_the_recovery_command_in_the_message_works(corrupt: tuple[str, Path],
     assert 0 < len(trials) <= 300
     assert all(t.values == (float(t.params["i"]),) for t in trials)
     recovered.close()
+
+
+@pytest.mark.parametrize(("bad", "error", "match"), [
+    ("postgresql+nosuchdriver://h/db", StorageURLError, r"driver of storage URL .* must be one "
+                                                        r"SQLAlchemy knows"),
+    ("mysql://user:hunter2@localhost/db", StorageURLError, r"must start with 'sqlite:///' or "
+                                                           r"'postgresql://'\. Got 'mysql://user:"
+                                                           r"\*\*\*@localhost/db'"),
+    ("postgresql://user:hunter2@127.0.0.1:1/db", StorageError, r"^cannot open storage "
+                                                               r"postgresql://user:\*\*\*@"),
+    ("sqlite:///{tmp}", StorageError, r"path of SQLite storage .* must be a file, not a folder"),
+])
+def test_bad_urls_are_one_line_errors_without_the_password(
+        bad: str, error: type[Exception], match: str, tmp_path: Path) -> None:
+    with pytest.raises(error, match=match) as info:
+        open_reader(bad.format(tmp=tmp_path))
+    assert "hunter2" not in str(info.value)

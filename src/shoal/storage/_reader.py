@@ -31,9 +31,10 @@ from shoal.storage._schema import loads
 from shoal.storage._url import StorageURL, parse_url
 from shoal.trial import Direction
 
-__all__ = ["BUSY_TIMEOUT_S", "SQLReader", "translate_errors"]
+__all__ = ["BUSY_TIMEOUT_S", "SQLReader", "create_engine", "translate_errors"]
 
 BUSY_TIMEOUT_S = 30.0
+_INSTALL_HINT = {"psycopg": "pip install 'shoal[postgres]'", "psycopg2": "pip install psycopg2"}
 # What SQLite says about a file that is not a database, or one whose pages are damaged.
 _CORRUPT = ("file is not a database", "database disk image is malformed")
 
@@ -51,6 +52,22 @@ def _corrupt_message(location: StorageURL, detail: str) -> str:
             f"sqlite3 {shlex.quote(str(path))} \".recover\" | sqlite3 {shlex.quote(str(copy))} "
             f"and use --storage sqlite:///{copy}; keep the damaged file until you have checked "
             "the copy.")
+
+
+def create_engine(sa_url: sa.URL, display: str, **kwargs: Any) -> Engine:
+    """`sa.create_engine`, with a missing or unknown driver said in one line, with what to install."""
+    try:
+        return sa.create_engine(sa_url, **kwargs)
+    except ImportError as err:
+        module = (err.name or "").split(".")[0]
+        hint = _INSTALL_HINT.get(module, f"pip install {module}" if module else "pip install")
+        raise StorageURLError(
+            f"storage {display} needs the database driver {module or sa_url.drivername!r}, "
+            f"which is not installed. Install it: {hint}.") from None
+    except sa.exc.ArgumentError:  # includes NoSuchModuleError: an unknown driver name
+        raise StorageURLError(
+            f"driver of storage URL {display!r} must be one SQLAlchemy knows, e.g. "
+            f"'postgresql://' (psycopg 3) or 'sqlite:///'. Got {sa_url.drivername!r}.") from None
 
 
 def translate_errors(engine: Engine, location: StorageURL) -> None:
@@ -155,8 +172,8 @@ def _read_only_engine(location: StorageURL) -> Engine:
             "lives only in the process that made it. Use e.g. 'sqlite:///shoal.db'.")
     if location.backend == "postgresql":
         url = sa.make_url(location.url)
-        engine = sa.create_engine(url.set(drivername=f"postgresql+{location.driver or 'psycopg'}"),
-                                  pool_pre_ping=True)
+        engine = create_engine(url.set(drivername=f"postgresql+{location.driver or 'psycopg'}"),
+                               display, pool_pre_ping=True)
         event.listen(engine, "connect", _postgres_read_only)
         return engine
     if path is None:

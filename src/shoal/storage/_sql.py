@@ -37,14 +37,13 @@ from shoal.storage import _schema as q
 from shoal.storage._attrs import plain_attrs
 from shoal.storage._migrations import ensure_schema
 from shoal.storage._protocol import StudyRecord
-from shoal.storage._reader import BUSY_TIMEOUT_S, _SQLReads, translate_errors
+from shoal.storage._reader import BUSY_TIMEOUT_S, _SQLReads, create_engine, translate_errors
 from shoal.storage._schema import dump_distributions, dumps, loads
 from shoal.storage._url import URL_EXAMPLES, StorageURL, parse_url
 from shoal.trial import Direction, FrozenTrial, TrialState
 
 __all__ = ["SQLStorage"]
 
-_INSTALL_HINT = {"psycopg": "pip install 'shoal[postgres]'", "psycopg2": "pip install psycopg2"}
 
 
 class SQLStorage(_SQLReads):
@@ -370,18 +369,7 @@ def _create_engine(sa_url: sa.URL, display: str) -> Engine:
             kwargs["poolclass"] = StaticPool  # one connection, else each would see its own db
     else:
         kwargs["pool_pre_ping"] = True  # long-lived workers outlive idle connections
-    try:
-        engine = sa.create_engine(sa_url, **kwargs)
-    except ImportError as err:
-        module = (err.name or "").split(".")[0]
-        hint = _INSTALL_HINT.get(module, f"pip install {module}" if module else "pip install")
-        raise StorageURLError(
-            f"storage {display} needs the database driver {module or sa_url.drivername!r}, "
-            f"which is not installed. Install it: {hint}.") from None
-    except sa.exc.ArgumentError:  # includes NoSuchModuleError: an unknown driver name
-        raise StorageURLError(
-            f"driver of storage URL {display!r} must be one SQLAlchemy knows, e.g. "
-            f"'postgresql://' (psycopg 3) or 'sqlite:///'. Got {sa_url.drivername!r}.") from None
+    engine = create_engine(sa_url, display, **kwargs)
     if sqlite:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
