@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Literal, overload
 
 from shoal.cli._output import CommandError
-from shoal.exceptions import StorageURLError
 from shoal.storage import (
     Storage,
     StorageReader,
@@ -19,8 +18,8 @@ from shoal.storage import (
     default_storage_url,
     open_reader,
     open_storage,
-    parse_url,
 )
+from shoal.storage._url import sqlite_file
 from shoal.trial import FrozenTrial
 
 __all__ = ["open_existing", "require_study", "sqlite_path", "storage_flag", "study_trials"]
@@ -31,13 +30,8 @@ def sqlite_path(url: str) -> Path | None:
 
     >>> sqlite_path("sqlite:////data/runs/shoal.db")
     PosixPath('/data/runs/shoal.db')
-    >>> sqlite_path("postgresql://host/db") is None
-    True
     """
-    try:
-        return parse_url(url).path
-    except StorageURLError:
-        return None
+    return sqlite_file(url)
 
 
 def storage_flag(url: str) -> str:

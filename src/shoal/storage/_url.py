@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from shoal.exceptions import StorageURLError
 
-__all__ = ["URL_EXAMPLES", "StorageURL", "is_shareable", "parse_url"]
+__all__ = ["URL_EXAMPLES", "StorageURL", "is_shareable", "parse_url", "sqlite_file"]
 
 URL_EXAMPLES = ("Example: 'sqlite:///shoal.db' (a file in this folder) or "
                 "'postgresql://user:password@host/dbname'.")
@@ -112,3 +112,17 @@ def is_shareable(url: str) -> bool:
         return parse_url(url).shareable
     except StorageURLError:
         return True
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file a URL names; None for any other URL, valid or not.
+
+    >>> sqlite_file("sqlite:////data/runs/shoal.db")
+    PosixPath('/data/runs/shoal.db')
+    >>> sqlite_file("postgresql://host/db") is None
+    True
+    """
+    try:
+        return parse_url(url).path
+    except StorageURLError:
+        return None
