@@ -144,3 +144,11 @@ def test_reader_reads_in_read_only_sessions(fresh_postgres_url: str) -> None:
     reader.close()
     storage.close()
     assert "intruder" not in _tables(fresh_postgres_url)
+
+
+def test_reader_on_a_database_without_tables_says_how_to_start(fresh_postgres_url: str) -> None:
+    with pytest.raises(StorageError, match=r"^database of storage postgresql://.* holds no shoal "
+                                           r"study yet: it has no tables\. Create one there with "
+                                           r"'shoal tune CONFIG\.yaml --storage postgresql://"):
+        open_reader(fresh_postgres_url)
+    assert _tables(fresh_postgres_url) == []

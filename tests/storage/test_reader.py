@@ -274,3 +274,16 @@ def test_bad_urls_are_one_line_errors_without_the_password(
     with pytest.raises(error, match=match) as info:
         open_reader(bad.format(tmp=tmp_path))
     assert "hunter2" not in str(info.value)
+
+
+def test_a_sqlite_file_without_tables_is_refused_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "blank.db"
+    with sqlite3.connect(path) as conn:  # a valid SQLite file with nothing in it
+        conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    before = _state(path)
+    assert path.stat().st_size > 0
+    with pytest.raises(StorageError, match=r"blank\.db of storage .* holds no shoal study yet: it "
+                                           r"has no tables\. Create one there with 'shoal tune"):
+        open_reader(f"sqlite:///{path}")
+    assert _state(path) == before

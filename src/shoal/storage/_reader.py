@@ -232,9 +232,13 @@ def _check_shoal_database(engine: Engine, location: StorageURL) -> None:
             "reachable, and that the URL is right.") from None
     if version is None:
         where = f"file {location.path}" if location.path is not None else "database"
-        holds = f"it holds {', '.join(tables[:5])}{', ...' if len(tables) > 5 else ''}" \
-            if tables else "it holds no tables"
+        if not tables:  # a new, empty database: no study was ever stored in it
+            raise StorageError(
+                f"{where} of storage {display} holds no shoal study yet: it has no tables. Create "
+                f"one there with 'shoal tune CONFIG.yaml --storage {display}' (or "
+                "create_study(storage=URL)); reading changed nothing.")
+        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise StorageError(f"{where} of storage {display} must be a shoal database, but it has no "
-                           f"shoal tables ({holds}); shoal left it as it is. Point --storage at "
-                           "the database your study is in.")
+                           f"shoal tables (it holds {listed}); shoal left it as it is. Point "
+                           "--storage at the database your study is in.")
     check_readable(version, display=display)
