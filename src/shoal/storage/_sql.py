@@ -45,7 +45,6 @@ from shoal.trial import Direction, FrozenTrial, TrialState
 __all__ = ["SQLStorage"]
 
 
-
 class SQLStorage(_SQLReads):
     """Storage in SQLite (one machine, WAL mode) or PostgreSQL (many machines), shared by workers.
 
@@ -57,7 +56,7 @@ class SQLStorage(_SQLReads):
 
     Raises:
         StorageURLError: The URL is malformed, its driver is missing, or the SQLite folder is absent.
-        SchemaVersionError: The database was written by a shoal with another schema version.
+        SchemaVersionError: The database was written by a newer shoal (an older one is migrated).
         StorageError: The database cannot be opened or reached.
 
     The object is safe to use from threads and across `os.fork()` (the child drops the inherited
