@@ -170,25 +170,30 @@ def test_a_failed_migration_step_leaves_the_database_at_its_version(
     storage.close()
 
 
-def test_threads_opening_a_v1_database_at_once_migrate_it_once(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
-    _load_sqlite(path)
+def _open_at_once(url: str, n: int = 4) -> None:
+    """Open (and so migrate) one database from n threads at the same moment; none may fail."""
     errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(n)
 
     def open_it() -> None:
         try:
             barrier.wait()
-            SQLStorage(f"sqlite:///{path}").close()
+            SQLStorage(url).close()
         except BaseException as err:
             errors.append(err)
 
-    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    threads = [threading.Thread(target=open_it) for _ in range(n)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert errors == []
+
+
+def test_threads_opening_a_v1_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _load_sqlite(path)
+    _open_at_once(f"sqlite:///{path}")
     assert _version(path) == str(SCHEMA_VERSION)
     reader = open_reader(f"sqlite:///{path}")
     assert_intact(reader)
@@ -230,3 +235,14 @@ def test_a_v1_postgres_database_is_read_then_migrated_with_nothing_lost(
     assert _schema(migrated._engine) == _schema(fresh._engine)
     fresh.close()
     migrated.close()
+
+
+def test_threads_opening_a_v1_postgres_database_at_once_migrate_it_once(
+        fresh_postgres_url: str) -> None:
+    _load_postgres(fresh_postgres_url)
+    _open_at_once(fresh_postgres_url)
+    reader = open_reader(fresh_postgres_url)
+    assert_intact(reader)
+    reader.close()
+    with psycopg.connect(fresh_postgres_url) as conn:
+        assert conn.execute("SELECT value FROM shoal_meta").fetchall() == [(str(SCHEMA_VERSION),)]

@@ -1,4 +1,4 @@
-"""The SQL schema of shoal's storage in SQLAlchemy Core: tables, version check, codecs, statements.
+"""The SQL schema of shoal's storage in SQLAlchemy Core: tables, codecs and statements.
 
 Schema version 2 (`_migrations` turns older databases into it). Four tables, prefixed `shoal_` so
 they can share a PostgreSQL database:
