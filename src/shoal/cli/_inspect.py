@@ -27,7 +27,6 @@ from shoal.cli._output import (
 from shoal.cli._store import open_existing, require_study, storage_flag, study_trials
 from shoal.clock import Clock, SystemClock
 from shoal.storage import StudyRecord
-from shoal.study import load_study
 from shoal.study._export import trial_rows
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, count_states, describe_counts
 
@@ -289,7 +288,11 @@ def cmd_best(args: argparse.Namespace) -> int:
     if len(record.directions) != 1:
         raise CommandError(f"study {record.name!r} has {len(record.directions)} objectives, so no single "
                            "trial is best.", hint=f"shoal trials {record.name} --state complete")
-    best = load_study(record.name, storage=store).best_trial
+    trials = study_trials(store, record)
+    best = best_of(trials, record.directions)
+    if best is None:  # read-only: the same words as Study.best_trial, without opening a Study
+        raise CommandError(f"study {record.name!r} has no completed trial yet ({describe_counts(trials)}).",
+                           hint=f"shoal trials {record.name}   (to see why trials failed)")
     score = record.system_attrs.get(TEST_SCORE_ATTR)  # written by shoal.torch.evaluate
     if args.json:
         print_json({"study": record.name, "direction": record.directions[0].value, "number": best.number,

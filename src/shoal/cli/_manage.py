@@ -23,7 +23,7 @@ _EXAMPLE = "shoal enqueue NAME lr=0.01 act=relu bn=true units=128"
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete a study and its trials, after confirmation (`--yes`, or `y` at the prompt)."""
     url: str = args.storage
-    store, record = require_study(url, args.name)
+    store, record = require_study(url, args.name, write=True)
     n_trials = len(study_trials(store, record))
     if not args.yes:
         if sys.stdin is None or not sys.stdin.isatty():
@@ -82,7 +82,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     """Queue a configuration; workers run it before sampling new ones."""
     url: str = args.storage
     params = parse_assignments(args.params)
-    store, record = require_study(url, args.name)
+    store, record = require_study(url, args.name, write=True)
     study = load_study(record.name, storage=store)
     if study.space is not None:
         for name, value in params.items():

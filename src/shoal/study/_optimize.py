@@ -19,6 +19,7 @@ from shoal.exceptions import (
     TrialPruned,
 )
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor, WorkerContext
+from shoal.storage._url import is_shareable
 from shoal.study._host import one_line as _one_line
 from shoal.trial import FrozenTrial, TrialState, best_trial
 
@@ -42,7 +43,7 @@ def optimize(study: Study, objective: Objective, *, n_trials: int | None, timeou
         n_jobs = os.cpu_count() or 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ConfigError(f"n_jobs of optimize must be >= 1, or -1 for every core. Got {n_jobs!r}.")
-    if n_jobs > 1 and study.storage.url == "memory":
+    if n_jobs > 1 and not is_shareable(study.storage.url):
         raise ConfigError(f"storage of study {study.name!r} must be shareable between {n_jobs} worker "
                           "processes; in-memory storage is not. Use storage='sqlite:///shoal.db'.")
     if executor is None:
