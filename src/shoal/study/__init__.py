@@ -1,10 +1,16 @@
 """Orchestration: studies, the live trial, and the optimize loop."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from shoal.study._factory import create_study, delete_study, list_studies, load_study
-from shoal.study._importance import param_importances
 from shoal.study._policies import Heartbeat, RetryPolicy
 from shoal.study._study import Study
 from shoal.study._trial import Trial
+
+if TYPE_CHECKING:
+    from shoal.study._importance import param_importances
 
 __all__ = [
     "Heartbeat",
@@ -17,3 +23,17 @@ __all__ = [
     "load_study",
     "param_importances",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # param_importances needs numpy: loaded on first use, so `import shoal` stays light.
+    if name == "param_importances":
+        from shoal.study._importance import param_importances
+
+        globals()[name] = param_importances
+        return param_importances
+    raise AttributeError(f"module 'shoal.study' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -8,7 +8,7 @@ from typing import Any
 
 from shoal.clock import Clock
 from shoal.exceptions import ConfigError, StudyExists
-from shoal.samplers import AutoSampler, Sampler
+from shoal.samplers import Sampler
 from shoal.schedulers import NoStopping, Scheduler
 from shoal.space import Space
 from shoal.storage import Storage, StudyRecord, open_storage
@@ -128,6 +128,10 @@ def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
             raise ConfigError(f"space of study {record.name!r} must match the one stored in "
                               f"{storage.url}. Got a different space. Use a new study name for a new space.")
         space = stored_space
-    return Study(record=record, storage=storage, sampler=sampler or AutoSampler(),
+    if sampler is None:
+        from shoal.samplers import AutoSampler  # here: it loads numpy and scipy
+
+        sampler = AutoSampler()
+    return Study(record=record, storage=storage, sampler=sampler,
                  scheduler=scheduler or NoStopping(), space=space, heartbeat=heartbeat,
                  retry=retry, clock=clock)
