@@ -5,7 +5,14 @@
 >>> study.optimize(lambda t: (t.suggest_float("x", -1.0, 1.0)) ** 2, n_trials=20)
 >>> study.best_value < 0.1
 True
+
+Optuna's names that shoal spells differently fail at once, naming shoal's equivalent
+(`shoal.pruners`, `shoal.distributions`, `shoal.logging`, ...): see docs/coming-from-optuna.md.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from shoal import samplers, schedulers, storage
 from shoal.exceptions import (
@@ -63,3 +70,14 @@ __all__ = [
     "schedulers",
     "storage",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: only names not found above get here. Optuna's get one line naming shoal's equivalent.
+    from shoal._optuna_names import MODULES, missing
+
+    raise missing("shoal", name, MODULES)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -46,7 +46,9 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'shoal.samplers' has no attribute {name!r}")
+        from shoal._optuna_names import SAMPLERS, missing
+
+        raise missing("shoal.samplers", name, SAMPLERS)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # loaded once; later lookups skip this function
     return value

@@ -32,7 +32,9 @@ def __getattr__(name: str) -> Any:
 
         globals()[name] = param_importances
         return param_importances
-    raise AttributeError(f"module 'shoal.study' has no attribute {name!r}")
+    from shoal._optuna_names import STUDY, missing
+
+    raise missing("shoal.study", name, STUDY)
 
 
 def __dir__() -> list[str]:

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
+from shoal._optuna_names import fail, renamed
 from shoal.exceptions import ConfigError, DistributionMismatch
 from shoal.samplers import History
 from shoal.schedulers import Decision
@@ -174,6 +175,25 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"
+
+    # Optuna spellings ---------------------------------------------------------------------------
+    # Optuna's pre-3.0 names: the two with an exact equivalent run it and warn; see
+    # docs/coming-from-optuna.md.
+    def suggest_uniform(self, name: str, low: float, high: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high)`: runs it, with a FutureWarning."""
+        renamed("suggest_uniform", f"suggest_float({name!r}, {low!r}, {high!r})")
+        return self.suggest_float(name, low, high)
+
+    def suggest_loguniform(self, name: str, low: float, high: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high, log=True)`, with a FutureWarning."""
+        renamed("suggest_loguniform", f"suggest_float({name!r}, {low!r}, {high!r}, log=True)")
+        return self.suggest_float(name, low, high, log=True)
+
+    def suggest_discrete_uniform(self, name: str, low: float, high: float, q: float) -> float:
+        """Optuna's old float grid: refused at once (a ConfigError), naming what to write."""
+        raise fail(f"suggest_discrete_uniform of Trial is Optuna's old name for a float grid, which "
+                   f"shoal spells with an integer index. Use {low!r} + {q!r} * trial.suggest_int("
+                   f"{name!r}, 0, {round((high - low) / q)}).")
 
 
 class _LazyHistory(Sequence[FrozenTrial]):
