@@ -10,9 +10,7 @@ Optuna's names that shoal spells differently fail at once, naming shoal's equiva
 (`shoal.pruners`, `shoal.distributions`, `shoal.logging`, ...): see docs/coming-from-optuna.md.
 """
 
-from __future__ import annotations
-
-from typing import Any
+import typing as _typing
 
 from shoal import samplers, schedulers, storage
 from shoal.exceptions import (
@@ -71,13 +69,12 @@ __all__ = [
     "storage",
 ]
 
+if not _typing.TYPE_CHECKING:  # hidden from type checkers, so they still flag unknown names
 
-def __getattr__(name: str) -> Any:
-    # PEP 562: only names not found above get here. Optuna's get one line naming shoal's equivalent.
-    from shoal._optuna_names import MODULES, missing
+    def __getattr__(name: str) -> object:
+        # PEP 562: only names not found above get here; Optuna's get a line naming shoal's equivalent.
+        from shoal._optuna_names import MODULES, missing
 
-    raise missing("shoal", name, MODULES)
+        raise missing("shoal", name, MODULES)
 
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+del _typing

@@ -42,17 +42,17 @@ _LAZY = {
     "TPESampler": "shoal.samplers._tpe",
 }
 
+if not TYPE_CHECKING:  # hidden from type checkers, so they still flag unknown names
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        from shoal._optuna_names import SAMPLERS, missing
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            from shoal._optuna_names import SAMPLERS, missing
 
-        raise missing("shoal.samplers", name, SAMPLERS)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # loaded once; later lookups skip this function
-    return value
+            raise missing("shoal.samplers", name, SAMPLERS)
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # loaded once; later lookups skip this function
+        return value
 
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

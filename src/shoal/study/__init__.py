@@ -24,18 +24,18 @@ __all__ = [
     "param_importances",
 ]
 
+if not TYPE_CHECKING:  # hidden from type checkers, so they still flag unknown names
 
-def __getattr__(name: str) -> Any:
-    # param_importances needs numpy: loaded on first use, so `import shoal` stays light.
-    if name == "param_importances":
-        from shoal.study._importance import param_importances
+    def __getattr__(name: str) -> Any:
+        # param_importances needs numpy: loaded on first use, so `import shoal` stays light.
+        if name == "param_importances":
+            from shoal.study._importance import param_importances
 
-        globals()[name] = param_importances
-        return param_importances
-    from shoal._optuna_names import STUDY, missing
+            globals()[name] = param_importances
+            return param_importances
+        from shoal._optuna_names import STUDY, missing
 
-    raise missing("shoal.study", name, STUDY)
+        raise missing("shoal.study", name, STUDY)
 
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

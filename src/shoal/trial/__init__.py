@@ -1,8 +1,6 @@
 """The records: trial states, directions, frozen trials, and pure functions over them."""
 
-from __future__ import annotations
-
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shoal.trial._records import Direction, FrozenTrial, TrialState
 from shoal.trial._select import STATE_ORDER, best_trial, count_states, describe_counts
@@ -10,9 +8,10 @@ from shoal.trial._select import STATE_ORDER, best_trial, count_states, describe_
 __all__ = ["STATE_ORDER", "Direction", "FrozenTrial", "TrialState", "best_trial", "count_states",
            "describe_counts"]
 
+if not TYPE_CHECKING:  # hidden from type checkers, so they still flag unknown names
 
-def __getattr__(name: str) -> Any:
-    # `optuna.trial.Trial` in an annotation fails here, at definition, naming shoal.Trial.
-    from shoal._optuna_names import TRIAL, missing
+    def __getattr__(name: str) -> object:
+        # `optuna.trial.Trial` in an annotation fails here, at definition, naming shoal.Trial.
+        from shoal._optuna_names import TRIAL, missing
 
-    raise missing("shoal.trial", name, TRIAL)
+        raise missing("shoal.trial", name, TRIAL)
