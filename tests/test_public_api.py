@@ -22,6 +22,13 @@ def test_top_level_api_is_pinned() -> None:
         assert hasattr(shoal, name), name
 
 
+def test_dir_shows_the_api_and_subpackages_only() -> None:
+    # Optuna's names are answered by a module __getattr__ (a hint, then AttributeError): never listed.
+    public = {name for name in dir(shoal) if not name.startswith("_")}
+    assert public - set(PUBLIC) == {"clock", "exceptions", "space", "study", "trial"}
+    assert not {"pruners", "distributions", "logging", "storages"} & set(dir(shoal))
+
+
 def test_import_shoal_stays_light() -> None:
     code = ("import sys, shoal; "
             "heavy = {'torch', 'pandas', 'ray', 'sqlalchemy', 'rich'} & set(sys.modules); "
