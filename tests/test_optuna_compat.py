@@ -216,6 +216,8 @@ def test_study_name_is_accepted_by_create_and_load(tmp_path: Path) -> None:
     assert study.name == study.study_name == "mnist"
     assert shoal.load_study(study_name="mnist", storage=url).name == "mnist"
     assert shoal.create_study("mnist", study_name="mnist", storage=url, load_if_exists=True).name == "mnist"
+    shoal.delete_study(study_name="mnist", storage=url)
+    assert shoal.list_studies(storage=url) == []
 
 
 def test_study_name_and_a_different_name_are_refused() -> None:

@@ -118,8 +118,13 @@ def load_study(
     return _study(record, store, sampler, scheduler, None, heartbeat, retry, clock)
 
 
-def delete_study(name: str, *, storage: str | Storage) -> None:
-    """Delete a study and all its trials."""
+def delete_study(name: str | None = None, *, storage: str | Storage,
+                 study_name: str | None = None) -> None:
+    """Delete a study and all its trials; `study_name=` is Optuna's spelling of `name`."""
+    name = _name(name, study_name, "delete_study")
+    if name is None:
+        raise ConfigError("name of delete_study must be given. Got None. Pass the study's name; "
+                          "'shoal studies' lists them.")
     open_storage(storage).delete_study(name)
 
 
