@@ -364,3 +364,10 @@ def test_an_optuna_name_in_the_objective_stops_the_run_at_the_first_trial() -> N
     with pytest.raises(OptunaName, match=r"Use 0\.0 \+ 0\.1 \* trial\.suggest_int\('x', 0, 10\)"):
         study.optimize(objective, n_trials=20)
     assert len(study.trials) == 1  # not 20 failed trials
+
+
+def test_pruner_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nothing.db'}"
+    with pytest.raises(OptunaName, match=r"Use scheduler=shoal\.schedulers\.MedianStopping\(\)"):
+        shoal.create_study(study_name="mnist", storage=url, pruner=object())
+    assert not (tmp_path / "nothing.db").exists()  # refused before the storage was opened
