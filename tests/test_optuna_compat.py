@@ -359,11 +359,21 @@ def test_an_optuna_name_in_the_objective_stops_the_run_at_the_first_trial() -> N
     study = shoal.create_study(sampler=RandomSampler(seed=0))
 
     def objective(trial: shoal.Trial) -> float:
-        return float(trial.suggest_discrete_uniform("x", 0.0, 1.0, 0.1))
+        return float(shoal.distributions.FloatDistribution(0.0, 1.0).low)  # type: ignore[attr-defined]
 
-    with pytest.raises(OptunaName, match=r"Use 0\.0 \+ 0\.1 \* trial\.suggest_int\('x', 0, 10\)"):
+    with pytest.raises(OptunaName, match=r"Use shoal\.Float\(low, high, scale='log'\)"):
         study.optimize(objective, n_trials=20)
     assert len(study.trials) == 1  # not 20 failed trials
+
+
+def test_suggest_discrete_uniform_runs_suggest_float_with_step() -> None:
+    study = shoal.create_study(sampler=RandomSampler(seed=0))
+    trial = study.ask()
+    with pytest.warns(FutureWarning, match=r"suggest_discrete_uniform is Optuna's old name: shoal "
+                                           r"runs it as suggest_float\('x', 0.0, 1.0, step=0.25\)"):
+        x = trial.suggest_discrete_uniform("x", 0.0, 1.0, 0.25)
+    assert x in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert trial.distributions["x"] == shoal.Float(0.0, 1.0, step=0.25, name="x")
 
 
 def test_pruner_is_refused_before_anything_is_stored(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ examples:
   shoal tune examples/tune_quadratic.yaml
   shoal studies                       every study in ./shoal.db
   shoal trials demo --state failed    why trials failed
+  shoal trials demo --top 5           the five best trials
   shoal trials demo --number 3        one trial in full, with its traceback
   shoal best demo --json              the best configuration, for programs"""
 
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"storage URL (default: $SHOAL_STORAGE, else {DEFAULT_STORAGE_URL})")
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON for programs, and nothing else")
+    stale = argparse.ArgumentParser(add_help=False)
+    stale.add_argument("--grace", type=_seconds, metavar="SECONDS",
+                       help="call a running trial stale after this long without a heartbeat "
+                            "(default: the grace of shoal.Heartbeat())")
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="shoal", description=_DESCRIPTION, epilog=_EPILOG,
                                      parents=[storage], formatter_class=raw)
@@ -92,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        if name in ("studies", "trials"):  # the commands that show running trials
+            parents = (*parents, stale)
         return sub.add_parser(name, help=summary, description=summary, formatter_class=raw,
                               parents=[storage, *parents])
 
@@ -102,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="study name")
     p.add_argument("--state", help="only trials in this state: complete, pruned, failed, running, waiting")
     p.add_argument("--limit", type=_count, metavar="N", help="only the N most recent of them")
+    p.add_argument("--sort", metavar="KEY",
+                   help="order: value (best first, for either direction), number, duration (longest first)")
+    p.add_argument("--top", type=_count, metavar="K", help="only the first K (sorted by value unless --sort)")
     p.add_argument("--number", type=int, metavar="K",
                    help="show trial K in full: parameters, intermediate values, traceback")
     p.set_defaults(run=_lazy("_inspect", "cmd_trials"))

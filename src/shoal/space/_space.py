@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -147,14 +148,22 @@ class Space(Mapping[str, Param]):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> Space:
-        import yaml
+    def from_yaml(cls, source: str | os.PathLike[str]) -> Space:
+        """Build a space from YAML text, or from the YAML file at a path.
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise SpaceError(f"space YAML must be valid YAML. Got a parse error: {err}") from None
-        return cls.from_dict(data or {})
+        `source` is read as a file when it is a `pathlib.Path` (or another path object), or a
+        one-line string naming an existing file; any other string is the YAML text itself.
+        Numbers may be written `1e-4` (YAML 1.1 would read that as text).
+
+        >>> Space.from_yaml("lr: {type: float, low: 1e-4, high: 1.0, log: true}")["lr"]
+        Float(low=0.0001, high=1.0, scale='log')
+
+        Raises:
+            SpaceError: the file cannot be read, or is not UTF-8 text, valid YAML or a valid space.
+        """
+        from shoal.space._yaml import load_space_yaml  # loaded where used: yaml is not light
+
+        return cls.from_dict(load_space_yaml(source) or {})
 
 
 def _equal(a: object, b: object) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shoal.study._factory import create_study, delete_study, list_studies, load_study
+from shoal.study._host import TrialHost
 from shoal.study._policies import Heartbeat, RetryPolicy
 from shoal.study._study import Study
 from shoal.study._trial import Trial
@@ -17,6 +18,7 @@ __all__ = [
     "RetryPolicy",
     "Study",
     "Trial",
+    "TrialHost",
     "create_study",
     "delete_study",
     "list_studies",

@@ -19,6 +19,7 @@ from shoal.exceptions import (
     TrialPruned,
 )
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor, WorkerContext
+from shoal.study._host import one_line as _one_line
 from shoal.trial import FrozenTrial, TrialState, best_trial
 
 if TYPE_CHECKING:
@@ -84,8 +85,10 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
         study.tell(trial, state=TrialState.FAILED, reason="interrupted")
         raise
     except BaseException as err:
-        frozen = study._finish(trial, None, TrialState.FAILED, _one_line(err),
-                               {"traceback": traceback.format_exc()})
+        # A sampler error inside a suggest has already ended the trial, with its reason.
+        frozen = trial.result if trial.result is not None else trial.finish(
+            state=TrialState.FAILED, reason=_one_line(err),
+            system_attrs={"traceback": traceback.format_exc()})
         own_mistake = isinstance(err, ShoalError) and not isinstance(err, TrialOutcome)
         stops = own_mistake or not isinstance(err, catch)
         if stops:
@@ -97,11 +100,6 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
     if frozen.state is TrialState.FAILED:
         log.warning("trial %d failed: %s", trial.number, frozen.failure_reason)
     return frozen
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 class _Progress:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import socket
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,14 +15,16 @@ from shoal._optuna_names import fail
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import History, Sampler, sampler_rng
-from shoal.schedulers import Scheduler
+from shoal.schedulers import Decision, Scheduler
 from shoal.space import Param, Space
 from shoal.storage import Storage, StudyRecord
+from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from shoal.executors import Executor
@@ -105,7 +109,8 @@ class Study:
         self._sync()
         return [t for t in self._cache if t is not None]
 
-    def _known_distribution(self, name: str) -> Param | None:
+    def known_distribution(self, name: str) -> Param | None:
+        """The distribution `name` has in this study: declared, or seen in a trial; else None."""
         if self.space is not None and name in self.space:
             return self.space[name]
         return self._distributions.get(name)
@@ -201,35 +206,21 @@ class Study:
         if missing and (not frozen.is_fixed or declared is not None):
             try:
                 proposal = self.sampler.suggest(joint, history, rng)
-            except SearchSpaceExhausted as err:
-                self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED,
-                                          system_attrs={"fail_reason": f"not run: {err}"})
+                describe = getattr(self.sampler, "describe", None)
+                system = {"sampler": type(self.sampler).__name__,
+                          **(describe(joint, history) if describe is not None else {})}
+            except BaseException as err:  # nothing else could ever end this trial: end it FAILED
+                attrs = {"fail_reason": sampler_failure(err)}
+                if not isinstance(err, SearchSpaceExhausted):
+                    attrs["traceback"] = traceback.format_exc()
+                self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED, system_attrs=attrs)
                 raise
-            describe = getattr(self.sampler, "describe", None)
-            system = {"sampler": type(self.sampler).__name__,
-                      **(describe(joint, history) if describe is not None else {})}
-        trial = Trial(self, frozen, proposal, rng)
-        trial._system_attrs.update(system)
+        trial = Trial(host=self, frozen=frozen, rng=rng, proposal=proposal, system_attrs=system)
         self._live[trial.number] = trial
         self._beats.add(trial.trial_id)
         if declared is not None:  # a declared space is sampled whole: record every active value now
-            given = {**proposal, **trial._given}
-            names = declared.active_names(given)
-            params = {n: given[n] for n in names}
-            distributions = {n: declared[n] for n in names}
-            trial._params.update(params)
-            trial._distributions.update(distributions)
-            self._write(trial, params=params, distributions=distributions, system_attrs=system)
-        else:  # define-by-run: these ride along with the trial's next write
-            trial._unsaved_system = system
+            trial.apply_proposal(declared)
         return trial
-
-    def _write(self, trial: Trial, **fields: Any) -> None:
-        if trial._unsaved_system:
-            fields["system_attrs"] = {**trial._take_unsaved(), **fields.get("system_attrs", {})}
-        if not self.storage.update_trial(trial.trial_id, **fields):
-            log.warning("trial %d is no longer RUNNING in %s (its heartbeat was lost?); "
-                        "the update was not recorded.", trial.number, self.storage.url)
 
     def tell(self, trial: Trial | int, value: float | Sequence[float] | None = None, *,
              state: TrialState | None = None, reason: str | None = None) -> FrozenTrial:
@@ -242,25 +233,41 @@ class Study:
         if live is None or live.finished:
             raise ConfigError(f"trial {trial!r} must have been asked by this Study object and not "
                               "told yet. Tell each trial once.")
-        return self._finish(live, value, state, reason, {})
+        return live.finish(value, state=state, reason=reason)
 
-    def _finish(self, live: Trial, value: Any, state: TrialState | None, reason: str | None,
-                extra: Mapping[str, Any]) -> FrozenTrial:
+    # Host of the running trials (the TrialHost protocol; a Trial calls these) -------------------
+    def write_trial(self, *, number: int, trial_id: int, fields: TrialWrite) -> None:
+        """Merge `fields` into a running trial's record; a trial no longer RUNNING is left alone."""
+        if not self.storage.update_trial(trial_id, **fields):
+            log.warning("trial %d is no longer RUNNING in %s (its heartbeat was lost?); "
+                        "the update was not recorded.", number, self.storage.url)
+
+    def propose(self, *, number: int, space: Space, rng: np.random.Generator) -> dict[str, Any]:
+        """The sampler's values for `space` in trial `number`, given the study's history."""
+        return self.sampler.suggest(space, History(self._history(), number), rng)
+
+    def decide(self, trial: FrozenTrial) -> Decision:
+        """The scheduler's decision for a running trial."""
+        # Loaded only if the scheduler looks: NoStopping never does, and a read costs a query.
+        return self.scheduler.decide(trial, LazyHistory(self._history))
+
+    def finish_trial(self, trial: FrozenTrial, value: Any = None, *, state: TrialState | None = None,
+                     reason: str | None = None,
+                     system_attrs: Mapping[str, Any] | None = None) -> FrozenTrial:
+        """End a running trial (as `tell` does, which calls this through the trial)."""
         values, state, reason = _outcome(value, state, reason, len(self.directions))
-        attrs = {**live._take_unsaved(), **extra, **({"fail_reason": reason} if reason else {})}
+        attrs = {**(system_attrs or {}), **({"fail_reason": reason} if reason else {})}
         try:
-            ok = self.storage.finish_trial(live.trial_id, state=state, values=values,
+            ok = self.storage.finish_trial(trial.trial_id, state=state, values=values,
                                            system_attrs=attrs)
         finally:
-            self._beats.discard(live.trial_id)
-        self._live.pop(live.number, None)
-        live.finished = True
+            self._beats.discard(trial.trial_id)
+        self._live.pop(trial.number, None)
         if not ok:
             log.warning("trial %d had already been finished elsewhere (its heartbeat was lost?); "
-                        "its result %r was not recorded.", live.number, value)
-        snapshot = live.snapshot()
-        frozen = FrozenTrial(**{**snapshot.__dict__, "state": state, "values": values,
-                                "system_attrs": {**snapshot.system_attrs, **attrs}})
+                        "its result %r was not recorded.", trial.number, value)
+        frozen = dataclasses.replace(trial, state=state, values=values,
+                                     system_attrs={**trial.system_attrs, **attrs})
         if ok and state is TrialState.FAILED and self.retry.retry_failed:
             self._enqueue_retry(frozen)
         return frozen

@@ -104,7 +104,7 @@ def test_kfold_without_shuffle_ignores_the_seed() -> None:
 
 @pytest.mark.parametrize("fraction", [0, 0.0, 1.0, 1.5, -0.2, True, "0.2", float("nan")])
 def test_holdout_rejects_fractions_outside_zero_one(fraction: object) -> None:
-    with pytest.raises(ConfigError, match=r"fraction of Holdout must be a number in \(0, 1\). Got "):
+    with pytest.raises(ConfigError, match=r"fraction of Holdout must be a finite number in \(0, 1\). Got "):
         Holdout(fraction=fraction)  # type: ignore[arg-type]
 
 
