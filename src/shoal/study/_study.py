@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shoal._optuna_names import fail
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import History, Sampler, sampler_rng
@@ -119,7 +120,9 @@ class Study:
         """Every trial of the study, by number."""
         return self._history()
 
-    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+    def get_trials(self, states: Iterable[TrialState] | None = None, *,
+                   deepcopy: bool = True) -> list[FrozenTrial]:
+        """The trials in `states` (all if None). `deepcopy` is Optuna's; records are frozen anyway."""
         wanted = set(states) if states is not None else None
         return [t for t in self._history() if wanted is None or t.state in wanted]
 
@@ -316,6 +319,50 @@ class Study:
         optimize(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                  catch=tuple(catch), callbacks=tuple(callbacks),
                  show_progress_bar=show_progress_bar, executor=executor)
+
+    # Optuna spellings ---------------------------------------------------------------------------
+    # Accepted where harmless, refused at once (OptunaName) where shoal differs, and pickling as
+    # Optuna studies do: see docs/coming-from-optuna.md.
+    @property
+    def study_name(self) -> str:
+        """Optuna's name for `name`."""
+        return self.name
+
+    def enqueue_trial(self, params: Mapping[str, Any], *, user_attrs: Mapping[str, Any] | None = None,
+                      skip_if_exists: bool = False) -> int | None:
+        """Optuna's spelling of `enqueue`: queue `params`; returns the trial number.
+
+        With `skip_if_exists`, nothing is queued when a trial in any state already has exactly
+        these parameters (a re-run script does not queue its seeds twice); then it returns None.
+        """
+        if skip_if_exists and any(dict(t.params) == dict(params) for t in self._history()):
+            return None
+        return self.enqueue(params, user_attrs=user_attrs)
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """Optuna's Pareto front: not in shoal yet, so it fails naming what to use instead."""
+        raise fail("best_trials of Study is Optuna's name for the Pareto front, which shoal does "
+                   "not compute yet. Use study.best_trial (one objective), or study.trials and "
+                   "their .values (several).")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the study's identity and policies; the trials stay in storage.
+
+        Threads, caches and live trials are dropped: the copy reconnects by the storage URL (as
+        joblib and multiprocessing workers need). An in-memory study refuses: its trials live in
+        this process only, and a copy that silently diverged would lose every trial it ran.
+        """
+        if self.storage.url == "memory":
+            raise ConfigError(f"storage of study {self.name!r} must be a database for the study to "
+                              "pickle; in-memory trials live in this process only. Got 'memory'. "
+                              "Use create_study(..., storage='sqlite:///shoal.db').")
+        return {"record": self._record, "storage": self.storage, "sampler": self.sampler,
+                "scheduler": self.scheduler, "space": self.space, "heartbeat": self.heartbeat,
+                "retry": self.retry, "clock": self._clock}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Study.__init__(self, **state)
 
 
 def _outcome(value: Any, state: TrialState | None, reason: str | None,

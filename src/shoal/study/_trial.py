@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shoal._optuna_names import renamed
 from shoal._validate import integer, one_of
 from shoal.exceptions import ConfigError, DistributionMismatch
 from shoal.schedulers import Decision
@@ -283,3 +284,21 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"
+
+    # Optuna spellings ---------------------------------------------------------------------------
+    # Optuna's pre-3.0 names: each runs its suggest_float equivalent and warns; see
+    # docs/coming-from-optuna.md.
+    def suggest_uniform(self, name: str, low: float, high: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high)`: runs it, with a FutureWarning."""
+        renamed("suggest_uniform", f"suggest_float({name!r}, {low!r}, {high!r})")
+        return self.suggest_float(name, low, high)
+
+    def suggest_loguniform(self, name: str, low: float, high: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high, log=True)`, with a FutureWarning."""
+        renamed("suggest_loguniform", f"suggest_float({name!r}, {low!r}, {high!r}, log=True)")
+        return self.suggest_float(name, low, high, log=True)
+
+    def suggest_discrete_uniform(self, name: str, low: float, high: float, q: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high, step=q)`, with a FutureWarning."""
+        renamed("suggest_discrete_uniform", f"suggest_float({name!r}, {low!r}, {high!r}, step={q!r})")
+        return self.suggest_float(name, low, high, step=q)
