@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import json
 import logging
 import math
@@ -252,7 +253,12 @@ def table(runs: list[Run], names: list[str], n_trials: int) -> str:
 
 
 def read_runs(paths: list[str]) -> list[Run]:
-    return [Run(**json.loads(line)) for path in paths for line in open(path) if line.strip()]
+    """Every run recorded in `paths` (JSON lines, plain or gzip-compressed `.gz`)."""
+    runs = []
+    for path in paths:
+        with gzip.open(path, "rt") if path.endswith(".gz") else open(path) as f:
+            runs += [Run(**json.loads(line)) for line in f if line.strip()]
+    return runs
 
 
 def machine_facts() -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import json
 import math
 import multiprocessing as mp
@@ -132,7 +133,12 @@ def jobs(args: argparse.Namespace) -> list[tuple[str, int, int]]:
 
 
 def read_runs(paths: list[str]) -> list[Run]:
-    return [Run(**json.loads(line)) for path in paths for line in open(path) if line.strip()]
+    """Every run recorded in `paths` (JSON lines, plain or gzip-compressed `.gz`)."""
+    runs = []
+    for path in paths:
+        with gzip.open(path, "rt") if path.endswith(".gz") else open(path) as f:
+            runs += [Run(**json.loads(line)) for line in f if line.strip()]
+    return runs
 
 
 # Reporting -------------------------------------------------------------------------------------------
