@@ -411,7 +411,7 @@ def per_epoch_costs(cfg: MLPConfig, repeats: int) -> str:
     with sqlite_url() as url:
         items: list[tuple[str, Callable[[], Any]]] = [
             ("validation, (a): one forward of all 800 rows", lambda: hand_accuracy(model, data)),
-            (f"validation, shoal `evaluate` as `fit` calls it: batches of {eval_batch}, numpy accuracy",
+            (f"validation as `fit` does it: batches of {eval_batch}, one accuracy over all rows",
              lambda: batched_accuracy(model, val, eval_batch)),
             ("copy of the best weights (epochs that improve)", lambda: copy_weights(model)),
             (f"`apply_max_norm` after each of the {steps} steps (skipped by the task objective "

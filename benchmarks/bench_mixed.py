@@ -34,10 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 
 import shoal
 from shoal.space import Space
+
+try:
+    import optuna
+except ModuleNotFoundError:
+    raise SystemExit("bench_mixed.py runs Optuna 5.0 beside shoal: "
+                     "pip install -e '.[bench]' from shoal's root.") from None
 
 CHECKPOINTS = (25, 50, 100)
 REGRET_FLOOR = 1e-8  # log10 of a regret below this is reported as -8

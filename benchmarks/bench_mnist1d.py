@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 import torch
 
 import shoal
@@ -43,6 +42,12 @@ from shoal.torch import TaskSpec, train_model
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_mixed import quiet, run_sampler, shoal_samplers
 from demo_task import DEMO_SPACE, DEMO_TASK
+
+try:
+    import optuna
+except ModuleNotFoundError:
+    raise SystemExit("bench_mnist1d.py runs Optuna 5.0 beside shoal: "
+                     "pip install -e '.[bench]' from shoal's root.") from None
 
 SPACE: dict[str, Any] = {
     **DEMO_SPACE,
