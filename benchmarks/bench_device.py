@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from demo_task import DEMO_SPACE, DEMO_TASK
 from torch import nn
 from torch.nn import functional
 
 import shoal
-from shoal.cli._demo import DEMO_SPACE, DEMO_TASK
 from shoal.samplers import RandomSampler
 from shoal.space import Space
 from shoal.torch import Holdout, TaskSpec, accuracy, build_model, fit

@@ -50,17 +50,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from demo_task import DEMO_SPACE, DEMO_TASK
 from torch import nn
 from torch.nn import functional
 
 import shoal
-from shoal.cli._demo import DEMO_SPACE, DEMO_TASK
 from shoal.exceptions import TrialFailed
 from shoal.samplers import RandomSampler, sampler_rng
 from shoal.space import Space
 from shoal.torch import Holdout, TaskSpec, accuracy, apply_max_norm, fit, train_model
-from shoal.torch._epoch import EVAL_BATCH_SIZE, copy_state
-from shoal.torch._epoch import evaluate as epoch_evaluate  # fit's own; shoal.torch.evaluate is another
 
 TARGET_OVERHEAD = 0.05  # shoal's harness at most 5% slower than the hand-written loop
 TARGET_SLOPE_MB = 0.05  # RSS growth per trial, least squares over the window
@@ -202,6 +200,28 @@ def hand_accuracy(model: nn.Module, data: Split) -> float:
     with torch.no_grad():
         correct = int((model(data.x_val).argmax(1) == data.y_val).sum())
     return correct / data.y_val.shape[0]
+
+
+# `fit`'s per-epoch steps, rebuilt from shoal.torch's public API (its own helpers are private).
+# `fit` validates in batches of max(batch_size, 1024) when `eval_batch_size` is not given (its docstring).
+EVAL_BATCH_SIZE = 1024
+
+
+def batched_accuracy(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int) -> float:
+    """Validation as `fit` does it: eval mode, no gradients, batches, one metric over all rows."""
+    was_training = model.training
+    model.eval()
+    x, y = data
+    with torch.no_grad():
+        outputs = [model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+        value = accuracy(torch.cat(outputs), y)
+    model.train(was_training)
+    return float(value)
+
+
+def copy_weights(model: nn.Module) -> dict[str, Any]:
+    """A copy of the best weights, as `fit` keeps one for epochs that improve."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def fit_objective(data: Split, cfg: MLPConfig, seed: int, out: list[float]) -> Callable[[Any], float]:
@@ -391,9 +411,9 @@ def per_epoch_costs(cfg: MLPConfig, repeats: int) -> str:
     with sqlite_url() as url:
         items: list[tuple[str, Callable[[], Any]]] = [
             ("validation, (a): one forward of all 800 rows", lambda: hand_accuracy(model, data)),
-            (f"validation, shoal `evaluate` as `fit` calls it: batches of {eval_batch}, numpy accuracy",
-             lambda: epoch_evaluate(model, val, accuracy, eval_batch, torch.device("cpu"))),
-            ("`copy_state` of the best weights (epochs that improve)", lambda: copy_state(model)),
+            (f"validation as `fit` does it: batches of {eval_batch}, one accuracy over all rows",
+             lambda: batched_accuracy(model, val, eval_batch)),
+            ("copy of the best weights (epochs that improve)", lambda: copy_weights(model)),
             (f"`apply_max_norm` after each of the {steps} steps (skipped by the task objective "
              "when no layer has max_norm)", lambda: max_norm_steps(model, steps)),
             ("3 reports + `should_prune()`, in-memory study", Reporter(None, cfg.epochs)),

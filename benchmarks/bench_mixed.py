@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import json
 import logging
 import math
@@ -33,10 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 
 import shoal
 from shoal.space import Space
+
+try:
+    import optuna
+except ModuleNotFoundError:
+    raise SystemExit("bench_mixed.py runs Optuna 5.0 beside shoal: "
+                     "pip install -e '.[bench]' from shoal's root.") from None
 
 CHECKPOINTS = (25, 50, 100)
 REGRET_FLOOR = 1e-8  # log10 of a regret below this is reported as -8
@@ -252,7 +258,12 @@ def table(runs: list[Run], names: list[str], n_trials: int) -> str:
 
 
 def read_runs(paths: list[str]) -> list[Run]:
-    return [Run(**json.loads(line)) for path in paths for line in open(path) if line.strip()]
+    """Every run recorded in `paths` (JSON lines, plain or gzip-compressed `.gz`)."""
+    runs = []
+    for path in paths:
+        with gzip.open(path, "rt") if path.endswith(".gz") else open(path) as f:
+            runs += [Run(**json.loads(line)) for line in f if line.strip()]
+    return runs
 
 
 def machine_facts() -> str:

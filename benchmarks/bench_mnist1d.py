@@ -7,7 +7,7 @@ always with training seed 0 and one torch thread, and returns the best validatio
 the epochs (what the task objective returns); a run whose loss diverges scores 0.1 (chance).
 Results are cached by configuration, so a configuration proposed twice is trained once per process.
 
-The space is the course's demo space (`shoal.cli._demo.DEMO_SPACE`, all 14 parameters) with two
+The space is the course's demo space (`examples/mnist1d_mlp.yaml`, all 14 parameters) with two
 ranges narrowed to keep it affordable on 2 cores: units 32..256 (log) instead of 32..512, and
 batch_size 64..512 (powers of two) instead of 32..512. shoal's samplers ask a shoal Study with the
 declared space; Optuna's get the same space through `bench_mixed.optuna_params`
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import json
 import math
 import multiprocessing as mp
@@ -32,17 +33,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 import torch
 
 import shoal
-from shoal.cli._demo import DEMO_SPACE, DEMO_TASK
 from shoal.exceptions import TrialFailed
-from shoal.torch import TaskSpec
-from shoal.torch._task import train_model
+from shoal.torch import TaskSpec, train_model
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_mixed import quiet, run_sampler, shoal_samplers
+from demo_task import DEMO_SPACE, DEMO_TASK
+
+try:
+    import optuna
+except ModuleNotFoundError:
+    raise SystemExit("bench_mnist1d.py runs Optuna 5.0 beside shoal: "
+                     "pip install -e '.[bench]' from shoal's root.") from None
 
 SPACE: dict[str, Any] = {
     **DEMO_SPACE,
@@ -133,7 +138,12 @@ def jobs(args: argparse.Namespace) -> list[tuple[str, int, int]]:
 
 
 def read_runs(paths: list[str]) -> list[Run]:
-    return [Run(**json.loads(line)) for path in paths for line in open(path) if line.strip()]
+    """Every run recorded in `paths` (JSON lines, plain or gzip-compressed `.gz`)."""
+    runs = []
+    for path in paths:
+        with gzip.open(path, "rt") if path.endswith(".gz") else open(path) as f:
+            runs += [Run(**json.loads(line)) for line in f if line.strip()]
+    return runs
 
 
 # Reporting -------------------------------------------------------------------------------------------

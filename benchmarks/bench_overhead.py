@@ -36,9 +36,14 @@ from importlib.metadata import version
 from typing import Any
 
 import numpy as np
-import optuna
 
 import shoal
+
+try:
+    import optuna
+except ModuleNotFoundError:
+    raise SystemExit("bench_overhead.py compares shoal with Optuna 5.0: "
+                     "pip install -e '.[bench]' from shoal's root.") from None
 
 FRAMEWORKS = ("optuna", "shoal")
 TARGET_SQLITE_RATIO = 0.5  # shoal's per-trial overhead on SQLite at most half of Optuna's

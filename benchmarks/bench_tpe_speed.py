@@ -37,7 +37,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import optuna
 
 import shoal
 from shoal import TrialState
@@ -47,6 +46,12 @@ from shoal.trial import FrozenTrial
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_mixed import MIXED_SPACE, mixed_objective, optuna_params
+
+try:
+    import optuna
+except ModuleNotFoundError:
+    raise SystemExit("bench_tpe_speed.py times Optuna 5.0's TPE beside shoal's: "
+                     "pip install -e '.[bench]' from shoal's root.") from None
 
 
 def sphere(x: dict[str, float]) -> float:

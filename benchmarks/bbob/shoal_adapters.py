@@ -2,7 +2,7 @@
 
 Each adapter drives a real shoal Study (in-memory storage) through ask/tell over a declared
 `shoal.Space` of Float parameters with the problem's bounds, seeded with the harness's seed.
-Samplers that this checkout of shoal does not have yet are simply not registered.
+Only shoal's public API is used (`shoal.samplers`), so renaming a private module breaks nothing here.
 """
 
 from __future__ import annotations
@@ -45,22 +45,9 @@ class _ShoalAdapter(Adapter):
         return {"shoal": shoal.__version__, "numpy": np.__version__}
 
 
-def _unexported(sampler_class: str) -> Any:
-    """A sampler not (yet) re-exported by `shoal.samplers`: the GP sampler lives in its own package."""
-    if sampler_class != "GPSampler":
-        return None
-    try:
-        from shoal.samplers._gp import GPSampler
-    except ImportError:
-        return None
-    return GPSampler
-
-
 def _register(name: str, sampler_class: str, **options: Any) -> None:
-    """Register `name` if `shoal.samplers.<sampler_class>` exists in this checkout."""
-    cls = getattr(shoal.samplers, sampler_class, None) or _unexported(sampler_class)
-    if cls is None:
-        return
+    """Register `name` as `shoal.samplers.<sampler_class>(seed=..., **options)`."""
+    cls = getattr(shoal.samplers, sampler_class)
 
     def make_sampler(seed: int) -> Any:
         return cls(seed=seed, **options)
@@ -73,37 +60,4 @@ _register("shoal_random", "RandomSampler")
 _register("shoal_qmc", "QMCSampler")
 _register("shoal_coarse_to_fine", "CoarseToFineSampler")
 _register("shoal_gp", "GPSampler")
-
-
-def _register_tpe() -> None:
-    """`shoal_tpe`: the multivariate TPE sampler, from its own package until it is re-exported."""
-    try:
-        from shoal.samplers._tpe import TPESampler
-    except ImportError:
-        return
-    adapter = type("ShoalTPESampler", (_ShoalAdapter,),
-                   {"make_sampler": staticmethod(lambda seed: TPESampler(seed=seed))})
-    register("shoal_tpe")(adapter)
-
-
-_register_tpe()
-
-
-def run_deep_learning_bench(sampler_name: str, sampler_class: Any = None) -> None:
-    """Run `../bench_mixed.py` or `../bench_mnist1d.py` (named by argv[1], the rest its flags)
-    with `sampler_class(seed=...)` (default GPSampler) called `sampler_name`: for plugins that
-    patch the GP's module, run as scripts."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    from shoal.samplers._gp import GPSampler
-
-    make = sampler_class or GPSampler
-    bench = sys.argv.pop(1)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import bench_mixed
-
-    base = bench_mixed.shoal_samplers
-    bench_mixed.shoal_samplers = lambda: {**base(), sampler_name: lambda seed: make(seed=seed)}
-    importlib.import_module(bench).main()
+_register("shoal_tpe", "TPESampler")

@@ -3,7 +3,8 @@
 
 A win is a lower final regret (log10(regret@100 + 1e-8), as `summarize.py`; with several runs of
 a problem, from `run_bench.py --rep`, the mean over the files' runs), a tie an equal one (both at
-the 1e-8 floor, typically). Without `--name`, every record of a file counts as one optimizer.
+the 1e-8 floor, typically). Files may be gzip-compressed (`.gz`). Without `--name`, every
+record of a file counts as one optimizer.
 `--name A B` keeps only records of optimizers A or B in the compared files, one run per problem
 and repetition, A's where both ran (so one sampler recorded under two names, as shoal_gp_yjcap
 became shoal_gp, reads as one); `--ref-name` does the same for the reference file.
@@ -15,6 +16,7 @@ became shoal_gp, reads as one); `--ref-name` does the same for the reference fil
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 
@@ -25,7 +27,7 @@ def final_log_regrets(path: str, reps: set[int] | None = None,
     with `names`, only those optimizers' runs, the earliest-listed name's per (problem, rep)."""
     runs: dict[tuple[str, int], tuple[int, float]] = {}
     n_runs = 0
-    with open(path) as f:
+    with gzip.open(path, "rt") if path.endswith(".gz") else open(path) as f:
         for line in f:
             record = json.loads(line)
             rep = record.get("rep", 0)

@@ -5,7 +5,12 @@
 >>> study.optimize(lambda t: (t.suggest_float("x", -1.0, 1.0)) ** 2, n_trials=20)
 >>> study.best_value < 0.1
 True
+
+Optuna's names that shoal spells differently fail at once, naming shoal's equivalent
+(`shoal.pruners`, `shoal.distributions`, `shoal.logging`, ...): see docs/coming-from-optuna.md.
 """
+
+import typing as _typing
 
 from shoal import samplers, schedulers, storage
 from shoal.exceptions import (
@@ -65,3 +70,13 @@ __all__ = [
     "schedulers",
     "storage",
 ]
+
+if not _typing.TYPE_CHECKING:  # hidden from type checkers, so they still flag unknown names
+
+    def __getattr__(name: str) -> object:
+        # PEP 562: only names not found above get here; Optuna's get a line naming shoal's equivalent.
+        from shoal._optuna_names import MODULES, missing
+
+        raise missing("shoal", name, MODULES)
+
+del _typing

@@ -13,8 +13,12 @@ import shoal
 from conftest import EXAMPLES
 from shoal import TrialState
 from shoal.cli._demo import DEMO_SPACE, DEMO_TASK
+from shoal.cli._output import format_value
 
 Run = Callable[..., tuple[int, str, str]]
+GOOD = {"optimizer": "adam", "lr": 3e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "units": 64, "layers": 1,
+        "batch_size": 128, "lr_decay": "none", "weight_decay": 1e-5, "dropout": 0.0, "activation": "relu",
+        "init": "he", "batch_norm": False}
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +59,56 @@ def test_demo_end_to_end_then_resume(run: Run, url: str) -> None:
     assert "test set of study 'demo' must be used once" in err
 
 
+def test_demo_looks_at_the_test_set_once_per_study_and_its_hints_work(run: Run, url: str) -> None:
+    """On main a re-run measured the test set again at each new best, and the closing hint
+    `shoal evaluate demo --test` always refused (the demo had already used the test set)."""
+    flag = f" --storage {url}"
+    # The first trial is one that trains (a sampled one may diverge, leaving nothing to test).
+    shoal.create_study("demo", storage=url, direction="maximize", space=DEMO_SPACE).enqueue(GOOD)
+    code, out, err = run("demo", "--n-trials", "1", "--n-jobs", "1", "--epochs", "1", "--storage", url)
+    assert code == 0, err
+    assert "measured once on the locked test set" in out
+    assert f"Its test score: shoal best demo{flag}" in out
+    assert "shoal evaluate" not in out
+    study = shoal.load_study("demo", storage=url)
+    first = study.best_trial
+    score = study.storage.get_study("demo").system_attrs["test_score"]
+    assert (score["trial"], score["metric"], score["n_test"], score["uses"]) == (first.number, "accuracy",
+                                                                                 1000, 1)
+    measured = format_value(score["value"], 4)
+    code, out, err = run("best", "demo", "--storage", url)  # the closing hint works
+    assert code == 0, err
+    assert f"{measured} on 1000 test examples (trial {first.number})" in out
+    code, out, err = run("best", "demo", "--storage", url, "--json")
+    assert code == 0, err
+    assert json.loads(out)["test_score"] == score
+    code, out, err = run("studies", "--storage", url, "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["test_score"] == score
+    code, out, _ = run("studies", "--storage", url)
+    assert f"accuracy {measured} (trial {first.number})" in out
+
+    # A new best that no 1-epoch trial can beat: the best configuration again, told accuracy 1.0.
+    study.enqueue(dict(first.params))
+    better = study.tell(study.ask(), 1.0)
+    code, out, err = run("demo", "--n-trials", "1", "--n-jobs", "1", "--epochs", "1", "--storage", url)
+    assert code == 0, err
+    assert f"not measured for the new best, trial {better.number}" in out
+    assert f"already used for trial {first.number} ({measured} on 1000 sequences)" in out
+    force = f"shoal evaluate demo{flag} --test --force"
+    assert f"To look again on purpose: {force}" in out
+    assert len(shoal.load_study("demo", storage=url).user_attrs["test_accesses"]) == 1  # not looked again
+    code, out, _ = run("best", "demo", "--storage", url)
+    assert f"(trial {first.number}; trial {better.number} was not measured)" in out
+
+    code, out, err = run(*force.split()[1:])  # the printed command works
+    assert code == 0, err
+    study = shoal.load_study("demo", storage=url)
+    assert len(study.user_attrs["test_accesses"]) == 2
+    score = study.storage.get_study("demo").system_attrs["test_score"]
+    assert (score["trial"], score["uses"]) == (better.number, 2)
+
+
 def _task_config(tmp_path: Path) -> Path:
     config = {
         "study": "wine",
@@ -90,7 +144,7 @@ def test_tune_a_task_then_evaluate_once(run: Run, url: str, tmp_path: Path) -> N
     assert set(result["metrics"]) == {"accuracy", "cross_entropy", "macro_f1"}
     code, _, err = run("evaluate", "wine", "--test", "--storage", url)
     assert code == 1
-    assert "Pass force=True (--force)" in err
+    assert "Pass --force if the data or code changed." in err  # CLI words, not force=True
     code, _, err = run("evaluate", "wine", "--test", "--force", "--storage", url)
     assert code == 0, err
     assert len(shoal.load_study("wine", storage=url).user_attrs["test_accesses"]) == 2

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 import shoal
+import shoal.cli._inspect
 from shoal import TrialState
+from shoal.clock import FakeClock
+from shoal.storage import open_storage
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -165,3 +168,109 @@ def test_usage_errors_exit_2(run: Run) -> None:
     code, _, err = run()
     assert code == 2
     assert "studies" in err
+
+
+def test_trials_sort_by_value_best_first_and_top_k(run: Run, url: str, mlp: shoal.Study) -> None:
+    complete = sorted((t for t in mlp.trials if t.state is TrialState.COMPLETE), key=lambda t: t.value or 0.0)
+    best_first = [t.number for t in complete]
+    code, out, err = run("trials", "mlp", "--storage", url, "--sort", "value", "--json")
+    assert code == 0, err
+    assert [r["number"] for r in json.loads(out)] == [*best_first, 2, 3]  # no final value: last, by number
+    code, out, _ = run("trials", "mlp", "--storage", url, "--top", "2", "--json")  # --top sorts by value
+    assert [r["number"] for r in json.loads(out)] == best_first[:2]
+    code, out, _ = run("trials", "mlp", "--storage", url, "--top", "1")
+    assert code == 0
+    assert "best first" in out
+    assert out.count("COMPLETE") == 1  # one row
+    code, out, _ = run("trials", "mlp", "--storage", url, "--state", "complete", "--sort", "number",
+                       "--top", "2", "--json")
+    assert [r["number"] for r in json.loads(out)] == [0, 1]
+
+
+def test_sort_by_value_respects_a_maximised_study(run: Run, url: str) -> None:
+    study = shoal.create_study("acc", storage=url, direction="maximize")
+    for value in (0.5, 0.9, 0.7):
+        study.tell(study.ask(), value)
+    code, out, _ = run("trials", "acc", "--storage", url, "--sort", "value", "--json")
+    assert [r["value"] for r in json.loads(out)] == [0.9, 0.7, 0.5]
+    code, out, _ = run("trials", "acc", "--storage", url, "--top", "1", "--json")
+    assert code == 0
+    assert [r["number"] for r in json.loads(out)] == [1]
+
+
+def test_sort_by_duration_longest_first(run: Run, url: str) -> None:
+    clock = FakeClock(1000.0)
+    study = shoal.create_study("slow", storage=open_storage(url, clock=clock))
+    for seconds in (5.0, 30.0, 10.0):
+        trial = study.ask()
+        clock.advance(seconds)
+        study.tell(trial, seconds)
+    code, out, _ = run("trials", "slow", "--storage", url, "--sort", "duration", "--json")
+    assert code == 0
+    assert [r["duration"] for r in json.loads(out)] == [30.0, 10.0, 5.0]
+
+
+def test_bad_sort_key_and_number_with_sort(run: Run, url: str, mlp: shoal.Study) -> None:
+    code, _, err = run("trials", "mlp", "--storage", url, "--sort", "loss")
+    assert code == 1
+    assert err.splitlines()[0] == "Error: --sort must be one of value, number, duration. Got 'loss'."
+    code, _, err = run("trials", "mlp", "--storage", url, "--number", "1", "--top", "3")
+    assert code == 1
+    assert "does not combine with" in err
+    assert run("trials", "mlp", "--storage", url, "--top", "0")[0] == 2
+
+
+def _running_trials(url: str) -> None:
+    """Study 'live' with trial 0 COMPLETE, trial 1 RUNNING with a heartbeat at t=1000 (its worker was
+    SIGKILLed) and trial 2 RUNNING with a heartbeat at t=1590."""
+    old = open_storage(url, clock=FakeClock(1000.0))
+    study = shoal.create_study("live", storage=old)
+    old.finish_trial(old.create_trial(study.study_id).trial_id, state=TrialState.COMPLETE, values=[1.0])
+    old.create_trial(study.study_id)
+    fresh = open_storage(url, clock=FakeClock(1590.0))
+    fresh.create_trial(study.study_id)
+
+
+def test_a_dead_running_trial_is_shown_stale_without_writing(run: Run, url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    _running_trials(url)
+    monkeypatch.setattr(shoal.cli._inspect, "CLOCK", FakeClock(1600.0))
+    code, out, err = run("studies", "--storage", url)
+    assert code == 0, err
+    assert "1 complete, 2 running; 1 running trial stale (no heartbeat for 10m00s)" in out
+    assert "probably dead" in out
+    code, out, _ = run("studies", "--storage", url, "--json")
+    [summary] = json.loads(out)
+    assert summary["stale_trials"] == [1]
+    assert summary["heartbeat_ages"] == {"1": 600.0, "2": 10.0}
+
+    code, out, _ = run("trials", "live", "--storage", url)
+    assert code == 0
+    assert "10m00s ago (stale)" in out
+    assert "10.0s ago" in out
+    code, out, _ = run("trials", "live", "--storage", url, "--json")
+    rows = json.loads(out)
+    assert [(r.get("heartbeat_age"), r.get("stale")) for r in rows] == [(None, None), (600.0, True),
+                                                                        (10.0, False)]
+    code, out, _ = run("trials", "live", "--storage", url, "--number", "1")
+    assert "heartbeat:" in out
+    assert "10m00s ago (stale)" in out
+    code, out, _ = run("trials", "live", "--storage", url, "--grace", "900", "--json")
+    assert [r.get("stale") for r in json.loads(out)] == [None, False, False]
+    code, out, _ = run("studies", "--storage", url, "--grace", "900")
+    assert "stale" not in out
+    # Looking wrote nothing: both trials are still RUNNING, neither was marked FAILED.
+    states = [t.state for t in shoal.load_study("live", storage=url).trials]
+    assert states == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.RUNNING]
+
+
+def test_default_grace_is_the_default_heartbeat(run: Run, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _running_trials(url)
+    grace = shoal.Heartbeat().grace
+    monkeypatch.setattr(shoal.cli._inspect, "CLOCK", FakeClock(1000.0 + grace - 1.0))
+    code, out, _ = run("studies", "--storage", url, "--json")
+    assert json.loads(out)[0]["stale_trials"] == []
+    monkeypatch.setattr(shoal.cli._inspect, "CLOCK", FakeClock(1000.0 + grace + 1.0))
+    code, out, _ = run("studies", "--storage", url, "--json")
+    assert code == 0
+    assert json.loads(out)[0]["stale_trials"] == [1]

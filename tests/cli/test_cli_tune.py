@@ -14,6 +14,9 @@ import pytest
 
 import shoal
 from shoal import TrialState
+from shoal.cli._config import load_config
+from shoal.clock import FakeClock
+from shoal.storage import open_storage
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -71,7 +74,10 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
     ("objective: quadratic:objective\nn_trials: many\n", "n_trials of tune.yaml must be an integer >= 1"),
     ("objective: quadratic:objective\nn_trials: 0\n", "n_trials of tune.yaml must be an integer >= 1"),
     ("objective: quadratic:objective\nn_jobs: 0\n", "n_jobs of tune.yaml must be an integer >= 1 (or -1)"),
-    ("objective: quadratic:objective\ntimeout: -3\n", "timeout of tune.yaml must be a number of seconds"),
+    ("objective: quadratic:objective\ntimeout: -3\n",
+     "timeout of tune.yaml must be a finite number > 0. Got -3."),
+    ("objective: quadratic:objective\ntimeout: '5'\n",
+     "timeout of tune.yaml must be a finite number > 0. Got '5'."),
     ("objective: quadratic:objective\ndirection: up\n",
      "direction of tune.yaml must be minimize or maximize"),
     ("objective: quadratic:objective\nsampler: rndom\n",
@@ -81,7 +87,7 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
     ("objective: quadratic:objective\nsampler: {name: random, sed: 1}\n",
      "'sed' is not an option of sampler 'random' in tune.yaml (did you mean 'seed'?)"),
     ("objective: quadratic:objective\nsampler: {name: random, seed: abc}\n",
-     "sampler.seed of tune.yaml must be an integer or null"),
+     "sampler.seed of tune.yaml must be an integer >= 0. Got 'abc'. Or null for a fresh seed each run."),
     ("objective: quadratic:objective\nscheduler: asha\n",
      "scheduler of tune.yaml must be one of none, median"),
     ("objective: quadratic:objective\nscheduler: {name: median, min_trials: 0}\n",
@@ -289,3 +295,109 @@ def test_workers_of_a_sigkilled_tune_stop(url: str, tmp_path: Path) -> None:
         time.sleep(0.05)
     trials = shoal.load_study("orphans", storage=url).trials
     assert [(t.state, t.failure_reason) for t in trials] == [(TrialState.FAILED, "interrupted")] * 2
+
+
+def _dead_trial(url: str, *, age: float) -> None:
+    """Study 'resumed' with trial 0 RUNNING, its last heartbeat `age` seconds ago (its worker died)."""
+    space = {"x": {"type": "float", "low": -1.0, "high": 1.0}, "lr": 0.01, "activation": "relu",
+             "steps": 1}
+    storage = open_storage(url, clock=FakeClock(time.time() - age))
+    study = shoal.create_study("resumed", storage=storage, space=space)
+    assert study.space is not None
+    storage.create_trial(study.study_id, params={"x": 0.5, "lr": 0.01, "activation": "relu", "steps": 1},
+                         distributions=dict(study.space), checkpoint="checkpoints/0/step-3")
+
+
+def test_retry_and_heartbeat_keys_resume_a_dead_trial_from_its_checkpoint(run: Run, url: str,
+                                                                          tmp_path: Path) -> None:
+    (tmp_path / "quadratic.py").write_text((EXAMPLES / "quadratic.py").read_text())
+    _dead_trial(url, age=30.0)  # younger than the default grace (120 s): only heartbeat.grace finds it
+    config = write(tmp_path, """\
+        objective: quadratic:objective
+        study: resumed
+        retry: {max_retries: 1}
+        heartbeat: {interval: 1, grace: 5}
+        """)
+    code, _, err = run("tune", config, "--n-trials", "2", "--storage", url)
+    assert code == 0, err
+    trials = shoal.load_study("resumed", storage=url).trials
+    assert trials[0].state is TrialState.FAILED
+    assert "heartbeat lost" in (trials[0].failure_reason or "")
+    [retry] = [t for t in trials if t.parent == 0]
+    assert retry.state is TrialState.COMPLETE
+    assert dict(retry.params) == dict(trials[0].params)
+    assert retry.checkpoint == "checkpoints/0/step-3"  # the retry starts from the dead trial's checkpoint
+
+
+def test_without_retry_a_dead_trial_is_not_rerun(run: Run, url: str, tmp_path: Path) -> None:
+    (tmp_path / "quadratic.py").write_text((EXAMPLES / "quadratic.py").read_text())
+    _dead_trial(url, age=1000.0)
+    config = write(tmp_path, "objective: quadratic:objective\nstudy: resumed\n")
+    code, _, err = run("tune", config, "--n-trials", "1", "--storage", url)
+    assert code == 0, err
+    trials = shoal.load_study("resumed", storage=url).trials
+    assert trials[0].state is TrialState.FAILED
+    assert not any(t.parent == 0 for t in trials)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("retry: {max_retries: -1}", "retry.max_retries of tune.yaml must be an integer >= 0. Got -1."),
+    ("retry: {max_retries: two}", "retry.max_retries of tune.yaml must be an integer >= 0. Got 'two'."),
+    ("retry: -2", "retry of tune.yaml must be an integer >= 0. Got -2."),
+    ("retry: {max_retry: 2}", "'max_retry' is not an option of retry in tune.yaml (did you mean "
+                              "'max_retries'?). Options: max_retries, retry_failed."),
+    ("retry: {retry_failed: sometimes}",
+     "retry.retry_failed of tune.yaml must be true or false. Got 'sometimes'."),
+    ("retry: yes", "retry of tune.yaml must be a mapping of max_retries, retry_failed. Got True."),
+    ("heartbeat: 15", "heartbeat of tune.yaml must be a mapping of interval, grace. Got 15."),
+    ("heartbeat: {interval: 0}", "heartbeat.interval of tune.yaml must be a finite number > 0. Got 0."),
+    ("heartbeat: {interval: 10, grace: 5}",
+     "heartbeat.grace of tune.yaml must be a finite number > 10.0. Got 5. A few intervals is typical."),
+    ("heartbeat: {intervall: 10}", "'intervall' is not an option of heartbeat in tune.yaml (did you mean"),
+])
+def test_retry_and_heartbeat_mistakes_are_one_line_errors(run: Run, url: str, tmp_path: Path, text: str,
+                                                          message: str) -> None:
+    (tmp_path / "quadratic.py").write_text((EXAMPLES / "quadratic.py").read_text())
+    code, _, err = run("tune", write(tmp_path, f"objective: quadratic:objective\n{text}\n"), "--storage", url)
+    assert code == 1, err
+    assert err.splitlines()[0] == f"Error: {message}" or err.splitlines()[0].startswith(f"Error: {message}")
+    assert err.splitlines()[1].startswith("Try: ")
+    assert "Traceback" not in err
+
+
+def test_retry_and_heartbeat_map_onto_the_policies(tmp_path: Path) -> None:
+    path = tmp_path / "tune.yaml"
+    path.write_text("objective: m:f\nretry: {max_retries: 3, retry_failed: true}\n"
+                    "heartbeat: {interval: 2, grace: 30}\n")
+    config = load_config(path)
+    assert config.retry == shoal.RetryPolicy(max_retries=3, retry_failed=True)
+    assert config.heartbeat == shoal.Heartbeat(interval=2.0, grace=30.0)
+    path.write_text("objective: m:f\nretry: 2\nheartbeat: {interval: 30}\n")
+    config = load_config(path)
+    assert config.retry == shoal.RetryPolicy(max_retries=2)
+    assert config.heartbeat == shoal.Heartbeat(interval=30.0, grace=240.0)  # grace: 8 intervals at least
+    path.write_text("objective: m:f\n")
+    assert (load_config(path).retry, load_config(path).heartbeat) == (None, None)
+
+
+def test_a_config_that_is_not_utf8_is_a_one_line_error(run: Run, url: str, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("objective: quadratic:objective\n# r\xe9glages\n".encode("latin-1"))
+    code, _, err = run("tune", str(path), "--storage", url)
+    assert code == 1
+    assert err.splitlines()[0] == (f"Error: config file {str(path)!r} must be UTF-8 text. "
+                                   "Got a byte that is not, on line 2.")
+    assert err.splitlines()[1].startswith("Try: save it as UTF-8")
+
+
+def test_numbers_written_1e_minus_4_are_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "tune.yaml"
+    path.write_text("objective: m:f\ntimeout: 1e3\nheartbeat: {interval: 1e1, grace: 1E2}\n"
+                    "space: {lr: {type: float, low: 1e-4, high: 1, scale: log}, "
+                    "units: {type: int, low: 8, high: 256, scale: log}}\n")
+    config = load_config(path)
+    assert config.timeout == 1000.0
+    assert config.heartbeat == shoal.Heartbeat(interval=10.0, grace=100.0)
+    assert config.space is not None
+    assert config.space["lr"] == shoal.Float(1e-4, 1.0, scale="log", name="lr")
+    assert config.space["units"] == shoal.Int(8, 256, log=True, name="units")

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from shoal.clock import FakeClock
-from shoal.exceptions import SchemaVersionError, StudyExists
-from shoal.storage import open_storage
+from shoal.exceptions import SchemaVersionError, StorageError, StudyExists
+from shoal.storage import open_reader, open_storage
 from shoal.storage._sql import SQLStorage
 from shoal.testing import StorageSuite
 from shoal.trial import Direction, TrialState
@@ -60,7 +61,7 @@ def test_schema_version_mismatch_says_what_to_do(fresh_postgres_url: str) -> Non
     with psycopg.connect(fresh_postgres_url) as conn:
         conn.execute("UPDATE shoal_meta SET value = '7' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError, match=r"was written with shoal schema v7; this shoal "
-                                                 r"reads v1\. Upgrade shoal"):
+                                                 r"reads v2\. Upgrade shoal"):
         SQLStorage(fresh_postgres_url)
 
 
@@ -108,3 +109,46 @@ def test_a_dropped_storage_closes_its_connections(fresh_postgres_url: str) -> No
     gc.collect()  # psycopg would warn (an error here) about a connection deleted while open
     assert engine.pool is not pool
     assert pool.checkedin() == 0
+
+
+def _tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return sorted(row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))
+
+
+def test_reader_on_an_empty_database_creates_nothing(fresh_postgres_url: str) -> None:
+    with psycopg.connect(fresh_postgres_url) as conn:
+        conn.execute("CREATE TABLE orders (id integer)")
+    with pytest.raises(StorageError, match=r"^database of storage postgresql://.* must be a shoal "
+                                           r"database, but it has no shoal tables \(it holds "
+                                           r"orders\); shoal left it as it is\."):
+        open_reader(fresh_postgres_url)
+    assert _tables(fresh_postgres_url) == ["orders"]
+
+
+def test_reader_reads_in_read_only_sessions(fresh_postgres_url: str) -> None:
+    clock = FakeClock(start=10.0)
+    storage = SQLStorage(fresh_postgres_url, clock=clock)
+    study = storage.create_study("s", [Direction.MINIMIZE])
+    trial = storage.create_trial(study.study_id, worker="host:1")
+    clock.advance(4.0)
+    storage.update_trial(trial.trial_id, heartbeat=True)
+    reader = open_reader(fresh_postgres_url)
+    assert [s.name for s in reader.list_studies()] == ["s"]
+    [running] = reader.get_trials(study.study_id).trials
+    assert (running.state, running.last_heartbeat) == (TrialState.RUNNING, 14.0)
+    with pytest.raises(sa.exc.InternalError, match="read-only transaction"), \
+            reader._engine.connect() as conn:  # type: ignore[attr-defined]
+        conn.exec_driver_sql("CREATE TABLE intruder (a integer)")
+    reader.close()
+    storage.close()
+    assert "intruder" not in _tables(fresh_postgres_url)
+
+
+def test_reader_on_a_database_without_tables_says_how_to_start(fresh_postgres_url: str) -> None:
+    with pytest.raises(StorageError, match=r"^database of storage postgresql://.* holds no shoal "
+                                           r"study yet: it has no tables\. Create one there with "
+                                           r"'shoal tune CONFIG\.yaml --storage postgresql://"):
+        open_reader(fresh_postgres_url)
+    assert _tables(fresh_postgres_url) == []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+import shoal
+from shoal.cli import main
 from shoal.clock import FakeClock
 from shoal.exceptions import (
     ConfigError,
@@ -129,14 +133,14 @@ def test_threads_share_one_storage(url: str) -> None:
 def test_schema_version_mismatch_says_what_to_do(url: str, tmp_path: Path) -> None:
     SQLStorage(url).close()
     with sqlite3.connect(tmp_path / "shoal.db") as raw:
-        raw.execute("UPDATE shoal_meta SET value = '2' WHERE key = 'schema_version'")
+        raw.execute("UPDATE shoal_meta SET value = '3' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError) as info:
         SQLStorage(url)
     assert str(info.value) == (
-        f"storage {url} was written with shoal schema v2; this shoal reads v1. Upgrade shoal "
+        f"storage {url} was written with shoal schema v3; this shoal reads v2. Upgrade shoal "
         "(pip install -U shoal), or point --storage at a new file.")
     with sqlite3.connect(tmp_path / "shoal.db") as raw:  # nothing was dropped or rewritten
-        assert raw.execute("SELECT value FROM shoal_meta").fetchall() == [("2",)]
+        assert raw.execute("SELECT value FROM shoal_meta").fetchall() == [("3",)]
 
 
 def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
@@ -226,7 +230,8 @@ def test_numpy_values_are_stored_as_plain_json(url: str) -> None:
     assert type(got.params["n"]) is int
     assert got.user_attrs == {"curve": [1.0, 2.5]}
     assert got.values == (0.25,)
-    with pytest.raises(ConfigError, match=r"must be JSON-serialisable.* Got <object object"):
+    with pytest.raises(ConfigError, match=r"user attribute 'bad' of a trial must be JSON: .* Got "
+                                          r"<object object"):
         storage.create_trial(study.study_id, user_attrs={"bad": object()})
     assert storage.get_study("s").n_trials == 1  # the failed write left nothing behind
     storage.close()
@@ -250,7 +255,7 @@ def test_idle_storage_holds_no_snapshot_or_lock(url: str, tmp_path: Path) -> Non
         busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         assert busy == 0  # no pooled connection keeps a read transaction open
     assert sorted(sa.inspect(storage._engine).get_table_names()) == [
-        "shoal_meta", "shoal_studies", "shoal_trials"]
+        "shoal_commands", "shoal_meta", "shoal_studies", "shoal_trials"]
     storage.close()
 
 
@@ -302,3 +307,30 @@ def test_eight_forked_processes_share_one_storage_object(
 def test_eight_processes_claim_each_waiting_trial_once(
         url: str, check_concurrent_claims: Callable[[str, int], None]) -> None:
     check_concurrent_claims(url, 200)
+
+
+def test_in_memory_sqlite_with_several_jobs_is_one_config_error() -> None:
+    # Schema v1's shoal raised a raw SQLAlchemy traceback from the worker processes here.
+    study = shoal.create_study("s", storage="sqlite://")
+    with pytest.raises(ConfigError, match=r"^storage of study 's' must be shareable between 2 "
+                                          r"worker processes; in-memory storage is not\."):
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2, n_jobs=2)
+    assert study.trials == []
+    study.storage.close()
+
+
+@pytest.mark.parametrize("memory_url", ["sqlite://", "sqlite:///:memory:", "memory"])
+def test_tune_in_memory_does_not_suggest_exploring_an_unsaved_study(
+        memory_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    config = Path(__file__).resolve().parents[2] / "examples" / "tune_quadratic.yaml"
+    assert main(["tune", str(config), "--n-trials", "2", "--storage", memory_url]) == 0
+    out = capsys.readouterr().out
+    assert (f"Study 'quadratic' (2 trials) was kept in memory ({memory_url}) and is gone when "
+            "this command ends. To keep a study, store it in a file: --storage "
+            "sqlite:///shoal.db.") in out
+    assert "Explore it" not in out
+    assert "Add trials" not in out
+    assert os.listdir(tmp_path) == []

@@ -10,7 +10,7 @@ import shoal
 from shoal import Categorical, Float, Int, Space, TrialState
 from shoal.clock import FakeClock
 from shoal.exceptions import ConfigError, DistributionMismatch, NoCompletedTrials, StudyExists
-from shoal.samplers import RandomSampler
+from shoal.samplers import GridSampler, RandomSampler
 from shoal.schedulers import MedianStopping
 from shoal.storage import InMemoryStorage
 
@@ -347,3 +347,72 @@ def test_curves_reported_last_are_written_when_the_trial_ends_and_not_shared() -
     assert study.trials[0].curves == {"train_loss": {0: 2.0}}
     trial._curves["train_loss"]["1"] = 9.0  # the storage holds a copy, not the trial's dict
     assert study.trials[0].curves == {"train_loss": {0: 2.0}}
+
+
+def _no_trial_running(study: shoal.Study) -> bool:
+    return all(t.state is not TrialState.RUNNING for t in study.trials)
+
+
+def test_a_sampler_error_at_ask_fails_the_trial_with_its_reason() -> None:
+    declared = shoal.create_study(space={"x": Float(0.0, 1.0)}, sampler=GridSampler())
+    with pytest.raises(ConfigError, match="points of Float 'x' must be given to GridSampler"):
+        declared.optimize(lambda t: t.params["x"], n_trials=3)
+    joint = shoal.create_study(sampler=GridSampler())
+    with pytest.raises(ConfigError, match="points of Float 'x'"):
+        joint.ask({"x": Float(0.0, 1.0)})
+    for study in (declared, joint):
+        assert _no_trial_running(study)
+        [trial] = study.trials
+        assert trial.state is TrialState.FAILED
+        assert (trial.failure_reason or "").startswith("sampler failed: ConfigError: points of Float 'x'")
+        assert "Traceback" in trial.system_attrs["traceback"]
+
+
+def test_a_sampler_error_in_a_define_by_run_suggest_fails_the_trial() -> None:
+    study = shoal.create_study(sampler=GridSampler())
+    trial = study.ask()
+    with pytest.raises(ConfigError, match="points of Float 'x'"):
+        trial.suggest_float("x", 0.0, 1.0)
+    assert _no_trial_running(study)
+    assert (study.trials[0].failure_reason or "").startswith("sampler failed: ConfigError")
+    with pytest.raises(ConfigError, match="must have been asked by this Study object and not told"):
+        study.tell(trial, 1.0)
+    with pytest.raises(ConfigError, match="points of Float 'y'"):  # optimize keeps the reason too
+        study.optimize(lambda t: t.suggest_float("y", 0.0, 1.0), n_trials=1)
+    assert _no_trial_running(study)
+    assert (study.trials[1].failure_reason or "").startswith("sampler failed: ConfigError")
+
+
+def test_suggest_float_with_a_step_stays_on_the_grid() -> None:
+    study = shoal.create_study(sampler=RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0, step=0.25), n_trials=30)
+    assert {t.params["x"] for t in study.trials} == {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert study.trials[0].distributions["x"] == Float(0.0, 1.0, step=0.25, name="x")
+    trial = study.ask()
+    with pytest.raises(DistributionMismatch):  # a step is part of the distribution
+        trial.suggest_float("x", 0.0, 1.0)
+    with pytest.raises(ConfigError, match=r"step of Float 'lr' must be None when scale='log'"):
+        trial.suggest_float("lr", 1e-3, 1.0, step=0.1, log=True)
+    with pytest.raises(ConfigError, match=r"high of Float 'z' must be low \+ k\*step \(e.g. 0.9\)"):
+        trial.suggest_float("z", 0.0, 1.0, step=0.3)
+
+
+def test_suggest_int_takes_scale_log_as_log_true() -> None:
+    study = shoal.create_study()
+    trial = study.ask()
+    trial.suggest_int("units", 8, 512, scale="log")
+    assert trial.distributions["units"] == Int(8, 512, log=True, name="units")
+    assert trial.suggest_int("units", 8, 512, log=True) == trial.params["units"]
+    assert trial.suggest_int("layers", 1, 4, scale="linear") in range(1, 5)
+    with pytest.raises(ConfigError, match=r"scale of Int 'n' must be one of \['linear', 'log'\]. Got 'exp'"):
+        trial.suggest_int("n", 1, 4, scale="exp")
+    with pytest.raises(ConfigError, match="log of Int 'n' must be False when scale='linear'"):
+        trial.suggest_int("n", 1, 4, log=True, scale="linear")
+
+
+def test_grid_sampler_enumerates_a_float_with_a_step() -> None:
+    study = shoal.create_study(sampler=GridSampler())
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 0.3, step=0.1), n_trials=10)
+    done = [t.params["x"] for t in study.trials if t.state is TrialState.COMPLETE]
+    assert sorted(done) == [0.0, 0.1, 0.2, 0.3]
+    assert _no_trial_running(study)

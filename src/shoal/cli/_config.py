@@ -15,16 +15,19 @@ from typing import Any
 import yaml
 
 import shoal.samplers
+from shoal import _validate
 from shoal.cli._output import CommandError
-from shoal.exceptions import ShoalError
+from shoal.exceptions import ConfigError, ShoalError
 from shoal.samplers import Sampler
 from shoal.schedulers import MedianStopping, NoStopping, Scheduler
 from shoal.space import Space
+from shoal.space._yaml import load_yaml
+from shoal.study import Heartbeat, RetryPolicy
 
 __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "load_objective"]
 
 KEYS = ("objective", "task", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
-        "timeout", "storage", "max_consecutive_failures")
+        "timeout", "storage", "retry", "heartbeat", "max_consecutive_failures")
 SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
             "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler"}
 SCHEDULERS: dict[str, type[NoStopping] | type[MedianStopping]] = {
@@ -48,6 +51,8 @@ class TuneConfig:
     n_jobs: int = 1
     timeout: float | None = None
     storage: str | None = None
+    retry: RetryPolicy | None = None
+    heartbeat: Heartbeat | None = None
     max_consecutive_failures: int | None = 10  # null in the file: never stop for failures
 
 
@@ -57,15 +62,81 @@ def _wrong(key: str, path: Path, constraint: str, value: object, example: str,
                         hint=example)
 
 
+def _checked(check: Callable[..., Any], value: Any, *, example: str, **kwargs: Any) -> Any:
+    """Run a `shoal._validate` check; its one sentence becomes a CommandError with `example`."""
+    try:
+        return check(value, **kwargs)
+    except ConfigError as err:
+        raise CommandError(str(err), hint=example) from None
+
+
 def _check_int(data: Mapping[str, Any], key: str, path: Path, *, low: int, example: str,
                allow: tuple[int, ...] = ()) -> int | None:
     value = data.get(key)
+    if value is None or (value in allow and not isinstance(value, bool)):
+        return value
+    if allow:  # the constraint names the special values too
+        try:
+            return _validate.integer(value, what=key, owner=path.name, low=low)
+        except ConfigError:
+            raise _wrong(key, path, f"an integer >= {low} (or {', '.join(map(str, allow))})", value,
+                         example) from None
+    result: int = _checked(_validate.integer, value, what=key, owner=path.name, low=low, example=example)
+    return result
+
+
+def _options(data: Mapping[str, Any], key: str, path: Path, allowed: tuple[str, ...],
+             example: str) -> dict[str, Any] | None:
+    """The mapping under `key` (None when absent), with every option one of `allowed`."""
+    value = data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or (value < low and value not in allow):
-        extra = f" (or {', '.join(map(str, allow))})" if allow else ""
-        raise _wrong(key, path, f"an integer >= {low}{extra}", value, example)
-    return value
+    if not isinstance(value, Mapping):
+        raise _wrong(key, path, f"a mapping of {', '.join(allowed)}", value, example)
+    for option in value:
+        if option not in allowed:
+            raise CommandError(f"{option!r} is not an option of {key} in {path.name}"
+                               f"{_did_you_mean(str(option), allowed)}. Options: {', '.join(allowed)}.",
+                               hint=example)
+    return dict(value)
+
+
+def _retry(data: Mapping[str, Any], path: Path) -> RetryPolicy | None:
+    """`retry: {max_retries: 2, retry_failed: false}`, or `retry: 2` for max_retries alone.
+
+    A `retry:` mapping without max_retries means one retry: writing the key asks for retries.
+    """
+    example = "retry: {max_retries: 2}   # re-run a dead trial's parameters, from its checkpoint"
+    if isinstance(data.get("retry"), int) and not isinstance(data.get("retry"), bool):
+        options: dict[str, Any] | None = {"max_retries": data["retry"]}
+        what = "retry"
+    else:
+        options = _options(data, "retry", path, ("max_retries", "retry_failed"), example)
+        what = "retry.max_retries"
+    if options is None:
+        return None
+    retries = _checked(_validate.integer, options.get("max_retries", 1), what=what, owner=path.name,
+                       low=0, example=example)
+    retry_failed = options.get("retry_failed", False)
+    if not isinstance(retry_failed, bool):
+        raise _wrong("retry.retry_failed", path, "true or false", retry_failed,
+                     "retry: {max_retries: 2, retry_failed: true}")
+    return RetryPolicy(max_retries=retries, retry_failed=retry_failed)
+
+
+def _heartbeat(data: Mapping[str, Any], path: Path) -> Heartbeat | None:
+    """`heartbeat: {interval: 15, grace: 120}`: seconds between beats, and silence that means dead."""
+    example = "heartbeat: {interval: 15, grace: 120}   # seconds"
+    options = _options(data, "heartbeat", path, ("interval", "grace"), example)
+    if options is None:
+        return None
+    default = Heartbeat()
+    interval = _checked(_validate.number, options.get("interval", default.interval),
+                        what="heartbeat.interval", owner=path.name, low=0, low_open=True, example=example)
+    grace = _checked(_validate.number, options.get("grace", max(default.grace, 8 * interval)),
+                     what="heartbeat.grace", owner=path.name, low=interval, low_open=True, example=example,
+                     hint="A few intervals is typical.")
+    return Heartbeat(interval=interval, grace=grace)
 
 
 def _named(data: Mapping[str, Any], key: str, path: Path, choices: Mapping[str, Any],
@@ -87,8 +158,9 @@ def _named(data: Mapping[str, Any], key: str, path: Path, choices: Mapping[str, 
     for arg, v in kwargs.items():
         if not isinstance(arg, str):
             raise _wrong(f"each key of {key}", path, "a string", arg, example)
-        if arg == "seed" and v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise _wrong(f"{key}.seed", path, "an integer or null", v, f"{key}: {{name: {name}, seed: 0}}")
+        if arg == "seed" and v is not None:
+            _checked(_validate.integer, v, what=f"{key}.seed", owner=path.name, low=0,
+                     hint="Or null for a fresh seed each run.", example=f"{key}: {{name: {name}, seed: 0}}")
     return name.lower(), kwargs
 
 
@@ -105,13 +177,20 @@ def load_config(path: Path) -> TuneConfig:
     """
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = err.object[:err.start].count(b"\n") + 1
+        fixed = f"{path.stem}-utf8{path.suffix}"
+        raise CommandError(f"config file {str(path)!r} must be UTF-8 text. Got a byte that is not, "
+                           f"on line {line}.",
+                           hint=f"save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > {fixed}",
+                           ) from None
     except FileNotFoundError:
         raise CommandError(f"config file {str(path)!r} does not exist.",
                            hint="shoal tune examples/tune_quadratic.yaml (a commented example)") from None
     except OSError as err:
         raise CommandError(f"cannot read config file {str(path)!r}: {err.strerror or err}.") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -156,9 +235,9 @@ def load_config(path: Path) -> TuneConfig:
     scheduler = _named(data, "scheduler", path, SCHEDULERS, "scheduler: {name: median, min_trials: 5}") \
         if data.get("scheduler") is not None else ("none", {})
     timeout = data.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not timeout > 0):
-        raise _wrong("timeout", path, "a number of seconds > 0", timeout, "timeout: 3600   # one hour")
+    if timeout is not None:
+        timeout = _checked(_validate.number, timeout, what="timeout", owner=path.name, low=0,
+                           low_open=True, example="timeout: 3600   # seconds: one hour")
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise _wrong("storage", path, "a storage URL", storage, "storage: sqlite:///shoal.db")
@@ -169,7 +248,7 @@ def load_config(path: Path) -> TuneConfig:
         scheduler=scheduler,
         n_trials=_check_int(data, "n_trials", path, low=1, example="n_trials: 50"),
         n_jobs=_check_int(data, "n_jobs", path, low=1, allow=(-1,), example="n_jobs: 2") or 1,
-        timeout=float(timeout) if timeout is not None else None, storage=storage,
+        timeout=timeout, storage=storage, retry=_retry(data, path), heartbeat=_heartbeat(data, path),
         max_consecutive_failures=_check_int(data, "max_consecutive_failures", path, low=1,
                                             example="max_consecutive_failures: 10")
         if "max_consecutive_failures" in data else 10)
@@ -207,9 +286,8 @@ def build_scheduler(config: TuneConfig) -> Scheduler:
     """The scheduler the config names."""
     name, kwargs = config.scheduler
     for arg, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _wrong(f"scheduler.{arg}", config.path, "an integer", value,
-                         "scheduler: {name: median, min_trials: 5}")
+        _checked(_validate.integer, value, what=f"scheduler.{arg}", owner=config.path.name,
+                 example="scheduler: {name: median, min_trials: 5}")
     scheduler: Scheduler = _build("scheduler", SCHEDULERS[name], name, kwargs, config.path)
     return scheduler
 

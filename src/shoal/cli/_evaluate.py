@@ -21,7 +21,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from shoal.torch import evaluate
     except ImportError as err:
         raise CommandError(str(err), hint="pip install 'shoal[torch]'") from None
-    storage, _ = require_study(args.storage, args.name)
+    storage, _ = require_study(args.storage, args.name, write=True)
     result = evaluate(load_study(args.name, storage=storage), force=args.force)
     if args.json:
         print_json(asdict(result))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from shoal import Heartbeat
 from shoal.cli._output import (
     CommandError,
     format_duration,
@@ -24,13 +25,21 @@ from shoal.cli._output import (
     trial_json,
 )
 from shoal.cli._store import open_existing, require_study, storage_flag, study_trials
+from shoal.clock import Clock, SystemClock
 from shoal.storage import StudyRecord
-from shoal.study import load_study
 from shoal.study._export import trial_rows
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, count_states, describe_counts
 
-__all__ = ["best_of", "cmd_best", "cmd_export", "cmd_studies", "cmd_trials", "describe_counts",
-           "state_counts"]
+__all__ = ["SORT_KEYS", "best_of", "cmd_best", "cmd_export", "cmd_studies", "cmd_trials", "describe_counts",
+           "heartbeat_ages", "sort_trials", "state_counts"]
+
+#: `shoal trials --sort`: value (best first, whatever the direction), number, duration (longest first).
+SORT_KEYS = ("value", "number", "duration")
+#: The clock the inspection commands read "now" from (a test may replace it).
+CLOCK: Clock = SystemClock()
+
+TEST_SCORE_ATTR = "test_score"  # shoal.torch._evaluate.TEST_SCORE_ATTR: read here without importing torch
+
 
 def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     """How many trials are in each state (`count_states`), keyed by the state's name for JSON."""
@@ -40,6 +49,52 @@ def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
 def best_of(trials: Sequence[FrozenTrial], directions: Sequence[Direction]) -> FrozenTrial | None:
     """The best completed trial (`shoal.trial.best_trial`); None for several objectives."""
     return best_trial(trials) if len(directions) == 1 else None
+
+
+def heartbeat_ages(trials: Sequence[FrozenTrial], now: float) -> dict[int, float]:
+    """Seconds since each RUNNING trial's last heartbeat, by trial number (read only: nothing is
+    marked FAILED here; the next worker that asks for a trial does that)."""
+    return {t.number: max(0.0, now - (t.last_heartbeat if t.last_heartbeat is not None
+                                      else t.datetime_start or now))
+            for t in trials if t.state is TrialState.RUNNING}
+
+
+def sort_trials(trials: Sequence[FrozenTrial], key: str) -> list[FrozenTrial]:
+    """Trials by `key` (one of SORT_KEYS); trials without a value or a duration come last, by number.
+
+    `value` puts the best first for either direction (it sorts by the sign-normalised score).
+    """
+    if key == "number":
+        return sorted(trials, key=lambda t: t.number)
+    if key == "value":
+        ranked = [t for t in trials if t.values is not None]
+        ranked.sort(key=lambda t: (t.sign * t.values[0] if t.values is not None else 0.0, t.number))
+    else:
+        ranked = sorted((t for t in trials if t.duration is not None),
+                        key=lambda t: (-(t.duration or 0.0), t.number))
+    chosen = {t.number for t in ranked}
+    return ranked + sorted((t for t in trials if t.number not in chosen), key=lambda t: t.number)
+
+
+def _grace(args: argparse.Namespace) -> float:
+    """`--grace`, else the grace of a default `Heartbeat` (what `optimize` uses unless told)."""
+    grace: float | None = args.grace
+    return grace if grace is not None else Heartbeat().grace
+
+
+def _stale_text(ages: dict[int, float], grace: float) -> str:
+    """`; 1 running trial stale (no heartbeat for 8m30s)`, or nothing when every one is alive."""
+    stale = [age for age in ages.values() if age > grace]
+    if not stale:
+        return ""
+    return (f"; {len(stale)} running trial{'s' if len(stale) != 1 else ''} stale "
+            f"(no heartbeat for {format_duration(max(stale))})")
+
+
+def _heartbeat_text(age: float | None, grace: float) -> str:
+    if age is None:
+        return ""
+    return f"{format_duration(age)} ago" + (" (stale)" if age > grace else "")
 
 
 def _values_text(trial: FrozenTrial) -> str:
@@ -57,10 +112,13 @@ def cmd_studies(args: argparse.Namespace) -> int:
     url: str = args.storage
     store = open_existing(url)
     records = store.list_studies() if store is not None else []
+    grace = _grace(args)
+    now = CLOCK.now()
     summaries: list[dict[str, Any]] = []
     for record in records:
         trials = study_trials(store, record) if store is not None else []
         best = best_of(trials, record.directions)
+        ages = heartbeat_ages(trials, now)
         summaries.append({
             "name": record.name,
             "directions": [d.value for d in record.directions],
@@ -68,7 +126,10 @@ def cmd_studies(args: argparse.Namespace) -> int:
             "states": state_counts(trials),
             "best_value": best.value if best is not None else None,
             "best_trial": best.number if best is not None else None,
+            "test_score": record.system_attrs.get(TEST_SCORE_ATTR),
             "created": record.created,
+            "stale_trials": sorted(n for n, age in ages.items() if age > grace),
+            "heartbeat_ages": {str(n): round(age, 3) for n, age in sorted(ages.items())},
         })
     if args.json:
         print_json(summaries)
@@ -79,11 +140,24 @@ def cmd_studies(args: argparse.Namespace) -> int:
         console.print(f"No studies in {url} yet. Start one with 'shoal tune CONFIG.yaml{flag}' "
                       f"(see examples/tune_quadratic.yaml), or run 'shoal demo{flag}'.")
         return 0
-    rows = [[s["name"], ", ".join(s["directions"]), str(s["n_trials"]), describe_counts(s["states"]),
-             format_value(s["best_value"]), format_time(s["created"])] for s in summaries]
-    console.print(make_table(["study", "direction", "trials", "states", "best value", "created"], rows,
-                             title=f"Studies in {url}"))
+    rows = [[s["name"], ", ".join(s["directions"]), str(s["n_trials"]),
+             describe_counts(s["states"]) + _stale_text({int(n): a for n, a in s["heartbeat_ages"].items()},
+                                                        grace),
+             format_value(s["best_value"]), _test_text(s["test_score"]), format_time(s["created"])]
+            for s in summaries]
+    header = ["study", "direction", "trials", "states", "best value", "test score", "created"]
+    console.print(make_table(header, rows, title=f"Studies in {url}"))
+    if any(s["stale_trials"] for s in summaries):
+        console.print(f"A stale trial's worker sent no heartbeat for over {format_duration(grace)}: it is "
+                      "probably dead. The next 'shoal tune' (or optimize) on its study marks it FAILED.")
     return 0
+
+
+def _test_text(score: dict[str, Any] | None) -> str:
+    """A recorded test score: "accuracy 0.713 (trial 4)", or "-" when the test set was not used."""
+    if not score:
+        return "-"
+    return f"{score['metric']} {format_value(score['value'], 4)} (trial {score['trial']})"
 
 
 # trials ---------------------------------------------------------------------------------------
@@ -102,33 +176,54 @@ def cmd_trials(args: argparse.Namespace) -> int:
     store, record = require_study(args.storage, args.name)
     trials = study_trials(store, record)
     if args.number is not None:
-        if args.state is not None or args.limit is not None:
-            raise CommandError("--number shows one trial; it does not combine with --state or --limit.",
-                               hint=f"shoal trials {args.name} --number {args.number}")
+        if args.state is not None or args.limit is not None or args.sort is not None or args.top is not None:
+            raise CommandError("--number shows one trial; it does not combine with --state, --limit, "
+                               "--sort or --top.", hint=f"shoal trials {args.name} --number {args.number}")
         return _show_trial(args, record, trials)
     state = _parse_state(args.state)
     if state is not None:
         trials = [t for t in trials if t.state is state]
     if args.limit is not None:
-        if args.limit < 1:
-            raise CommandError(f"--limit must be >= 1. Got {args.limit}.")
         trials = trials[-args.limit:]
+    sort: str | None = args.sort if args.sort is not None else ("value" if args.top is not None else None)
+    if sort is not None and sort not in SORT_KEYS:
+        raise CommandError(f"--sort must be one of {', '.join(SORT_KEYS)}. Got {sort!r}.",
+                           hint=f"shoal trials {record.name} --sort value --top 5")
+    if sort == "value" and len(record.directions) != 1:
+        raise CommandError(f"--sort value needs a single objective; study {record.name!r} has "
+                           f"{len(record.directions)}.", hint=f"shoal trials {record.name} --sort number")
+    if sort is not None:
+        trials = sort_trials(trials, sort)
+    if args.top is not None:
+        trials = trials[:args.top]
+    grace = _grace(args)
+    ages = heartbeat_ages(trials, CLOCK.now())
     if args.json:
-        print_json([trial_json(t) for t in trials])
+        print_json([{**trial_json(t), **({"heartbeat_age": round(ages[t.number], 3),
+                                           "stale": ages[t.number] > grace} if t.number in ages else {})}
+                    for t in trials])
         return 0
     console = stdout()
     if not trials:
         which = f" in state {state.value}" if state is not None else ""
         console.print(f"Study {record.name!r} has no trials{which} yet.")
         return 0
+    columns = ["#", "state", "value", "duration", "params", "fail reason"]
     rows = [[str(t.number), t.state.value, _values_text(t), format_duration(t.duration),
              format_params(t.params), t.failure_reason or ""] for t in trials]
+    if ages:
+        columns.insert(4, "heartbeat")
+        for row, t in zip(rows, trials, strict=True):
+            row.insert(4, _heartbeat_text(ages.get(t.number), grace))
     direction = ", ".join(d.value for d in record.directions)
+    order = {"value": ", best first", "duration": ", longest first"}.get(sort or "", "")
     pruned = any(t.state is TrialState.PRUNED for t in trials)
-    console.print(make_table(["#", "state", "value", "duration", "params", "fail reason"], rows,
-                             title=f"Trials of {record.name!r} ({direction})",
+    console.print(make_table(columns, rows, title=f"Trials of {record.name!r} ({direction}{order})",
                              caption="a pruned trial's value is its last report @ the step it stopped at"
                              if pruned else None))
+    if any(age > grace for age in ages.values()):
+        console.print(f"A stale trial's worker sent no heartbeat for over {format_duration(grace)}: it is "
+                      "probably dead. The next 'shoal tune' (or optimize) on the study marks it FAILED.")
     if any(t.state is TrialState.FAILED for t in trials):
         console.print(f"Details and tracebacks: shoal trials {record.name} --number K"
                       f"{storage_flag(args.storage)}")
@@ -154,6 +249,9 @@ def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[
         ("finished", format_time(trial.datetime_complete)),
         ("duration", format_duration(trial.duration)), ("worker", trial.worker or "-"),
     ]
+    age = heartbeat_ages([trial], CLOCK.now()).get(trial.number)
+    if age is not None:
+        pairs.append(("heartbeat", _heartbeat_text(age, _grace(args))))
     if trial.parent is not None:
         pairs.append(("parent trial", trial.parent))
     if trial.checkpoint is not None:
@@ -190,14 +288,26 @@ def cmd_best(args: argparse.Namespace) -> int:
     if len(record.directions) != 1:
         raise CommandError(f"study {record.name!r} has {len(record.directions)} objectives, so no single "
                            "trial is best.", hint=f"shoal trials {record.name} --state complete")
-    best = load_study(record.name, storage=store).best_trial
+    trials = study_trials(store, record)
+    best = best_of(trials, record.directions)
+    if best is None:  # read-only: the same words as Study.best_trial, without opening a Study
+        raise CommandError(f"study {record.name!r} has no completed trial yet ({describe_counts(trials)}).",
+                           hint=f"shoal trials {record.name}   (to see why trials failed)")
+    score = record.system_attrs.get(TEST_SCORE_ATTR)  # written by shoal.torch.evaluate
     if args.json:
         print_json({"study": record.name, "direction": record.directions[0].value, "number": best.number,
-                    "value": best.value, "params": dict(best.params), "user_attrs": dict(best.user_attrs)})
+                    "value": best.value, "params": dict(best.params), "user_attrs": dict(best.user_attrs),
+                    "test_score": score})
         return 0
     console = stdout()
-    key_values(console, [("study", record.name), ("best trial", best.number),
-                         (f"value ({record.directions[0].value})", format_value(best.value, 10))])
+    value_key = f"value ({record.directions[0].value})"
+    pairs: list[tuple[str, object]] = [("study", record.name), ("best trial", best.number),
+                                       (value_key, format_value(best.value, 10))]
+    if score:
+        note = "" if score["trial"] == best.number else f"; trial {best.number} was not measured"
+        pairs.append((f"test {score['metric']}", f"{format_value(score['value'], 4)} on {score['n_test']} "
+                      f"test examples (trial {score['trial']}{note})"))
+    key_values(console, pairs)
     _section(console, "Parameters", {k: format_value(v, 10) for k, v in best.params.items()})
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,19 +12,18 @@ import yaml
 from shoal.cli._output import CommandError, format_params, print_json
 from shoal.cli._store import require_study, storage_flag, study_trials
 from shoal.space import Float
+from shoal.space._yaml import load_yaml
 from shoal.study import load_study
 
 __all__ = ["cmd_delete", "cmd_enqueue", "parse_assignments"]
 
-# PyYAML follows YAML 1.1, where `1e-3` is a string; people mean a number.
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _EXAMPLE = "shoal enqueue NAME lr=0.01 act=relu bn=true units=128"
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete a study and its trials, after confirmation (`--yes`, or `y` at the prompt)."""
     url: str = args.storage
-    store, record = require_study(url, args.name)
+    store, record = require_study(url, args.name, write=True)
     n_trials = len(study_trials(store, record))
     if not args.yes:
         if sys.stdin is None or not sys.stdin.isatty():
@@ -67,11 +65,8 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _scalar(key: str, raw: str) -> Any:
-    if _NUMBER.match(raw):
-        number = float(raw)
-        return int(raw) if re.fullmatch(r"[-+]?\d+", raw) else number
     try:
-        value = yaml.safe_load(raw)
+        value = load_yaml(raw)  # reads `1e-3` as a number, as people mean it (YAML 1.1 would not)
     except yaml.YAMLError:
         raise CommandError(f"value of parameter {key!r} must be a YAML scalar (a number, true/false, "
                            f"null or text). Got {raw!r}.", hint=f"quote it: {key}='\"{raw}\"'") from None
@@ -87,7 +82,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     """Queue a configuration; workers run it before sampling new ones."""
     url: str = args.storage
     params = parse_assignments(args.params)
-    store, record = require_study(url, args.name)
+    store, record = require_study(url, args.name, write=True)
     study = load_study(record.name, storage=store)
     if study.space is not None:
         for name, value in params.items():

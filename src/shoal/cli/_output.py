@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from shoal.trial import FrozenTrial
 
 __all__ = [
     "CommandError",
+    "cli_wording",
     "format_duration",
     "format_params",
     "format_time",
@@ -45,9 +47,40 @@ class CommandError(Exception):
         self.hint = hint
 
 
+# What the library's messages say in Python, said in the command line's words. The library keeps
+# its wording (Python users call create_study), and the sentence shape stays: only the advice changes.
+_CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r", or create_study\((.*?)\)\.", r", or 'shoal tune CONFIG.yaml' (with study: \1) to create it."),
+    (r"Drop direction=, or use another study name\.",
+     "Remove direction from the config (or make it match), or use another study name (--name NAME)."),
+    (r"Use a new study name for a new space\.",
+     "Use a new study name for a new space (--name NAME, or study: in the config)."),
+    (r"Use load_study\((.*?)\) or pass load_if_exists=True\.",
+     r"Run 'shoal tune CONFIG.yaml' with study: \1 to add trials to it, or use another name."),
+    (r"Pass force=True \(--force\)", "Pass --force"),
+    (r"force=True", "--force"),
+    (r", or pass spec= to evaluate\(\)\.", "."),
+    (r"Run study\.optimize\(\.\.\.\)", "Run 'shoal tune CONFIG.yaml'"),
+))
+
+
+def cli_wording(message: str) -> str:
+    """A library error's advice in command-line words (`--force`, `shoal tune ...`, config keys).
+
+    >>> cli_wording("... Pass force=True (--force) if the data or code changed.")
+    '... Pass --force if the data or code changed.'
+    """
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def print_error(message: str, hint: str | None = None) -> None:
-    """Print `Error: ...` (and `Try: ...`) on stderr, as plain text so nothing is reflowed."""
-    print(f"Error: {message}", file=sys.stderr)
+    """Print `Error: ...` (and `Try: ...`) on stderr, as plain text so nothing is reflowed.
+
+    A library error's Python advice is said in command-line words first (`cli_wording`).
+    """
+    print(f"Error: {cli_wording(message)}", file=sys.stderr)
     if hint:
         print(f"Try: {hint}", file=sys.stderr)
 

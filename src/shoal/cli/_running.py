@@ -14,6 +14,7 @@ from shoal.cli._inspect import best_of, describe_counts, state_counts
 from shoal.cli._output import format_value, key_values
 from shoal.cli._store import sqlite_path, storage_flag
 from shoal.exceptions import Terminated, TooManyFailures
+from shoal.storage._url import is_shareable
 from shoal.study import Study
 from shoal.trial import FrozenTrial, TrialState
 
@@ -120,6 +121,11 @@ def print_outcome(console: Console, study: Study, result: RunResult, *, rerun: s
 def print_where(console: Console, study: Study, url: str, *, rerun: str) -> None:
     """Where the study is stored, and the commands that explore or extend it."""
     flag = storage_flag(url)
+    if not is_shareable(url):  # nothing to explore or resume once this process ends
+        console.print(f"Study {study.name!r} ({len(study.trials)} trials) was kept in memory ({url}) and "
+                      "is gone when this command ends. To keep a study, store it in a file: "
+                      "--storage sqlite:///shoal.db.")
+        return
     console.print(f"Study {study.name!r} ({len(study.trials)} trials) is stored in {describe_storage(url)}.")
     console.print(f"Explore it:  shoal trials {study.name}{flag}   shoal best {study.name}{flag}")
     console.print(f"Add trials:  {rerun}")

@@ -39,7 +39,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         assert config.objective is not None  # load_config requires one of the two
         objective, direction, remember = load_objective(config.objective, config.path.parent), None, None
     study = create_study(config.study, storage=open_storage(url), direction=config.direction or direction,
-                         sampler=sampler, scheduler=scheduler, space=config.space, load_if_exists=True)
+                         sampler=sampler, scheduler=scheduler, space=config.space, load_if_exists=True,
+                         retry=config.retry, heartbeat=config.heartbeat)
     if remember is not None:
         remember(study)
 

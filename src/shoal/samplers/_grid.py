@@ -27,7 +27,8 @@ class GridSampler:
     every point has been used, `suggest` raises `SearchSpaceExhausted`.
 
     Without a grid, it is derived from the space: every choice of a Categorical, the value of a
-    Fixed, every value of an Int (at most 1000). Continuous parameters need explicit points.
+    Fixed, every value of an Int or of a Float with a `step` (at most 1000). Continuous
+    parameters need explicit points.
     With a grid, parameters of the space the grid does not name are sampled at random, uniformly
     on their own scale (so a grid over `lr` alone still varies the rest). Names the grid has and
     the space lacks are enumerated too but not returned: the same position always gives the same
@@ -257,6 +258,10 @@ def _derived_values(name: str, param: Param) -> tuple[Any, ...]:
                 "Got none.")
         return tuple(range(param.low, param.high + 1, param.step))
     assert isinstance(param, Float)
+    if param.step is not None:  # a stepped float is a finite grid, enumerated like an Int's
+        count = round((param.high - param.low) / param.step) + 1
+        if count <= _MAX_DERIVED:
+            return tuple(param.decode((k + 0.5) / count) for k in range(count))
     example = [min(max(float(f"{param.decode(u):.3g}"), param.low), param.high)
                for u in (0.0, 0.5, 1.0)]
     raise ConfigError(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shoal.space import Space
 from shoal.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["History", "Sampler", "sampler_rng"]
 
@@ -68,6 +69,8 @@ class Sampler(Protocol):
 
 def sampler_rng(seed: int | None, number: int) -> np.random.Generator:
     """The generator for trial `number`: independent per trial, reproducible for a given seed."""
+    import numpy as np  # here, not at the top: `import shoal` stays free of numpy
+
     if seed is None:
         return np.random.default_rng()
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(number,)))

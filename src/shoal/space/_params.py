@@ -6,21 +6,59 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
-from shoal.exceptions import SpaceError
+from shoal import _validate
+from shoal.exceptions import ConfigError, SpaceError
 
 __all__ = ["Categorical", "ChoiceValue", "Fixed", "Float", "Int", "Param", "param_from_dict"]
 
 ChoiceValue = None | bool | int | float | str
 Scale = Literal["linear", "log", "one_minus_log"]
 _SCALES = ("linear", "log", "one_minus_log")
+_STEP_TOLERANCE = 1e-6  # in steps: absorbs float noise in (value - low) / step, far below one step
 # Parent name -> the parent values for which the parameter is active.
 Condition = tuple[tuple[str, tuple[ChoiceValue, ...]], ...]
 
 
 def _fail(what: str, owner: str, constraint: str, value: object) -> SpaceError:
     return SpaceError(f"{what} of {owner} must be {constraint}. Got {value!r}.")
+
+
+def _checked(check: Any, value: Any, **kwargs: Any) -> Any:
+    """A `shoal._validate` check whose error is a SpaceError (the same sentence)."""
+    try:
+        return check(value, **kwargs)
+    except SpaceError:
+        raise
+    except ConfigError as err:
+        raise SpaceError(str(err)) from None
+
+
+def _number_hint(value: Any) -> str:
+    """What to write instead of a number given as text (YAML 1.1 reads `1e-4` as a string)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return "Write it as a number, not text (YAML reads 1e-4 as text: write 1.0e-4)."
+    return ""
+
+
+def _resolve_log(owner: str, scale: str | None, log: Any, *, default: str = "linear") -> Any:
+    """One scale from the two spellings `scale="log"` and `log=True`; a contradiction is an error."""
+    if log is not None and not isinstance(log, bool):
+        raise _fail("log", owner, "true or false", log)
+    if log is None:
+        return default if scale is None else scale
+    if scale is None:
+        return "log" if log else default
+    if log != (scale == "log"):
+        raise SpaceError(f"log of {owner} must agree with scale={scale!r}. Got {log!r}. "
+                         f"Give one of them: scale='log' and log=True mean the same.")
+    return scale
 
 
 def _clip_unit(u: float) -> float:
@@ -77,40 +115,51 @@ class _Base:
 class Float(_Base):
     """A real number in [low, high] on a linear, log, or 1-x log scale.
 
+    `log=True` is another spelling of `scale="log"` (as for `Int` and `suggest_float`); giving
+    both so that they disagree is an error.
+
     `scale="one_minus_log"` samples 1-x log-uniformly, for values close to 1 such as momentum:
-    over 0.9..0.999 the median is about 0.99.
+    over 0.9..0.999 the median is about 0.99. `step` (linear scale only) restricts the values to
+    `low + k*step`, each equally likely, as Optuna's `suggest_float(step=)`.
 
     >>> round(Float(0.9, 0.999, scale="one_minus_log").decode(0.5), 6)
     0.99
+    >>> Float(0.0, 1.0, step=0.1).decode(0.35)
+    0.3
     """
 
     low: float
     high: float
     scale: Scale = "linear"
+    step: float | None = None
 
     def __init__(
         self,
         low: float,
         high: float,
-        scale: Scale = "linear",
+        scale: Scale | None = None,
         *,
+        step: float | None = None,
         name: str = "",
         when: Mapping[str, Sequence[ChoiceValue]] | Condition | None = None,
+        log: bool | None = None,
     ) -> None:
         object.__setattr__(self, "name", name)
+        scale = _resolve_log(self.owner, scale, log)
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
         object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "step", step)
         object.__setattr__(self, "when", _freeze_when(when, self.owner))
         self._validate()
+        if step is not None:
+            self._validate_step()
 
     def _validate(self) -> None:
         for what in ("low", "high"):
             v = getattr(self, what)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise _fail(what, self.owner, "a finite number", v)
-        object.__setattr__(self, "low", float(self.low))
-        object.__setattr__(self, "high", float(self.high))
+            object.__setattr__(self, what, _checked(_validate.number, v, what=what, owner=self.owner,
+                                                    hint=_number_hint(v)))
         if self.scale not in _SCALES:
             raise _fail("scale", self.owner, f"one of {', '.join(map(repr, _SCALES))}", self.scale)
         if self.low >= self.high:
@@ -127,6 +176,23 @@ class Float(_Base):
             raise _fail("high - low", self.owner, "finite", self.high - self.low)
         if not self._to_t(self.low) < self._to_t(self.high):  # bounds one ulp apart vanish on a log scale
             raise _fail("high", self.owner, f"distinguishable from low on scale {self.scale!r}", self.high)
+
+    def _validate_step(self) -> None:
+        step = _checked(_validate.number, self.step, what="step", owner=self.owner, low=0, low_open=True,
+                        none=True, hint=_number_hint(self.step))
+        object.__setattr__(self, "step", step)
+        if self.scale != "linear":
+            raise _fail("step", self.owner, f"None when scale={self.scale!r} (a step grid is linear)", step)
+        k = (self.high - self.low) / step
+        if abs(k - round(k)) > _STEP_TOLERANCE:
+            nearest = self._point(math.floor(k))
+            raise _fail("high", self.owner, f"low + k*step (e.g. {nearest})", self.high)
+
+    def _point(self, k: int) -> float:
+        """`low + k*step` in decimal, so a step of 0.1 gives 0.3, not 0.30000000000000004."""
+        assert self.step is not None
+        x = float(Decimal(repr(self.low)) + k * Decimal(repr(self.step)))
+        return min(max(x, self.low), self.high)
 
     def _to_t(self, x: float) -> float:
         if self.scale == "log":
@@ -147,6 +213,9 @@ class Float(_Base):
         return _clip_unit((self._to_t(float(value)) - lo) / (hi - lo))
 
     def decode(self, u: float) -> float:
+        if self.step is not None:  # n equal cells of [0, 1]; a grid point encodes inside its own
+            n = round((self.high - self.low) / self.step) + 1
+            return self._point(min(int(_clip_unit(float(u)) * n), n - 1))
         lo, hi = self._to_t(self.low), self._to_t(self.high)
         x = self._from_t(lo + _clip_unit(float(u)) * (hi - lo))
         return min(max(x, self.low), self.high)
@@ -154,16 +223,22 @@ class Float(_Base):
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
+        if self.step is not None and self.low <= value <= self.high:
+            k = (value - self.low) / self.step
+            return abs(k - round(k)) <= _STEP_TOLERANCE
         return self.low <= value <= self.high
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "float", "low": self.low, "high": self.high, "scale": self.scale,
+        step = {"step": self.step} if self.step is not None else {}
+        return {"type": "float", "low": self.low, "high": self.high, "scale": self.scale, **step,
                 **self._dict_tail()}
 
 
 @dataclass(frozen=True, repr=False)
 class Int(_Base):
     """An integer in [low, high]: on a step grid, log-uniform (`log=True`), or powers of two.
+
+    `scale="log"` is another spelling of `log=True` (as for `Float`); `scale="linear"` of the default.
 
     >>> Int(32, 512, power_of_two=True).decode(0.99)
     512
@@ -180,15 +255,19 @@ class Int(_Base):
         low: int,
         high: int,
         step: int = 1,
-        log: bool = False,
+        log: bool | None = None,
         *,
+        scale: Literal["linear", "log"] | None = None,
         power_of_two: bool = False,
         name: str = "",
         when: Mapping[str, Sequence[ChoiceValue]] | Condition | None = None,
     ) -> None:
         object.__setattr__(self, "name", name)
+        if scale is not None and scale not in ("linear", "log"):
+            raise _fail("scale", self.owner, "one of 'linear', 'log'", scale)
+        is_log = _resolve_log(self.owner, scale, log) == "log"
         for key, value in (("low", low), ("high", high), ("step", step),
-                           ("log", log), ("power_of_two", power_of_two)):
+                           ("log", is_log), ("power_of_two", power_of_two)):
             object.__setattr__(self, key, value)
         object.__setattr__(self, "when", _freeze_when(when, self.owner))
         self._validate()
@@ -196,15 +275,13 @@ class Int(_Base):
     def _validate(self) -> None:
         for what in ("low", "high", "step"):
             v = getattr(self, what)
-            if isinstance(v, bool) or not isinstance(v, int):
-                if isinstance(v, float) and v.is_integer():
-                    object.__setattr__(self, what, int(v))
-                    continue
-                raise _fail(what, self.owner, "an integer", v)
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)  # YAML and JSON write 8.0 for 8
+            object.__setattr__(self, what, _checked(_validate.integer, v, what=what, owner=self.owner,
+                                                    low=1 if what == "step" else None,
+                                                    hint=_number_hint(v)))
         if self.low >= self.high:
             raise _fail("low", self.owner, f"< high ({self.high!r})", self.low)
-        if self.step < 1:
-            raise _fail("step", self.owner, ">= 1", self.step)
         if (self.high - self.low) % self.step:
             nearest = self.high - (self.high - self.low) % self.step
             raise _fail("high", self.owner, f"low + k*step (e.g. {nearest})", self.high)
@@ -408,7 +485,7 @@ def param_from_dict(data: Any, *, name: str = "") -> Param:
     try:
         return _TYPES[kind](name=name, **kwargs)
     except TypeError as err:
-        allowed = {"float": "low, high, scale", "int": "low, high, step, log, power_of_two",
+        allowed = {"float": "low, high, scale, log, step", "int": "low, high, step, log, scale, power_of_two",
                    "categorical": "choices", "fixed": "value"}[kind]
         raise SpaceError(
             f"keys of {owner} must be among: type, {allowed}, when. Got {sorted(kwargs)!r}.") from err

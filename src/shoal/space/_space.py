@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import numpy as np
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from shoal.exceptions import SpaceError
 from shoal.space._params import Categorical, Param, param_from_dict
+
+if TYPE_CHECKING:  # numpy and yaml load where used, so `import shoal` stays light
+    import numpy as np
 
 __all__ = ["Space"]
 
@@ -88,6 +89,8 @@ class Space(Mapping[str, Param]):
     # Unit-cube encoding -------------------------------------------------------------------------
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
         """Map a configuration to [0, 1]^d in space order; inactive or missing parameters are NaN."""
+        import numpy as np
+
         out = np.full(len(self._params), np.nan)
         for i, (name, param) in enumerate(self._params.items()):
             if name in params and self.is_active(name, params):
@@ -96,6 +99,8 @@ class Space(Mapping[str, Param]):
 
     def decode(self, u: np.ndarray | list[float]) -> dict[str, Any]:
         """Map a point of [0, 1]^d back to a configuration, keeping only the active parameters."""
+        import numpy as np
+
         values = np.asarray(u, dtype=float)
         if values.shape != (len(self._params),):
             raise SpaceError(f"point of Space must have shape ({len(self._params)},). Got {values.shape}.")
@@ -138,15 +143,27 @@ class Space(Mapping[str, Param]):
         return cls(data)
 
     def to_yaml(self) -> str:
+        import yaml
+
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> Space:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise SpaceError(f"space YAML must be valid YAML. Got a parse error: {err}") from None
-        return cls.from_dict(data or {})
+    def from_yaml(cls, source: str | os.PathLike[str]) -> Space:
+        """Build a space from YAML text, or from the YAML file at a path.
+
+        `source` is read as a file when it is a `pathlib.Path` (or another path object), or a
+        one-line string naming an existing file; any other string is the YAML text itself.
+        Numbers may be written `1e-4` (YAML 1.1 would read that as text).
+
+        >>> Space.from_yaml("lr: {type: float, low: 1e-4, high: 1.0, log: true}")["lr"]
+        Float(low=0.0001, high=1.0, scale='log')
+
+        Raises:
+            SpaceError: the file cannot be read, or is not UTF-8 text, valid YAML or a valid space.
+        """
+        from shoal.space._yaml import load_space_yaml  # loaded where used: yaml is not light
+
+        return cls.from_dict(load_space_yaml(source) or {})
 
 
 def _equal(a: object, b: object) -> bool:

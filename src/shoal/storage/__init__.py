@@ -1,16 +1,25 @@
 """Where a study's state lives: in memory, SQLite or PostgreSQL."""
 
 from shoal.storage._memory import InMemoryStorage
-from shoal.storage._open import DEFAULT_STORAGE_URL, default_storage_url, open_storage
+from shoal.storage._open import (
+    DEFAULT_STORAGE_URL,
+    default_storage_url,
+    open_reader,
+    open_storage,
+)
 from shoal.storage._protocol import Storage, StorageReader, StudyRecord, TrialsPage
+from shoal.storage._url import StorageURL, parse_url
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
     "InMemoryStorage",
     "Storage",
     "StorageReader",
+    "StorageURL",
     "StudyRecord",
     "TrialsPage",
     "default_storage_url",
+    "open_reader",
     "open_storage",
+    "parse_url",
 ]

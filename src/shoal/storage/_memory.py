@@ -11,6 +11,7 @@ from typing import Any
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import StudyExists, StudyNotFound
 from shoal.space import Param
+from shoal.storage._attrs import plain_attrs
 from shoal.storage._protocol import StudyRecord, TrialsPage
 from shoal.trial import Direction, FrozenTrial, TrialState
 
@@ -46,10 +47,16 @@ class InMemoryStorage:
         self._version = 0
         self._next_id = 0
 
+    def close(self) -> None:
+        """Nothing to release: the data lives in this object and stays readable until it is dropped."""
+
     # Studies ----------------------------------------------------------------------------------
     def create_study(self, name: str, directions: Sequence[Direction], *,
                      user_attrs: Mapping[str, Any] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> StudyRecord:
+        owner = f"study {name!r}"
+        user_attrs = plain_attrs(user_attrs, kind="user attribute", owner=owner)
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner=owner)
         with self._lock:
             if name in self._studies:
                 raise StudyExists(f"Study {name!r} already exists in {self.url}. "
@@ -84,6 +91,8 @@ class InMemoryStorage:
 
     def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
                         system: Mapping[str, Any] | None = None) -> None:
+        user = plain_attrs(user, kind="user attribute", owner="a study")
+        system = plain_attrs(system, kind="system attribute", owner="a study")
         with self._lock:
             record = next(r for r in self._studies.values() if r.study_id == study_id)
             self._studies[record.name] = replace(
@@ -113,6 +122,8 @@ class InMemoryStorage:
                      system_attrs: Mapping[str, Any] | None = None,
                      parent: int | None = None, checkpoint: str | None = None,
                      worker: str | None = None) -> FrozenTrial:
+        user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         with self._lock:
             if study_id not in self._trials:
                 raise StudyNotFound(f"no study with id {study_id} in {self.url}.")
@@ -154,6 +165,8 @@ class InMemoryStorage:
                      user_attrs: Mapping[str, Any] | None = None,
                      system_attrs: Mapping[str, Any] | None = None,
                      heartbeat: bool = False) -> bool:
+        user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         with self._lock:
             found = self._running(trial_id)
             if found is None:
@@ -172,6 +185,7 @@ class InMemoryStorage:
     def finish_trial(self, trial_id: int, *, state: TrialState,
                      values: Sequence[float] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> bool:
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         with self._lock:
             found = self._running(trial_id)
             if found is None:
@@ -191,7 +205,8 @@ class InMemoryStorage:
             out = []
             for trial in stale:
                 reason = f"heartbeat lost: none for {now - (trial.last_heartbeat or 0.0):.0f} s"
-                failed = replace(trial, state=TrialState.FAILED, datetime_complete=now,
+                failed = replace(trial, state=TrialState.FAILED,
+                                 datetime_complete=trial.last_heartbeat or trial.datetime_start or now,
                                  system_attrs={**trial.system_attrs, "fail_reason": reason})
                 self._put(study_id, failed)
                 out.append(failed)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 from shoal.clock import Clock
-from shoal.exceptions import StorageURLError
 from shoal.storage._memory import InMemoryStorage
-from shoal.storage._protocol import Storage
+from shoal.storage._protocol import Storage, StorageReader
+from shoal.storage._url import parse_url
 
-__all__ = ["DEFAULT_STORAGE_URL", "default_storage_url", "open_storage"]
+__all__ = ["DEFAULT_STORAGE_URL", "default_storage_url", "open_reader", "open_storage"]
 
 DEFAULT_STORAGE_URL = "sqlite:///shoal.db"
 
@@ -29,13 +29,39 @@ def open_storage(storage: str | Storage | None, *, clock: Clock | None = None) -
         return InMemoryStorage(clock=clock)
     if not isinstance(storage, str):
         return storage
-    scheme = storage.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme in ("sqlite", "postgresql", "postgres"):
-        from shoal.storage._sql import SQLStorage  # SQLAlchemy costs ~100 ms to import
+    parse_url(storage)  # a malformed URL or another database fails here, before any import
+    from shoal.storage._sql import SQLStorage  # SQLAlchemy costs ~100 ms to import
 
-        sql: Storage = SQLStorage(storage, clock=clock)
-        return sql
-    raise StorageURLError(
-        f"storage URL must start with 'sqlite:///' or 'postgresql://'. Got {storage!r}. "
-        "Example: 'sqlite:///shoal.db' (a file in this folder) or "
-        "'postgresql://user:password@host/dbname'.")
+    sql: Storage = SQLStorage(storage, clock=clock)
+    return sql
+
+
+def open_reader(url: str) -> StorageReader:
+    """Open a shoal database read-only: for looking at studies without changing anything.
+
+    Never creates a file, a table or a schema, never migrates, and never changes the database's
+    settings (SQLite is opened in its read-only mode, PostgreSQL sessions are READ ONLY). A
+    missing, empty, foreign or corrupt SQLite file is a one-line StorageError that says what the
+    file is, and the file is left byte-for-byte as it was. Reads databases of older schema
+    versions as they are (from `MIN_READABLE_VERSION` in `shoal.storage._migrations` on).
+
+    Raises:
+        StorageURLError: The URL is malformed, or names in-memory storage (nothing to read).
+        StorageError: The database is missing, empty, not shoal's, corrupt or unreachable.
+        SchemaVersionError: A newer shoal wrote it (or one too old to read without migrating).
+
+    >>> import tempfile
+    >>> from shoal.trial import Direction
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/shoal.db"
+    >>> storage = open_storage(url)
+    >>> _ = storage.create_study("demo", [Direction.MINIMIZE])
+    >>> reader = open_reader(url)
+    >>> [study.name for study in reader.list_studies()]
+    ['demo']
+    >>> reader.close(); storage.close()
+    """
+    parse_url(url)  # a malformed URL or another database fails here, before any import
+    from shoal.storage._reader import SQLReader  # SQLAlchemy costs ~100 ms to import
+
+    reader: StorageReader = SQLReader(url)
+    return reader

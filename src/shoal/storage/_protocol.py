@@ -43,7 +43,11 @@ class TrialsPage:
 
 @runtime_checkable
 class StorageReader(Protocol):
-    """The read-only view the dashboard and reports use."""
+    """The read-only view the CLI's inspection commands, the dashboard and reports use.
+
+    `shoal.storage.open_reader(url)` makes one that never writes: no file, table or schema is
+    created, nothing is migrated, no setting of the database is changed.
+    """
 
     url: str
 
@@ -54,7 +58,18 @@ class StorageReader(Protocol):
         ...
 
     def get_trials(self, study_id: int, *, since: int = 0) -> TrialsPage:
-        """Trials of the study written after version `since` (0: all), ordered by number."""
+        """Trials of the study written after version `since` (0: all), ordered by number.
+
+        Every trial carries its `last_heartbeat`, so a reader can tell that a RUNNING trial's
+        worker has gone silent without writing anything.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the connections and files this object holds; the stored data stays.
+
+        Call it once you are done with the object (a dropped object releases them too).
+        """
         ...
 
 
@@ -131,5 +146,9 @@ class Storage(StorageReader, Protocol):
 
     def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:
         """Mark FAILED every RUNNING trial whose heartbeat is older than the grace period, and
-        return exactly those this call changed (so only one worker acts on each)."""
+        return exactly those this call changed (so only one worker acts on each).
+
+        A stale trial's completion time is its last heartbeat, the last moment it was known to
+        run, so its duration is how long it ran, not how long it took to be noticed.
+        """
         ...

@@ -1,13 +1,17 @@
-"""The SQL schema of shoal's storage in SQLAlchemy Core: tables, version check, codecs, statements.
+"""The SQL schema of shoal's storage in SQLAlchemy Core: tables, codecs and statements.
 
-Schema version 1. Three tables, prefixed `shoal_` so they can share a PostgreSQL database:
+Schema version 2 (`_migrations` turns older databases into it). Four tables, prefixed `shoal_` so
+they can share a PostgreSQL database:
 
 - `shoal_meta`: key/value facts about the storage itself, among them `schema_version`.
 - `shoal_studies`: one row per study. `version` is a per-study counter bumped by every write to a
   trial of the study, in the same transaction; the trial row is stamped with the new value, so
   "what changed since version v" is one indexed query.
 - `shoal_trials`: one row per trial on purpose (params, values, intermediates and attributes are
-  JSON text columns), so an incremental read is one query and a write touches one row.
+  JSON text columns), so an incremental read is one query and a write touches one row. `lineage`
+  (v2) will hold the changes a trial goes through after it starts (forks, nudges).
+- `shoal_commands` (v2): requests (pause, resume, nudge, stop) for a trial's worker to pick up at
+  its next step boundary.
 
 JSON is kept in TEXT columns and encoded by shoal, not by the database: PostgreSQL's `json` type
 rejects NaN and infinities, which user attributes and intermediate values may hold, and one codec
@@ -25,17 +29,16 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
-from shoal.exceptions import ConfigError, SchemaVersionError, StorageError
+from shoal.exceptions import ConfigError
 from shoal.space import Param, param_from_dict
 from shoal.trial import FrozenTrial, TrialState
 
 __all__ = [
     "SCHEMA_VERSION",
+    "commands",
     "dump_distributions",
     "dumps",
-    "ensure_schema",
     "load_distributions",
     "loads",
     "merge_distributions",
@@ -47,8 +50,7 @@ __all__ = [
     "trials",
 ]
 
-SCHEMA_VERSION = 1
-_SCHEMA_LOCK_KEY = 0x73686F616C  # "shoal": PostgreSQL advisory lock serialising table creation
+SCHEMA_VERSION = 2  # the steps from each earlier version are in _migrations
 
 metadata = sa.MetaData()
 
@@ -90,6 +92,7 @@ trials = sa.Table(
     sa.Column("parent", sa.Integer, nullable=True),
     sa.Column("checkpoint", sa.Text, nullable=True),
     sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("lineage", sa.Text, nullable=False, server_default="[]"),  # v2
     sa.UniqueConstraint("study_id", "number", name="uq_shoal_trials_study_number"),
     sa.Index("ix_shoal_trials_study_version", "study_id", "version"),
     sa.Index("ix_shoal_trials_study_state", "study_id", "state"),
@@ -97,65 +100,20 @@ trials = sa.Table(
     sqlite_autoincrement=True,
 )
 
-
-def ensure_schema(engine: Engine, write_engine: Engine, *, display: str) -> None:
-    """Create the tables if the database has none; check the schema version of one that has.
-
-    Safe when many processes open a new database at once: creation runs in one write transaction,
-    serialised by SQLite's BEGIN IMMEDIATE (`write_engine`) or a PostgreSQL advisory lock, and a
-    process that still loses a race reads what the winner wrote. Never drops or alters anything.
-
-    Raises:
-        SchemaVersionError: The database was written with another schema version.
-        StorageError: The database cannot be opened or reached.
-    """
-    try:
-        version = _read_schema_version(engine)
-        for attempt in range(3):
-            if version is not None:
-                break
-            try:
-                version = _create_schema(write_engine)
-            except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
-                if attempt == 2:  # another process created the tables between our look and write
-                    raise
-                version = _read_schema_version(engine)
-    except sa.exc.DBAPIError as err:
-        detail = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
-        raise StorageError(
-            f"cannot open storage {display}: {detail}. Check that the database exists and is "
-            "reachable, and that the URL is right.") from None
-    if version != SCHEMA_VERSION:
-        if isinstance(version, int) and version < SCHEMA_VERSION:
-            advice = "Open it with the shoal version that wrote it, or point --storage at a new file."
-        else:
-            advice = "Upgrade shoal (pip install -U shoal), or point --storage at a new file."
-        raise SchemaVersionError(f"storage {display} was written with shoal schema v{version}; "
-                                 f"this shoal reads v{SCHEMA_VERSION}. {advice}")
-
-
-def _version(value: Any) -> int | str:
-    return int(value) if str(value).isdigit() else str(value)
-
-
-def _read_schema_version(engine: Engine) -> int | str | None:
-    with engine.connect() as conn:
-        if not sa.inspect(conn).has_table(meta.name):
-            return None
-        value = conn.execute(READ_SCHEMA_VERSION).scalar()
-    return None if value is None else _version(value)
-
-
-def _create_schema(write_engine: Engine) -> int | str:
-    with write_engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        metadata.create_all(conn, checkfirst=True)
-        value = conn.execute(READ_SCHEMA_VERSION).scalar()
-        if value is None:
-            conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            return SCHEMA_VERSION
-    return _version(value)
+commands = sa.Table(  # v2
+    "shoal_commands", metadata,
+    sa.Column("command_id", sa.Integer, primary_key=True),
+    sa.Column("study_id", sa.Integer,
+              sa.ForeignKey("shoal_studies.study_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("trial_id", sa.Integer,
+              sa.ForeignKey("shoal_trials.trial_id", ondelete="CASCADE"), nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+    sa.Column("done", sa.Double, nullable=True),
+    sa.Index("ix_shoal_commands_trial_done", "trial_id", "done"),
+    sqlite_autoincrement=True,
+)
 
 
 def _plain(value: Any) -> Any:

@@ -17,14 +17,12 @@ One code path serves both back ends. Transactions are short and each method is o
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,18 +34,18 @@ from shoal.clock import Clock, SystemClock
 from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
 from shoal.space import Param
 from shoal.storage import _schema as q
-from shoal.storage._memory import study_not_found
-from shoal.storage._protocol import StudyRecord, TrialsPage
+from shoal.storage._attrs import plain_attrs
+from shoal.storage._migrations import ensure_schema
+from shoal.storage._protocol import StudyRecord
+from shoal.storage._reader import BUSY_TIMEOUT_S, _SQLReads, create_engine, translate_errors
 from shoal.storage._schema import dump_distributions, dumps, loads
+from shoal.storage._url import URL_EXAMPLES, StorageURL, parse_url
 from shoal.trial import Direction, FrozenTrial, TrialState
 
 __all__ = ["SQLStorage"]
 
-BUSY_TIMEOUT_S = 30.0
-_INSTALL_HINT = {"psycopg": "pip install 'shoal[postgres]'", "psycopg2": "pip install psycopg2"}
 
-
-class SQLStorage:
+class SQLStorage(_SQLReads):
     """Storage in SQLite (one machine, WAL mode) or PostgreSQL (many machines), shared by workers.
 
     Args:
@@ -58,7 +56,7 @@ class SQLStorage:
 
     Raises:
         StorageURLError: The URL is malformed, its driver is missing, or the SQLite folder is absent.
-        SchemaVersionError: The database was written by a shoal with another schema version.
+        SchemaVersionError: The database was written by a newer shoal (an older one is migrated).
         StorageError: The database cannot be opened or reached.
 
     The object is safe to use from threads and across `os.fork()` (the child drops the inherited
@@ -77,8 +75,10 @@ class SQLStorage:
         self.url = url
         self._given_clock = clock
         self._clock: Clock = clock or SystemClock()
-        sa_url, self._display = _parse_url(url)
-        self._engine = _create_engine(sa_url, self._display)
+        location = parse_url(url)
+        self._display = location.display
+        self._engine = _create_engine(_sqlalchemy_url(location), self._display)
+        translate_errors(self._engine, location)
         self._write_engine = self._engine.execution_options(shoal_write=True)
         self._signs: dict[int, float] = {}  # study_id -> sign; directions never change
         # Close pooled connections when this object is dropped or the program exits, not when
@@ -86,13 +86,10 @@ class SQLStorage:
         self._finalizer = weakref.finalize(self, self._engine.dispose)
         _LIVE.add(self)
         try:
-            q.ensure_schema(self._engine, self._write_engine, display=self._display)
+            ensure_schema(self._engine, self._write_engine, display=self._display)
         except BaseException:
             self.close()
             raise
-
-    def __repr__(self) -> str:
-        return f"SQLStorage({self._display!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The engine holds sockets and file handles: a copy reopens the storage from its URL.
@@ -101,7 +98,7 @@ class SQLStorage:
     def close(self) -> None:
         """Close this object's pooled connections; the data stays in the database."""
         _LIVE.discard(self)
-        self._finalizer()
+        super().close()
 
     # Plumbing ---------------------------------------------------------------------------------
     @contextmanager
@@ -133,16 +130,6 @@ class SQLStorage:
             sign = self._signs[study_id] = Direction.parse(loads(text)[0]).sign
         return sign
 
-    def _record(self, row: Sequence[Any]) -> StudyRecord:
-        study_id, name, directions, user_attrs, system_attrs, created, n_trials = row
-        dirs = tuple(Direction.parse(d) for d in loads(directions))
-        self._signs[study_id] = dirs[0].sign
-        return StudyRecord(study_id, name, dirs, loads(user_attrs), loads(system_attrs),
-                           created, n_trials)
-
-    def _not_found(self, conn: Connection, name: str) -> StudyNotFound:
-        return study_not_found(name, self._display, list(conn.execute(q.STUDY_NAMES).scalars()))
-
     # Studies ----------------------------------------------------------------------------------
     def create_study(self, name: str, directions: Sequence[Direction], *,
                      user_attrs: Mapping[str, Any] | None = None,
@@ -150,7 +137,9 @@ class SQLStorage:
         """Create a study. Raises StudyExists if the name is taken."""
         dirs = tuple(Direction.parse(d) for d in directions)
         now = self._clock.now()
-        user, system = dict(user_attrs or {}), dict(system_attrs or {})
+        owner = f"study {name!r}"
+        user = plain_attrs(user_attrs, kind="user attribute", owner=owner)
+        system = plain_attrs(system_attrs, kind="system attribute", owner=owner)
         row = {"name": name, "directions": dumps([d.value for d in dirs]), "user_attrs": dumps(user),
                "system_attrs": dumps(system), "created": now, "version": 0}
         try:
@@ -161,20 +150,6 @@ class SQLStorage:
                               f"Use load_study({name!r}) or pass load_if_exists=True.") from None
         self._signs[study_id] = dirs[0].sign
         return StudyRecord(study_id, name, dirs, user, system, now)
-
-    def get_study(self, name: str) -> StudyRecord:
-        """The study of that name. Raises StudyNotFound (listing the known studies) if none."""
-        with self._engine.connect() as conn:
-            row = conn.execute(q.GET_STUDY, {"b_name": name}).first()
-            if row is None:
-                raise self._not_found(conn, name)
-        return self._record(row)
-
-    def list_studies(self) -> list[StudyRecord]:
-        """Every study, sorted by name."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(q.LIST_STUDIES).all()
-        return [self._record(row) for row in rows]
 
     def delete_study(self, name: str) -> None:
         """Delete a study and all its trials. Raises StudyNotFound."""
@@ -189,6 +164,8 @@ class SQLStorage:
     def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
                         system: Mapping[str, Any] | None = None) -> None:
         """Merge attributes into a study's user and system attributes."""
+        user = plain_attrs(user, kind="user attribute", owner="a study")
+        system = plain_attrs(system, kind="system attribute", owner="a study")
         with self._writing() as conn:
             row = conn.execute(q.STUDY_ATTRS_FOR_UPDATE, {"b_sid": study_id}).first()
             if row is None:
@@ -209,7 +186,8 @@ class SQLStorage:
         now = self._clock.now()
         running = state is TrialState.RUNNING
         params, distributions = dict(params or {}), dict(distributions or {})
-        user_attrs, system_attrs = dict(user_attrs or {}), dict(system_attrs or {})
+        user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         start = now if running else None
         worker = worker if running else None
         row = {"study_id": study_id, "state": state.value, "params": dumps(params),
@@ -262,6 +240,8 @@ class SQLStorage:
 
         Returns False, writing nothing, if the trial is not RUNNING (or does not exist).
         """
+        user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         now = self._clock.now() if heartbeat else None
         with self._writing() as conn:
             bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
@@ -295,6 +275,7 @@ class SQLStorage:
                      values: Sequence[float] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> bool:
         """Move a RUNNING trial to a finished state. Returns False if it was not RUNNING."""
+        system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         now = self._clock.now()
         with self._writing() as conn:
             bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
@@ -333,30 +314,13 @@ class SQLStorage:
                 trial = q.trial_from_row(row, sign)
                 reason = f"heartbeat lost: none for {now - (trial.last_heartbeat or 0.0):.0f} s"
                 system = {**trial.system_attrs, "fail_reason": reason}
-                updates.append({"b_tid": trial.trial_id, "b_now": now, "b_sys": dumps(system),
+                ended = trial.last_heartbeat or trial.datetime_start or now  # last seen running
+                updates.append({"b_tid": trial.trial_id, "b_now": ended, "b_sys": dumps(system),
                                 "b_version": version})
-                failed.append(replace(trial, state=TrialState.FAILED, datetime_complete=now,
+                failed.append(replace(trial, state=TrialState.FAILED, datetime_complete=ended,
                                       system_attrs=system))
             conn.execute(q.FAIL, updates)
         return failed
-
-    def get_trials(self, study_id: int, *, since: int = 0) -> TrialsPage:
-        """Trials of the study written after version `since` (0: all), ordered by number.
-
-        The version is read before the trials, so a trial written meanwhile may come twice
-        (in this page and the next), but none is ever missed.
-        """
-        with self._engine.connect() as conn:
-            head = conn.execute(q.STUDY_VERSION, {"b_sid": study_id}).first()
-            if head is None:
-                return TrialsPage([], 0)
-            version, directions = head
-            rows = conn.execute(q.TRIALS_SINCE, {"b_sid": study_id, "b_since": since}).all()
-        sign = self._signs.get(study_id)
-        if sign is None:
-            sign = self._signs[study_id] = Direction.parse(loads(directions)[0]).sign
-        return TrialsPage([q.trial_from_row(row, sign) for row in rows], version)
-
 
 # Helpers ------------------------------------------------------------------------------------------
 def _reopen(url: str, clock: Clock | None) -> SQLStorage:
@@ -364,39 +328,25 @@ def _reopen(url: str, clock: Clock | None) -> SQLStorage:
 
 
 # Opening ------------------------------------------------------------------------------------------
-_URL_EXAMPLES = ("Example: 'sqlite:///shoal.db' (a file in this folder) or "
-                 "'postgresql://user:password@host/dbname'.")
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ***, for messages about a URL that does not parse."""
-    return re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", url)
-
-
-def _parse_url(url: str) -> tuple[sa.URL, str]:
-    """The URL SQLAlchemy should open (driver chosen, SQLite path made absolute) and the URL to
-    show in messages (as given, password hidden)."""
+def _sqlalchemy_url(location: StorageURL) -> sa.URL:
+    """The URL SQLAlchemy should open: the driver chosen, a SQLite path made absolute, and the
+    SQLite file's folder checked."""
+    display = location.display
+    if location.backend == "memory":
+        raise StorageURLError(f"storage URL of SQLStorage must name a database. Got {display!r}. "
+                              f"{URL_EXAMPLES}")
     try:
-        sa_url = sa.make_url(url)
+        sa_url = sa.make_url(location.url)
     except (sa.exc.ArgumentError, ValueError, TypeError):
         raise StorageURLError(
             f"storage URL must be a SQLAlchemy URL such as 'sqlite:///shoal.db'. Got "
-            f"{_redact(str(url))!r}. {_URL_EXAMPLES}") from None
-    display = url if sa_url.password is None else sa_url.render_as_string(hide_password=True)
-    backend, _, driver = sa_url.drivername.partition("+")
-    if backend in ("postgresql", "postgres"):
+            f"{display!r}. {URL_EXAMPLES}") from None
+    if location.backend == "postgresql":
         # One driver for PostgreSQL: psycopg 3, unless the URL names another explicitly.
-        return sa_url.set(drivername=f"postgresql+{driver or 'psycopg'}"), display
-    if backend != "sqlite":
-        raise StorageURLError(
-            f"storage URL must start with 'sqlite:///' or 'postgresql://'. Got {display!r}. "
-            f"{_URL_EXAMPLES}")
-    database = sa_url.database or ""
-    if database in ("", ":memory:") or sa_url.query.get("uri") in ("true", "1"):
-        return sa_url, display  # in memory (this process only) or a SQLite URI: leave as is
-    path = Path(database)
-    if not path.is_absolute():  # fix the file now: a later chdir must not move the storage
-        path = Path.cwd() / path
+        return sa_url.set(drivername=f"postgresql+{location.driver or 'psycopg'}")
+    path = location.path
+    if path is None:
+        return sa_url  # in memory (this process only) or a SQLite URI: leave as is
     if not path.parent.is_dir():
         raise StorageURLError(
             f"folder {str(path.parent)!r} of SQLite storage {display} must exist. Create it "
@@ -406,7 +356,7 @@ def _parse_url(url: str) -> tuple[sa.URL, str]:
         raise StorageURLError(
             f"path of SQLite storage {display} must be a file, not a folder. Got {str(path)!r}. "
             f"Use e.g. 'sqlite:///{path / 'shoal.db'}'.")
-    return sa_url.set(database=str(path)), display
+    return sa_url.set(database=str(path))
 
 
 def _create_engine(sa_url: sa.URL, display: str) -> Engine:
@@ -418,18 +368,7 @@ def _create_engine(sa_url: sa.URL, display: str) -> Engine:
             kwargs["poolclass"] = StaticPool  # one connection, else each would see its own db
     else:
         kwargs["pool_pre_ping"] = True  # long-lived workers outlive idle connections
-    try:
-        engine = sa.create_engine(sa_url, **kwargs)
-    except ImportError as err:
-        module = (err.name or "").split(".")[0]
-        hint = _INSTALL_HINT.get(module, f"pip install {module}" if module else "pip install")
-        raise StorageURLError(
-            f"storage {display} needs the database driver {module or sa_url.drivername!r}, "
-            f"which is not installed. Install it: {hint}.") from None
-    except sa.exc.ArgumentError:  # includes NoSuchModuleError: an unknown driver name
-        raise StorageURLError(
-            f"driver of storage URL {display!r} must be one SQLAlchemy knows, e.g. "
-            f"'postgresql://' (psycopg 3) or 'sqlite:///'. Got {sa_url.drivername!r}.") from None
+    engine = create_engine(sa_url, display, **kwargs)
     if sqlite:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

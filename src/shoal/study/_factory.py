@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from shoal._optuna_names import fail
 from shoal.clock import Clock
 from shoal.exceptions import ConfigError, StudyExists
-from shoal.samplers import AutoSampler, Sampler
+from shoal.samplers import Sampler
 from shoal.schedulers import NoStopping, Scheduler
 from shoal.space import Space
 from shoal.storage import Storage, StudyRecord, open_storage
@@ -32,6 +33,8 @@ def create_study(
     heartbeat: Heartbeat | None = None,
     retry: RetryPolicy | None = None,
     clock: Clock | None = None,
+    study_name: str | None = None,
+    pruner: object = None,
 ) -> Study:
     """Create a study, or load it with `load_if_exists=True`.
 
@@ -47,18 +50,23 @@ def create_study(
         space: A declared space (Space, or its dict form), stored with the study.
         load_if_exists: Load a study of the same name instead of failing.
         heartbeat / retry: Fault tolerance: see Heartbeat and RetryPolicy.
+        study_name: Optuna's spelling of `name`, accepted.
+        pruner: Optuna's name for `scheduler`: refused at once with the shoal spelling.
 
     Returns:
         The Study.
 
     Raises:
         StudyExists: the name is taken and load_if_exists is False.
+        OptunaName: `pruner=` was given (a ConfigError naming `scheduler=`).
 
     >>> study = create_study(direction="maximize")
     >>> study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
     >>> len(study.trials)
     3
     """
+    name = _name(name, study_name, "create_study")
+    _no_pruner(pruner, "create_study")
     if direction is not None and directions is not None:
         raise ConfigError("direction and directions of create_study must not both be given. "
                           "Use directions=[...] for several objectives.")
@@ -81,7 +89,7 @@ def create_study(
 
 
 def load_study(
-    name: str,
+    name: str | None = None,
     *,
     storage: str | Storage | None = None,
     sampler: Sampler | None = None,
@@ -89,25 +97,60 @@ def load_study(
     heartbeat: Heartbeat | None = None,
     retry: RetryPolicy | None = None,
     clock: Clock | None = None,
+    study_name: str | None = None,
+    pruner: object = None,
 ) -> Study:
     """Load an existing study; its declared space and directions come from storage.
+
+    `study_name=` (Optuna's spelling of `name`) is accepted; `pruner=` is refused as in
+    `create_study`.
 
     Raises:
         StudyNotFound: no study of that name; the message lists the ones there are.
     """
+    name = _name(name, study_name, "load_study")
+    _no_pruner(pruner, "load_study")
+    if name is None:
+        raise ConfigError("name of load_study must be given. Got None. Pass the study's name, "
+                          "e.g. load_study('mnist', storage=...); 'shoal studies' lists them.")
     store = open_storage(storage, clock=clock)
     record = store.get_study(name)
     return _study(record, store, sampler, scheduler, None, heartbeat, retry, clock)
 
 
-def delete_study(name: str, *, storage: str | Storage) -> None:
-    """Delete a study and all its trials."""
+def delete_study(name: str | None = None, *, storage: str | Storage,
+                 study_name: str | None = None) -> None:
+    """Delete a study and all its trials; `study_name=` is Optuna's spelling of `name`."""
+    name = _name(name, study_name, "delete_study")
+    if name is None:
+        raise ConfigError("name of delete_study must be given. Got None. Pass the study's name; "
+                          "'shoal studies' lists them.")
     open_storage(storage).delete_study(name)
 
 
 def list_studies(*, storage: str | Storage) -> list[StudyRecord]:
     """Every study in the storage, with its trial count."""
     return open_storage(storage).list_studies()
+
+
+def _name(name: str | None, study_name: str | None, owner: str) -> str | None:
+    """`name`, or Optuna's `study_name=` for it; both only when they agree."""
+    if study_name is None:
+        return name
+    if name is not None and name != study_name:
+        raise ConfigError(f"study_name of {owner} must equal name when both are given. Got "
+                          f"{study_name!r} and name={name!r}. Pass only one of them.")
+    return study_name
+
+
+def _no_pruner(pruner: object, owner: str) -> None:
+    if pruner is None:
+        return
+    equivalent = {"MedianPruner": "shoal.schedulers.MedianStopping()",
+                  "NopPruner": "shoal.schedulers.NoStopping()"}.get(type(pruner).__name__,
+                                                                   "shoal.schedulers.MedianStopping()")
+    raise fail(f"pruner of {owner} is Optuna's name: shoal calls it scheduler=. "
+               f"Use scheduler={equivalent}.")
 
 
 def _check_directions(record: StudyRecord, dirs: tuple[Direction, ...], url: str) -> None:
@@ -128,6 +171,10 @@ def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
             raise ConfigError(f"space of study {record.name!r} must match the one stored in "
                               f"{storage.url}. Got a different space. Use a new study name for a new space.")
         space = stored_space
-    return Study(record=record, storage=storage, sampler=sampler or AutoSampler(),
+    if sampler is None:
+        from shoal.samplers import AutoSampler  # here: it loads numpy and scipy
+
+        sampler = AutoSampler()
+    return Study(record=record, storage=storage, sampler=sampler,
                  scheduler=scheduler or NoStopping(), space=space, heartbeat=heartbeat,
                  retry=retry, clock=clock)

@@ -24,6 +24,8 @@ from shoal.exceptions import (
     TrialPruned,
 )
 from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, WorkerContext
+from shoal.storage._url import is_shareable
+from shoal.study._host import one_line as _one_line
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ def optimize(study: Study, objective: Objective, *, n_trials: int | None, timeou
         raise config_error("n_jobs", "optimize", "an integer >= 1, or -1 for every core", n_jobs)
     max_failures = integer(max_consecutive_failures, what="max_consecutive_failures", owner="optimize",
                            low=1, none=True, hint="None never stops for failures.")
-    if n_jobs > 1 and study.storage.url == "memory":
+    if n_jobs > 1 and not is_shareable(study.storage.url):
         raise ConfigError(f"storage of study {study.name!r} must be shareable between {n_jobs} worker "
                           "processes; in-memory storage is not. Use storage='sqlite:///shoal.db'.")
     if executor is None:
@@ -155,8 +157,10 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
         tell(study.tell(trial, state=TrialState.FAILED, reason=INTERRUPTED))
         raise
     except BaseException as err:
-        frozen = study._finish(trial, None, TrialState.FAILED, _one_line(err),
-                               {"traceback": traceback.format_exc()})
+        # A sampler error inside a suggest has already ended the trial, with its reason.
+        frozen = trial.result if trial.result is not None else trial.finish(
+            state=TrialState.FAILED, reason=_one_line(err),
+            system_attrs={"traceback": traceback.format_exc()})
         own_mistake = isinstance(err, ShoalError) and not isinstance(err, TrialOutcome)
         if own_mistake or not isinstance(err, catch):
             tell(frozen)
@@ -200,11 +204,6 @@ def _interrupts_held() -> Iterator[None]:
 
 def _ignore(trial: FrozenTrial) -> None:
     """Where a finished trial goes when nobody listens."""
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 class _Run:

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import socket
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shoal._optuna_names import fail
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import History, Sampler, sampler_rng
-from shoal.schedulers import Scheduler
+from shoal.schedulers import Decision, Scheduler
 from shoal.space import Param, Space
 from shoal.storage import Storage, StudyRecord
+from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from shoal.executors import Executor
@@ -104,7 +109,8 @@ class Study:
         self._sync()
         return [t for t in self._cache if t is not None]
 
-    def _known_distribution(self, name: str) -> Param | None:
+    def known_distribution(self, name: str) -> Param | None:
+        """The distribution `name` has in this study: declared, or seen in a trial; else None."""
         if self.space is not None and name in self.space:
             return self.space[name]
         return self._distributions.get(name)
@@ -114,7 +120,9 @@ class Study:
         """Every trial of the study, by number."""
         return self._history()
 
-    def get_trials(self, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+    def get_trials(self, states: Iterable[TrialState] | None = None, *,
+                   deepcopy: bool = True) -> list[FrozenTrial]:
+        """The trials in `states` (all if None). `deepcopy` is Optuna's; records are frozen anyway."""
         wanted = set(states) if states is not None else None
         return [t for t in self._history() if wanted is None or t.state in wanted]
 
@@ -198,35 +206,21 @@ class Study:
         if missing and (not frozen.is_fixed or declared is not None):
             try:
                 proposal = self.sampler.suggest(joint, history, rng)
-            except SearchSpaceExhausted as err:
-                self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED,
-                                          system_attrs={"fail_reason": f"not run: {err}"})
+                describe = getattr(self.sampler, "describe", None)
+                system = {"sampler": type(self.sampler).__name__,
+                          **(describe(joint, history) if describe is not None else {})}
+            except BaseException as err:  # nothing else could ever end this trial: end it FAILED
+                attrs = {"fail_reason": sampler_failure(err)}
+                if not isinstance(err, SearchSpaceExhausted):
+                    attrs["traceback"] = traceback.format_exc()
+                self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED, system_attrs=attrs)
                 raise
-            describe = getattr(self.sampler, "describe", None)
-            system = {"sampler": type(self.sampler).__name__,
-                      **(describe(joint, history) if describe is not None else {})}
-        trial = Trial(self, frozen, proposal, rng)
-        trial._system_attrs.update(system)
+        trial = Trial(host=self, frozen=frozen, rng=rng, proposal=proposal, system_attrs=system)
         self._live[trial.number] = trial
         self._beats.add(trial.trial_id)
         if declared is not None:  # a declared space is sampled whole: record every active value now
-            given = {**proposal, **trial._given}
-            names = declared.active_names(given)
-            params = {n: given[n] for n in names}
-            distributions = {n: declared[n] for n in names}
-            trial._params.update(params)
-            trial._distributions.update(distributions)
-            self._write(trial, params=params, distributions=distributions, system_attrs=system)
-        else:  # define-by-run: these ride along with the trial's next write
-            trial._unsaved_system = system
+            trial.apply_proposal(declared)
         return trial
-
-    def _write(self, trial: Trial, **fields: Any) -> None:
-        if trial._unsaved_system:
-            fields["system_attrs"] = {**trial._take_unsaved(), **fields.get("system_attrs", {})}
-        if not self.storage.update_trial(trial.trial_id, **fields):
-            log.warning("trial %d is no longer RUNNING in %s (its heartbeat was lost?); "
-                        "the update was not recorded.", trial.number, self.storage.url)
 
     def tell(self, trial: Trial | int, value: float | Sequence[float] | None = None, *,
              state: TrialState | None = None, reason: str | None = None) -> FrozenTrial:
@@ -239,25 +233,41 @@ class Study:
         if live is None or live.finished:
             raise ConfigError(f"trial {trial!r} must have been asked by this Study object and not "
                               "told yet. Tell each trial once.")
-        return self._finish(live, value, state, reason, {})
+        return live.finish(value, state=state, reason=reason)
 
-    def _finish(self, live: Trial, value: Any, state: TrialState | None, reason: str | None,
-                extra: Mapping[str, Any]) -> FrozenTrial:
+    # Host of the running trials (the TrialHost protocol; a Trial calls these) -------------------
+    def write_trial(self, *, number: int, trial_id: int, fields: TrialWrite) -> None:
+        """Merge `fields` into a running trial's record; a trial no longer RUNNING is left alone."""
+        if not self.storage.update_trial(trial_id, **fields):
+            log.warning("trial %d is no longer RUNNING in %s (its heartbeat was lost?); "
+                        "the update was not recorded.", number, self.storage.url)
+
+    def propose(self, *, number: int, space: Space, rng: np.random.Generator) -> dict[str, Any]:
+        """The sampler's values for `space` in trial `number`, given the study's history."""
+        return self.sampler.suggest(space, History(self._history(), number), rng)
+
+    def decide(self, trial: FrozenTrial) -> Decision:
+        """The scheduler's decision for a running trial."""
+        # Loaded only if the scheduler looks: NoStopping never does, and a read costs a query.
+        return self.scheduler.decide(trial, LazyHistory(self._history))
+
+    def finish_trial(self, trial: FrozenTrial, value: Any = None, *, state: TrialState | None = None,
+                     reason: str | None = None,
+                     system_attrs: Mapping[str, Any] | None = None) -> FrozenTrial:
+        """End a running trial (as `tell` does, which calls this through the trial)."""
         values, state, reason = _outcome(value, state, reason, len(self.directions))
-        attrs = {**live._take_unsaved(), **extra, **({"fail_reason": reason} if reason else {})}
+        attrs = {**(system_attrs or {}), **({"fail_reason": reason} if reason else {})}
         try:
-            ok = self.storage.finish_trial(live.trial_id, state=state, values=values,
+            ok = self.storage.finish_trial(trial.trial_id, state=state, values=values,
                                            system_attrs=attrs)
         finally:
-            self._beats.discard(live.trial_id)
-        self._live.pop(live.number, None)
-        live.finished = True
+            self._beats.discard(trial.trial_id)
+        self._live.pop(trial.number, None)
         if not ok:
             log.warning("trial %d had already been finished elsewhere (its heartbeat was lost?); "
-                        "its result %r was not recorded.", live.number, value)
-        snapshot = live.snapshot()
-        frozen = FrozenTrial(**{**snapshot.__dict__, "state": state, "values": values,
-                                "system_attrs": {**snapshot.system_attrs, **attrs}})
+                        "its result %r was not recorded.", trial.number, value)
+        frozen = dataclasses.replace(trial, state=state, values=values,
+                                     system_attrs={**trial.system_attrs, **attrs})
         if ok and state is TrialState.FAILED and self.retry.retry_failed:
             self._enqueue_retry(frozen)
         return frozen
@@ -330,6 +340,50 @@ class Study:
         from shoal.study._optimize import stop
 
         stop(self)
+
+    # Optuna spellings ---------------------------------------------------------------------------
+    # Accepted where harmless, refused at once (OptunaName) where shoal differs, and pickling as
+    # Optuna studies do: see docs/coming-from-optuna.md.
+    @property
+    def study_name(self) -> str:
+        """Optuna's name for `name`."""
+        return self.name
+
+    def enqueue_trial(self, params: Mapping[str, Any], *, user_attrs: Mapping[str, Any] | None = None,
+                      skip_if_exists: bool = False) -> int | None:
+        """Optuna's spelling of `enqueue`: queue `params`; returns the trial number.
+
+        With `skip_if_exists`, nothing is queued when a trial in any state already has exactly
+        these parameters (a re-run script does not queue its seeds twice); then it returns None.
+        """
+        if skip_if_exists and any(dict(t.params) == dict(params) for t in self._history()):
+            return None
+        return self.enqueue(params, user_attrs=user_attrs)
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """Optuna's Pareto front: not in shoal yet, so it fails naming what to use instead."""
+        raise fail("best_trials of Study is Optuna's name for the Pareto front, which shoal does "
+                   "not compute yet. Use study.best_trial (one objective), or study.trials and "
+                   "their .values (several).")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the study's identity and policies; the trials stay in storage.
+
+        Threads, caches and live trials are dropped: the copy reconnects by the storage URL (as
+        joblib and multiprocessing workers need). An in-memory study refuses: its trials live in
+        this process only, and a copy that silently diverged would lose every trial it ran.
+        """
+        if self.storage.url == "memory":
+            raise ConfigError(f"storage of study {self.name!r} must be a database for the study to "
+                              "pickle; in-memory trials live in this process only. Got 'memory'. "
+                              "Use create_study(..., storage='sqlite:///shoal.db').")
+        return {"record": self._record, "storage": self.storage, "sampler": self.sampler,
+                "scheduler": self.scheduler, "space": self.space, "heartbeat": self.heartbeat,
+                "retry": self.retry, "clock": self._clock}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Study.__init__(self, **state)
 
 
 def _outcome(value: Any, state: TrialState | None, reason: str | None,

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+from shoal._optuna_names import renamed
+from shoal._validate import integer, one_of
 from shoal.exceptions import ConfigError, DistributionMismatch
-from shoal.samplers import History
 from shoal.schedulers import Decision
 from shoal.space import Categorical, ChoiceValue, Float, Int, Param, Space, param_from_dict
+from shoal.study._host import TrialHost, TrialWrite, sampler_failure
 from shoal.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -28,44 +31,84 @@ class Trial:
 
     Parameter values come, in order of preference, from the trial's given parameters (enqueued
     or retried trials), from the sampler's joint proposal made when the trial was asked, or from
-    the sampler asked about that one parameter.
+    the sampler asked about that one parameter. Everything the trial needs from its study goes
+    through its `TrialHost` (writes, known distributions, proposals, decisions, finishing), so a
+    Trial can be built over any host: `Trial(host=..., frozen=..., rng=...)`.
     """
 
-    def __init__(self, study: Study, frozen: FrozenTrial, proposal: Mapping[str, Any],
-                 rng: np.random.Generator) -> None:
-        self.study = study
+    def __init__(self, *, host: TrialHost, frozen: FrozenTrial, rng: np.random.Generator,
+                 proposal: Mapping[str, Any] | None = None,
+                 system_attrs: Mapping[str, Any] | None = None) -> None:
+        """A running trial over `host`; `Study.ask()` builds them.
+
+        Args:
+            host: The study (or any `TrialHost`) that stores and steers this trial.
+            frozen: The trial's record when it started (RUNNING).
+            rng: The generator the sampler uses for this trial's one-parameter proposals.
+            proposal: The sampler's joint proposal made at ask time, used where it fits.
+            system_attrs: Attributes from ask time (the sampler's name...); they ride along with
+                the trial's next write.
+        """
+        self._host = host
         self.number = frozen.number
         self.trial_id = frozen.trial_id
+        self._sign = frozen.sign
         self._given = dict(frozen.params) if frozen.is_fixed else {}
-        self._proposal = dict(proposal)
+        self._proposal = dict(proposal or {})
         self._rng = rng
         self._params: dict[str, Any] = dict(frozen.params)
         self._distributions: dict[str, Param] = dict(frozen.distributions)
         self._intermediate: dict[int, float] = dict(frozen.intermediate)
         self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
-        self._system_attrs: dict[str, Any] = dict(frozen.system_attrs)
-        self._unsaved_system: dict[str, Any] = {}
+        self._system_attrs: dict[str, Any] = {**frozen.system_attrs, **(system_attrs or {})}
+        self._unsaved_system: dict[str, Any] = dict(system_attrs or {})
         self._curves: dict[str, dict[str, float]] = {
             name: dict(points) for name, points in dict(frozen.system_attrs.get("curves", {})).items()}
         self.parent = frozen.parent
         self.checkpoint = frozen.checkpoint
-        self.finished = False
+        self._result: FrozenTrial | None = None
+
+    @property
+    def study(self) -> Study:
+        """The Study running this trial, as Optuna's `trial.study` (its name, trials, storage).
+
+        Only a trial hosted by a Study has one; over another `TrialHost` this raises
+        AttributeError. Code that only suggests and reports never needs it.
+        """
+        from shoal.study._study import Study  # the study module imports this one
+
+        if not isinstance(self._host, Study):
+            raise AttributeError(f"study of Trial {self.number} must be a Study to be read. Got a "
+                                 f"{type(self._host).__name__} host. Read what you need from that host.")
+        return self._host
 
     # Suggest ------------------------------------------------------------------------------------
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
-                      scale: str | None = None) -> float:
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False, scale: str | None = None) -> float:
         """A float in [low, high]; `log=True` is shorthand for `scale="log"`.
 
-        `scale="one_minus_log"` samples 1-x log-uniformly, for momentum-like values near 1.
+        `step` restricts the values to `low + k*step` (Optuna's `step=`; linear scale only, and
+        `high - low` must be a multiple of it). `scale="one_minus_log"` samples 1-x
+        log-uniformly, for momentum-like values near 1.
         """
         if log and scale not in (None, "log"):
             raise ConfigError(f"log of Float {name!r} must be False when scale={scale!r}. Got True.")
         chosen = "log" if log else (scale or "linear")
-        return float(self.suggest(name, Float(low, high, chosen, name=name)))  # type: ignore[arg-type]
+        param = Float(low, high, chosen, step=step, name=name)  # type: ignore[arg-type]
+        return float(self.suggest(name, param))
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False,
-                    power_of_two: bool = False) -> int:
-        """An integer in [low, high] on a step grid, log-uniform, or among powers of two."""
+                    scale: str | None = None, power_of_two: bool = False) -> int:
+        """An integer in [low, high] on a step grid, log-uniform, or among powers of two.
+
+        `scale="log"` is another spelling of `log=True` (as `Float` spells it).
+        """
+        if scale is not None:
+            one_of(scale, ("linear", "log"), what="scale", owner=f"Int {name!r}",
+                   hint="Use scale='log' or log=True for a log-uniform integer.")
+            if log and scale != "log":
+                raise ConfigError(f"log of Int {name!r} must be False when scale={scale!r}. Got True.")
+            log = scale == "log"
         return int(self.suggest(name, Int(low, high, step, log, power_of_two=power_of_two, name=name)))
 
     def suggest_categorical(self, name: str, choices: Sequence[ChoiceValue]) -> Any:
@@ -73,10 +116,14 @@ class Trial:
         return self.suggest(name, Categorical(choices, name=name))
 
     def suggest(self, name: str, param: Param) -> Any:
-        """A value for `name` drawn from `param`; the same name must keep the same distribution."""
+        """A value for `name` drawn from `param`; the same name must keep the same distribution.
+
+        If the sampler raises, this trial is finished FAILED with the reason recorded, and the
+        error is raised again.
+        """
         if param.name != name:  # carry the name, so error messages can say which parameter
             param = param_from_dict(param.to_dict(), name=name)
-        known = self._distributions.get(name) or self.study._known_distribution(name)
+        known = self._distributions.get(name) or self._host.known_distribution(name)
         if known is not None and known.distribution() != param.distribution():
             raise DistributionMismatch(
                 f"distribution of parameter {name!r} must stay {known!r} within a study. Got "
@@ -91,12 +138,39 @@ class Trial:
         elif name in self._proposal and param.contains(self._proposal[name]):
             value = self._proposal[name]
         else:
-            history = History(self.study._history(), self.number)
-            value = self.study.sampler.suggest(Space({name: param}), history, self._rng)[name]
+            value = self._propose(name, param)
         self._params[name] = value
         self._distributions[name] = param
-        self.study._write(self, params={name: value}, distributions={name: param})
+        self._write({"params": {name: value}, "distributions": {name: param}})
         return value
+
+    def _propose(self, name: str, param: Param) -> Any:
+        try:
+            return self._host.propose(number=self.number, space=Space({name: param}), rng=self._rng)[name]
+        except Exception as err:  # a trial the sampler could not fill must not stay RUNNING
+            if self._result is None:
+                self.finish(state=TrialState.FAILED, reason=sampler_failure(err),
+                            system_attrs={"traceback": traceback.format_exc()})
+            raise
+
+    def apply_proposal(self, space: Space) -> None:
+        """Record a value for every active parameter of a declared `space` now, in one write.
+
+        Given values (enqueued, retried) win over the ask-time proposal. `Study.ask` calls this
+        for a declared space, which is sampled whole.
+        """
+        given = {**self._proposal, **self._given}
+        names = space.active_names(given)
+        params = {n: given[n] for n in names}
+        distributions = {n: space[n] for n in names}
+        self._params.update(params)
+        self._distributions.update(distributions)
+        self._write({"params": params, "distributions": distributions})
+
+    def _write(self, fields: TrialWrite) -> None:
+        if self._unsaved_system:
+            fields["system_attrs"] = {**self._take_unsaved(), **fields.get("system_attrs", {})}
+        self._host.write_trial(number=self.number, trial_id=self.trial_id, fields=fields)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -116,8 +190,7 @@ class Trial:
         the trial's next write (its next value report, or its end), so reporting them before the
         value costs no extra storage transaction.
         """
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ConfigError(f"step of report must be an integer >= 0. Got {step!r}.")
+        integer(step, what="step", owner="report", low=0)
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -132,12 +205,11 @@ class Trial:
             self._unsaved_system["curves"] = self._curves
             return
         self._intermediate[step] = value
-        self.study._write(self, intermediate={step: value})
+        self._write({"intermediate": {step: value}})
 
     def decision(self) -> Decision:
         """The scheduler's advice for this trial after its latest report."""
-        # Loaded only if the scheduler looks: NoStopping never does, and a read costs a query.
-        return self.study.scheduler.decide(self.snapshot(), _LazyHistory(self.study._history))
+        return self._host.decide(self.snapshot())
 
     def should_prune(self) -> bool:
         """True when the scheduler advises stopping; then `raise shoal.TrialPruned()`."""
@@ -147,7 +219,7 @@ class Trial:
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-serialisable value to this trial."""
         self._user_attrs[key] = value
-        self.study._write(self, user_attrs={key: value})
+        self._write({"user_attrs": {key: value}})
 
     @property
     def user_attrs(self) -> dict[str, Any]:
@@ -165,39 +237,68 @@ class Trial:
             unsaved["curves"] = {name: dict(points) for name, points in self._curves.items()}
         return unsaved
 
+    # Ending -----------------------------------------------------------------------------------
+    def finish(self, value: Any = None, *, state: TrialState | None = None, reason: str | None = None,
+               system_attrs: Mapping[str, Any] | None = None) -> FrozenTrial:
+        """End this trial through its host, once: what `study.tell(trial, ...)` does.
+
+        Args:
+            value: The objective's value(s); COMPLETEs the trial (a non-number FAILs it).
+            state: PRUNED or FAILED instead of a value.
+            reason: Why it FAILED, recorded with the trial.
+            system_attrs: Extra attributes recorded with the end (a traceback).
+
+        Returns:
+            The trial's final record, also kept as `result`.
+        """
+        if self._result is not None:
+            raise ConfigError(f"trial {self.number} must be finished once. Got a second finish "
+                              f"after it ended {self._result.state.name}. Tell each trial once.")
+        unsaved = self._take_unsaved()
+        try:
+            result = self._host.finish_trial(self.snapshot(), value, state=state, reason=reason,
+                                             system_attrs={**unsaved, **(system_attrs or {})})
+        except BaseException:
+            self._unsaved_system = {**unsaved, **self._unsaved_system}  # not written: keep for a retry
+            raise
+        self._result = result
+        return result
+
+    @property
+    def finished(self) -> bool:
+        """Whether the trial has ended (told, or failed by its sampler)."""
+        return self._result is not None
+
+    @property
+    def result(self) -> FrozenTrial | None:
+        """The record written when the trial ended; None while it runs."""
+        return self._result
+
     def snapshot(self) -> FrozenTrial:
         """This trial as a FrozenTrial, from what this process knows."""
         return FrozenTrial(number=self.number, trial_id=self.trial_id, state=TrialState.RUNNING,
                            params=dict(self._params), distributions=dict(self._distributions),
                            intermediate=dict(self._intermediate), user_attrs=dict(self._user_attrs),
-                           system_attrs=dict(self._system_attrs), sign=self.study.sign)
+                           system_attrs=dict(self._system_attrs), sign=self._sign,
+                           parent=self.parent, checkpoint=self.checkpoint)
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"
 
+    # Optuna spellings ---------------------------------------------------------------------------
+    # Optuna's pre-3.0 names: each runs its suggest_float equivalent and warns; see
+    # docs/coming-from-optuna.md.
+    def suggest_uniform(self, name: str, low: float, high: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high)`: runs it, with a FutureWarning."""
+        renamed("suggest_uniform", f"suggest_float({name!r}, {low!r}, {high!r})")
+        return self.suggest_float(name, low, high)
 
-class _LazyHistory(Sequence[FrozenTrial]):
-    """The study's trials, read from storage on first access."""
+    def suggest_loguniform(self, name: str, low: float, high: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high, log=True)`, with a FutureWarning."""
+        renamed("suggest_loguniform", f"suggest_float({name!r}, {low!r}, {high!r}, log=True)")
+        return self.suggest_float(name, low, high, log=True)
 
-    def __init__(self, load: Callable[[], list[FrozenTrial]]) -> None:
-        self._load = load
-        self._items: list[FrozenTrial] | None = None
-
-    def _get(self) -> list[FrozenTrial]:
-        if self._items is None:
-            self._items = self._load()
-        return self._items
-
-    @overload
-    def __getitem__(self, index: int) -> FrozenTrial: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[FrozenTrial]: ...
-
-    def __getitem__(self, index: int | slice) -> FrozenTrial | Sequence[FrozenTrial]:
-        return self._get()[index]
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __iter__(self) -> Iterator[FrozenTrial]:
-        return iter(self._get())
+    def suggest_discrete_uniform(self, name: str, low: float, high: float, q: float) -> float:
+        """Optuna's old name for `suggest_float(name, low, high, step=q)`, with a FutureWarning."""
+        renamed("suggest_discrete_uniform", f"suggest_float({name!r}, {low!r}, {high!r}, step={q!r})")
+        return self.suggest_float(name, low, high, step=q)

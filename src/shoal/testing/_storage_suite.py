@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from shoal.clock import FakeClock
-from shoal.exceptions import StudyExists, StudyNotFound
+from shoal.exceptions import ConfigError, StudyExists, StudyNotFound
 from shoal.space import Categorical, Fixed, Float, Int, Param
 from shoal.storage import Storage
 from shoal.trial import Direction, TrialState
@@ -26,7 +27,7 @@ class StorageSuite:
 
     Subclass it in a module named `test_*.py`, in a class named `Test*`, and define `make_storage`.
     Each test gets a fresh, empty storage built with a `FakeClock` that starts at 1000.0 s; the
-    suite calls the storage's `close()` afterwards if it has one.
+    suite calls the storage's `close()` afterwards.
 
     >>> from shoal.storage import InMemoryStorage
     >>> class TestInMemoryStorage(StorageSuite):
@@ -47,9 +48,7 @@ class StorageSuite:
     def storage(self, tmp_path: Path, clock: FakeClock) -> Iterator[Storage]:
         storage = self.make_storage(tmp_path, clock)
         yield storage
-        close = getattr(storage, "close", None)
-        if callable(close):
-            close()
+        storage.close()
 
     # Studies ----------------------------------------------------------------------------------
     def test_is_a_storage(self, storage: Storage) -> None:
@@ -346,7 +345,8 @@ class StorageSuite:
         failed = storage.fail_stale_trials(study.study_id, grace_seconds=30.0)
         assert [t.number for t in failed] == [stale.number]
         assert failed[0].state is FAILED
-        assert failed[0].datetime_complete == 1070.0
+        assert failed[0].datetime_complete == 1000.0  # its last heartbeat, not when it was noticed
+        assert failed[0].duration == 0.0
         assert failed[0].failure_reason == "heartbeat lost: none for 70 s"
         assert failed[0].system_attrs["keep"] == 1
         assert storage.fail_stale_trials(study.study_id, grace_seconds=30.0) == []
@@ -363,3 +363,65 @@ class StorageSuite:
         [failed_other] = storage.fail_stale_trials(bystander.study_id, grace_seconds=1.0)
         assert failed_other.trial_id == other.trial_id
         assert storage.get_trials(bystander.study_id).trials == [failed_other]
+
+    def test_a_stale_trial_ends_at_its_last_heartbeat(self, storage: Storage,
+                                                      clock: FakeClock) -> None:
+        # Its worker beat for 6 s and died; it was noticed 2 minutes later. It ran for 6 s.
+        study = storage.create_study("s", [MIN])
+        trial = storage.create_trial(study.study_id)
+        for _ in range(3):
+            clock.advance(2.0)
+            assert storage.update_trial(trial.trial_id, heartbeat=True)
+        clock.advance(133.0)
+        [failed] = storage.fail_stale_trials(study.study_id, grace_seconds=120.0)
+        assert (failed.datetime_start, failed.datetime_complete) == (1000.0, 1006.0)
+        assert failed.duration == 6.0
+        assert failed.failure_reason == "heartbeat lost: none for 133 s"
+        [stored] = storage.get_trials(study.study_id).trials
+        assert stored == failed
+
+    # Attributes -------------------------------------------------------------------------------
+    def test_attributes_json_cannot_hold_are_refused_and_nothing_is_written(
+            self, storage: Storage) -> None:
+        study = storage.create_study("s", [MIN])
+        trial = storage.create_trial(study.study_id, user_attrs={"ok": 1})
+        before = storage.get_trials(study.study_id)
+        sets = r"Got \{'a'\}\. Convert it first, e\.g\. sorted\(value\) or list\(value\)\.$"
+        json = r"must be JSON: str, int, float, bool, None, or lists and str-keyed dicts of them\. "
+        refused: list[tuple[Callable[[], object], str]] = [
+            (lambda: storage.create_trial(study.study_id, user_attrs={"tags": {"a"}}),
+             rf"^user attribute 'tags' of a trial {json}{sets}"),
+            (lambda: storage.update_trial(trial.trial_id, user_attrs={"model": object()}),
+             rf"^user attribute 'model' of a trial {json}Got <object object at .*>\. Convert it "
+             r"first, e\.g\. str\(value\), or store its parts as a dict\.$"),
+            (lambda: storage.update_trial(trial.trial_id, system_attrs={"s": {"b": [1, {"a"}]}}),
+             rf"^system attribute 's'\['b'\]\[1\] of a trial {json}{sets}"),
+            (lambda: storage.finish_trial(trial.trial_id, state=COMPLETE, values=[1.0],
+                                          system_attrs={"tags": {"a"}}),
+             rf"^system attribute 'tags' of a trial {json}{sets}"),
+            (lambda: storage.set_study_attrs(study.study_id, user={"tags": {"a"}}),
+             rf"^user attribute 'tags' of a study {json}{sets}"),
+            (lambda: storage.create_study("t", [MIN], system_attrs={"tags": {"a"}}),
+             rf"^system attribute 'tags' of study 't' {json}{sets}"),
+        ]
+        for write, message in refused:
+            with pytest.raises(ConfigError, match=message):
+                write()
+        assert storage.get_trials(study.study_id, since=before.version).trials == []
+        assert storage.get_trials(study.study_id).trials == before.trials
+        assert [s.name for s in storage.list_studies()] == ["s"]
+        assert dict(storage.get_study("s").user_attrs) == {}
+
+    def test_attributes_are_read_back_in_their_json_form(self, storage: Storage) -> None:
+        attrs = {"curve": np.array([1.0, 2.5]), "best": np.float64(0.25), "n": np.int64(3),
+                 "pair": (1, (2, 3)), "by_epoch": {1: "one", 2.5: "x", None: "t"}}
+        plain = {"curve": [1.0, 2.5], "best": 0.25, "n": 3, "pair": [1, [2, 3]],
+                 "by_epoch": {"1": "one", "2.5": "x", "null": "t"}}
+        study = storage.create_study("s", [MIN], user_attrs=attrs)
+        trial = storage.create_trial(study.study_id, user_attrs=attrs)
+        assert storage.update_trial(trial.trial_id, system_attrs=attrs)
+        [got] = storage.get_trials(study.study_id).trials
+        assert got.user_attrs == got.system_attrs == plain
+        assert type(got.user_attrs["n"]) is int
+        assert type(got.user_attrs["best"]) is float
+        assert dict(storage.get_study("s").user_attrs) == plain

@@ -1,7 +1,8 @@
 """The PyTorch harness: models, optimisers, schedules, data, validation protocols, the epoch loop.
 
 Most users name a dataset and a space in a task YAML (`shoal tune task.yaml`); power users call
-`fit(..., trial=trial)` from their own objective to get reporting, pruning and checkpoints.
+`fit(..., trial=trial)` from their own objective to get reporting, pruning and checkpoints. `fit` is
+`train_run` over a `Run` with a chain of `Hook`s (one per feature); pass your own with `hooks=`.
 """
 
 try:
@@ -13,9 +14,18 @@ from shoal.torch._checkpoint import CheckpointStore, artifacts_root, resume_sour
 from shoal.torch._data import ArrayData, DataBundle, LockedTestSet, TestAccess, TestSetLocked
 from shoal.torch._dense import apply_max_norm
 from shoal.torch._evaluate import Evaluation, evaluate, remember_task, task_of
+from shoal.torch._hooks import (
+    ApplyChanges,
+    CallAfterStep,
+    EarlyStopping,
+    PruneTrial,
+    ReportToTrial,
+    SaveCheckpoints,
+    StopEarly,
+)
 from shoal.torch._init import INIT_SCHEMES, init_weights
 from shoal.torch._loaders import BUILTIN_DATASETS, from_arrays, from_csv, from_torch_dataset, load_dataset
-from shoal.torch._loop import EarlyStopping, FitResult, fit
+from shoal.torch._loop import FitResult, fit, fit_hooks
 from shoal.torch._metrics import (
     METRICS,
     Metric,
@@ -29,6 +39,7 @@ from shoal.torch._metrics import (
 )
 from shoal.torch._models import MODEL_KEYS, build_model
 from shoal.torch._optim import OPTIMIZER_KEYS, build_optimizer
+from shoal.torch._run import Hook, Run, TrainConfig, train_run
 from shoal.torch._runtime import configure_threads, seed_everything, select_device
 from shoal.torch._schedules import SCHEDULE_KEYS, build_lr_schedule
 from shoal.torch._splits import Holdout, KFold, ValidationProtocol, protocol_from_dict
@@ -42,20 +53,29 @@ __all__ = [
     "OPTIMIZER_KEYS",
     "SCHEDULE_KEYS",
     "TRAIN_KEYS",
+    "ApplyChanges",
     "ArrayData",
+    "CallAfterStep",
     "CheckpointStore",
     "DataBundle",
     "EarlyStopping",
     "Evaluation",
     "FitResult",
     "Holdout",
+    "Hook",
     "KFold",
     "LockedTestSet",
     "Metric",
+    "PruneTrial",
+    "ReportToTrial",
+    "Run",
+    "SaveCheckpoints",
+    "StopEarly",
     "TaskObjective",
     "TaskSpec",
     "TestAccess",
     "TestSetLocked",
+    "TrainConfig",
     "ValidationProtocol",
     "accuracy",
     "apply_max_norm",
@@ -68,6 +88,7 @@ __all__ = [
     "default_metric",
     "evaluate",
     "fit",
+    "fit_hooks",
     "from_arrays",
     "from_csv",
     "from_torch_dataset",
@@ -84,5 +105,6 @@ __all__ = [
     "select_device",
     "task_of",
     "train_model",
+    "train_run",
     "trial_checkpoint_dir",
 ]

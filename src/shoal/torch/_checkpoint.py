@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,13 +13,14 @@ from urllib.parse import quote
 import numpy as np
 import torch
 
+from shoal.storage._url import sqlite_file
+
 if TYPE_CHECKING:
     from shoal.study import Trial
 
 __all__ = ["CheckpointStore", "artifacts_root", "resume_source", "trial_checkpoint_dir"]
 
 LAST = "last.pt"
-_SQLITE_FILE = re.compile(r"^sqlite(\+\w+)?:///(?P<path>[^?]+)")
 
 
 class CheckpointStore:
@@ -107,10 +107,9 @@ def artifacts_root(storage_url: str) -> Path:
     >>> artifacts_root("sqlite:////data/runs/shoal.db")
     PosixPath('/data/runs/shoal-artifacts')
     """
-    match = _SQLITE_FILE.match(storage_url)
-    if match and match["path"] != ":memory:":
-        database = Path(match["path"])
-        return Path.cwd() / database.with_name(f"{database.stem}-artifacts")
+    database = sqlite_file(storage_url)
+    if database is not None:
+        return database.with_name(f"{database.stem}-artifacts")
     configured = os.environ.get("SHOAL_ARTIFACTS")
     return Path(configured).absolute() if configured else Path.cwd() / "shoal-artifacts"
 

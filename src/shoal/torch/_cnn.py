@@ -49,18 +49,20 @@ def _channels_first(input_shape: tuple[int, ...], dims: int, owner: str) -> tupl
 
 
 def build_cnn(params: Mapping[str, Any], *, dims: int, input_shape: tuple[int, ...], n_outputs: int,
-              owner: str) -> nn.Sequential:
+              owner: str, common: Common | None = None) -> nn.Sequential:
     """Conv blocks (conv, batch norm, activation, 2x pooling), then a dense head.
 
     Each block keeps the length (or height and width) with 'same' padding, then halves it when
     `pooling` is not 'none'. Dropout acts on the flattened conv features and after each hidden
-    activation of the head. Weights are not initialised here: `build_model` does that.
+    activation of the head. Weights are not initialised here: `build_model` does that, and passes
+    the shared keys it has already read as `common` (read from `params` when None).
 
     >>> net = build_cnn({"conv_layers": 1}, dims=1, input_shape=(8,), n_outputs=3, owner="CNN1d")
     >>> net(torch.zeros(5, 8)).shape
     torch.Size([5, 3])
     """
-    common: Common = read_common(params, owner=owner)
+    if common is None:
+        common = read_common(params, owner=owner)
     channels = read_widths(params, count_key="conv_layers", width_key="channels", default_count=2,
                            default_width=32, owner=owner, min_count=1, max_count=4, doubling=True)
     kernel = read_int(params, "kernel_size", 3, owner=owner, within=Range(low=1))

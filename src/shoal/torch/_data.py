@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from shoal._validate import integer
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, ShoalError
 from shoal.torch._splits import TASKS, Task, ValidationProtocol
@@ -367,8 +368,7 @@ def _labels(y: npt.NDArray[Any], n_classes: int | None, owner: str) -> tuple[npt
         if not labels.size:
             raise ConfigError(f"n_classes of {owner} must be given when y is empty. Got None.")
         n_classes = int(labels.max()) + 1
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ConfigError(f"n_classes of {owner} must be an integer >= 2. Got {n_classes!r}.")
+    n_classes = integer(n_classes, what="n_classes", owner=owner, low=2)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ConfigError(f"y of {owner} must hold labels in [0, {n_classes}). "
                           f"Got values from {labels.min()} to {labels.max()}.")

@@ -16,10 +16,14 @@ from shoal.torch._task import TaskSpec, train_model
 if TYPE_CHECKING:
     from shoal.study import Study
 
-__all__ = ["TASK_ATTR", "Evaluation", "evaluate", "remember_task", "task_of"]
+__all__ = ["EVALUATIONS_ATTR", "TASK_ATTR", "TEST_SCORE_ATTR", "Evaluation", "evaluate", "remember_task",
+           "task_of"]
 
 TASK_ATTR = "task"  # study system attribute holding the TaskSpec a study was tuned with
-EVALUATIONS_ATTR = "test_evaluations"
+EVALUATIONS_ATTR = "test_evaluations"  # study user attribute: every evaluation, oldest first
+# Study system attribute: the latest test score in the task's metric, which `shoal best` and
+# `shoal studies` show (the CLI reads it by this name without importing torch).
+TEST_SCORE_ATTR = "test_score"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,10 @@ def evaluate(study: Study, *, spec: TaskSpec | None = None, force: bool = False)
     result = Evaluation(study.name, best.number, float(best.value or 0.0), metrics, n_test,
                         trained_on, time.time())
     study.set_user_attr(EVALUATIONS_ATTR, [*earlier, asdict(result)])
+    name = spec.metric_for(bundle.test.task).name
+    study.storage.set_study_attrs(study.study_id, system={TEST_SCORE_ATTR: {
+        "trial": best.number, "metric": name, "value": metrics[name], "n_test": n_test,
+        "uses": len(earlier) + 1}})
     return result
 
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
+from shoal._validate import number
 from shoal.exceptions import ConfigError
 from shoal.torch._data import ArrayData, DataBundle, LockedTestSet
 from shoal.torch._splits import TASKS, Holdout, Task
@@ -153,10 +154,9 @@ def from_arrays(x: npt.ArrayLike, y: npt.ArrayLike, *, task: Task | None = None,
             raise ConfigError(f"test of from_arrays must be None, a fraction, or a pair (x_test, y_test). "
                               f"Got a sequence of {len(test)}.")
         x_test, y_test = np.asarray(test[0]), np.asarray(test[1])
-    elif test is not None and (isinstance(test, bool) or not isinstance(test, (int, float))
-                               or not 0.0 < test < 1.0):
-        raise ConfigError(f"test of from_arrays must be None, a fraction in (0, 1), or a pair "
-                          f"(x_test, y_test). Got {test!r}.")
+    elif test is not None:
+        number(test, what="test", owner="from_arrays", low=0, high=1, low_open=True, high_open=True,
+               hint="Or pass None (no test set), or a pair (x_test, y_test).")
     if task is None:
         task = infer_task(y_all)
     if task not in TASKS:

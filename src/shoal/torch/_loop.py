@@ -1,71 +1,32 @@
-"""The epoch loop: train, evaluate, report to the trial, prune, stop early, checkpoint, resume."""
+"""`fit`: the epoch loop with reporting, pruning, early stopping and checkpoints, as hooks on `train`."""
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
-from shoal.exceptions import ConfigError, TrialFailed, TrialPruned
-from shoal.torch._checkpoint import CheckpointStore, rng_states, set_rng_states
-from shoal.torch._epoch import (
-    EVAL_BATCH_SIZE,
-    Data,
-    LossWindow,
-    StateDict,
-    TensorPair,
-    batches,
-    copy_state,
-    evaluate,
-    to_device,
+from shoal._validate import integer
+from shoal.torch._checkpoint import CheckpointStore
+from shoal.torch._epoch import Data, StateDict, TensorPair
+from shoal.torch._hooks import (
+    CallAfterStep,
+    EarlyStopping,
+    PruneTrial,
+    ReportToTrial,
+    SaveCheckpoints,
+    StopEarly,
 )
+from shoal.torch._run import Hook, Run, Schedule, TrainConfig, train_run
 
 if TYPE_CHECKING:
     from shoal.study import Trial
 
-__all__ = ["EarlyStopping", "FitResult", "Schedule", "TensorPair", "fit"]
-
-log = logging.getLogger("shoal")
-
-_FORMAT = 1
-
-
-class Schedule(Protocol):
-    """A learning-rate schedule stepped once per epoch (any torch.optim.lr_scheduler fits)."""
-
-    def step(self) -> None: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state_dict: dict[str, Any], /) -> None: ...
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Stop when the validation metric has not improved for `patience` epochs in a row.
-
-    An epoch improves when its metric beats the best so far by more than `min_delta`, in the
-    metric's direction.
-
-    >>> EarlyStopping(patience=3)
-    EarlyStopping(patience=3, min_delta=0.0)
-    """
-
-    patience: int = 5
-    min_delta: float = 0.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
-            raise ConfigError(f"patience of EarlyStopping must be an integer >= 1. Got {self.patience!r}.")
-        if not (isinstance(self.min_delta, int | float) and 0 <= self.min_delta < math.inf):
-            raise ConfigError(f"min_delta of EarlyStopping must be a finite number >= 0. "
-                              f"Got {self.min_delta!r}.")
+__all__ = ["EarlyStopping", "FitResult", "Schedule", "TensorPair", "fit", "fit_hooks"]
 
 
 @dataclass
@@ -81,9 +42,11 @@ class FitResult:
         epochs_run: Epochs completed, including those restored from a checkpoint.
         history: Per epoch: "train_loss" (mean over examples), "val_metric", "lr" (the learning
             rate of the first parameter group during that epoch).
-        stopped_early: True when early stopping ended the run before `epochs`.
+        stopped_early: True when a hook (early stopping, or one of yours) ended the run before
+            `epochs`.
         state: The model's state dict at `best_epoch`, also loaded into the model.
         resumed_epochs: Epochs restored from a checkpoint rather than trained in this call.
+        stop_reason: Why a hook stopped the run (e.g. "early stopping: ..."), or None.
     """
 
     best_metric: float
@@ -94,6 +57,19 @@ class FitResult:
     stopped_early: bool
     state: StateDict = field(repr=False)
     resumed_epochs: int = 0
+    stop_reason: str | None = None
+
+    @classmethod
+    def of(cls, run: Run) -> FitResult:
+        """What `run` did, once `train_run` has returned."""
+        progress = run.progress
+        history = progress.history
+        return cls(best_metric=progress.best_metric, best_epoch=progress.best_epoch,
+                   final_metric=history["val_metric"][-1] if history["val_metric"] else math.nan,
+                   epochs_run=progress.epochs, history=history,
+                   stopped_early=run.stop_reason is not None and progress.epochs < run.config.epochs,
+                   state=progress.best_state, resumed_epochs=run.resumed_epochs,
+                   stop_reason=run.stop_reason)
 
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule | None,
@@ -112,15 +88,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
         checkpoints: CheckpointStore | None = None,
         generator: torch.Generator | None = None,
         step_offset: int = 0,
-        report: bool = True) -> FitResult:
+        report: bool = True,
+        hooks: Sequence[Hook] = ()) -> FitResult:
     """Train `model` for `epochs`, evaluating on `val` after each; return the best epoch's model.
 
     Each epoch: shuffle `train` with `generator`, then per mini-batch of `batch_size` examples:
     forward, `loss_fn`, backward, clip the global gradient norm to `clip_grad_norm`, optimiser
     step, `after_step(model)`. Then evaluate with `metric` on all of `val` (`model.eval()`, no
-    gradients), step `schedule`, and with a `trial`: report the metric at step
-    `step_offset + epoch`, the training loss and learning rate as curves "train_loss" and "lr",
-    save the checkpoint, and raise `TrialPruned` if the trial's scheduler says stop.
+    gradients), step `schedule`, save the checkpoint, and with a `trial`: report the metric at
+    step `step_offset + epoch`, the training loss and learning rate as curves "train_loss" and
+    "lr", and raise `TrialPruned` if the trial's scheduler says stop. Each of these is a hook on
+    `train_run` (see `fit_hooks` for their order); `hooks=` adds your own.
 
     The model is left holding the best epoch's weights (also `FitResult.state`): the metric a
     tuner records for the trial is the best one, so the model handed back is the one that
@@ -135,11 +113,12 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     divergence.
 
     Checkpoints: with `checkpoints`, each epoch ends with one atomic save of everything the next
-    epoch depends on (weights, optimiser, schedule, best weights so far, early-stopping counter,
-    history, and every random state). If the store already holds a checkpoint, `fit` restores it
-    and continues from the next epoch: with the same seed, a resumed run ends with exactly the
-    weights of an uninterrupted one (bitwise on CPU). Epochs restored are reported again to
-    `trial`, so a retry resuming from its parent's checkpoint has the whole curve.
+    epoch depends on (weights, optimiser, schedule, best weights so far, history, step count, and
+    every random state; early stopping is recomputed from the history). If the store already
+    holds a checkpoint, `fit` restores it and continues from the next epoch: with the same seed,
+    a resumed run ends with exactly the weights of an uninterrupted one (bitwise on CPU). Epochs
+    restored are reported again to `trial`, so a retry resuming from its parent's checkpoint has
+    the whole curve.
 
     Args:
         model: The network; moved to `device` when one is given.
@@ -164,6 +143,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
         generator: Shuffles tensor data; None uses torch's global generator.
         step_offset: Added to the epoch to make the reported step (fold f of k: `f * epochs`).
         report: False: do not report to `trial` nor prune (e.g. a final retraining).
+        hooks: Your own `Hook`s, run after the built-in ones and before pruning (see `fit_hooks`).
 
     Returns:
         A FitResult.
@@ -183,170 +163,39 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     >>> result.epochs_run, result.best_metric < 0.01
     (20, True)
     """
-    direction = _check_args(epochs, batch_size, train, metric_direction, clip_grad_norm, step_offset)
-    if eval_batch_size is not None and (isinstance(eval_batch_size, bool)
-                                        or not isinstance(eval_batch_size, int) or eval_batch_size < 1):
-        raise ConfigError(f"eval_batch_size of fit must be an integer >= 1 or None. Got {eval_batch_size!r}.")
-    if eval_batch_size is None and batch_size is not None:
-        eval_batch_size = max(batch_size, EVAL_BATCH_SIZE)
-    if device is None:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    else:
-        model.to(device)
-    train_data, val_data = to_device(train, device), to_device(val, device)
-    generators = {"shuffle": generator,
-                  "loader": train.generator if isinstance(train, DataLoader) else None}
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    reporter = trial if report else None
-    progress = _Progress(maximize=direction == "maximize", early_stopping=early_stopping)
-    setup = {"step_offset": step_offset, "metric_direction": direction}
-    saved = checkpoints.load() if checkpoints is not None else None
-    if saved is not None and checkpoints is not None:
-        _check_checkpoint(saved, setup, epochs, checkpoints)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if schedule is not None and saved["schedule"] is not None:
-            schedule.load_state_dict(saved["schedule"])
-        progress.restore(saved["progress"])
-        set_rng_states(saved["rng"], generators)
-        log.info("resuming from %s after epoch %d", checkpoints.loaded_from, saved["epoch"])
-        if reporter is not None:
-            for epoch in range(progress.epochs):
-                _report(reporter, progress.history, epoch, step_offset)
-    resumed = progress.epochs
-
-    for epoch in range(resumed, epochs):
-        if progress.stopped_early:
-            break
-        lr = float(optimizer.param_groups[0]["lr"])
-        model.train()
-        losses = LossWindow(epoch)
-        for xb, yb in batches(train_data, batch_size, device, generator, shuffle=True):
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            if clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(trainable, clip_grad_norm)
-            optimizer.step()
-            if after_step is not None:
-                after_step(model)
-            losses.add(loss, yb.shape[0])
-        train_loss = losses.mean()
-        value = evaluate(model, val_data, metric, eval_batch_size, device)
-        if not math.isfinite(value):
-            raise TrialFailed(f"diverged: validation metric became {value} at epoch {epoch}")
-        if schedule is not None:
-            schedule.step()
-        progress.record(model, train_loss, value, lr)
-        if reporter is not None:
-            _report(reporter, progress.history, epoch, step_offset)
-        if checkpoints is not None:
-            model_state = model.state_dict()
-            checkpoints.save({
-                "format": _FORMAT, "setup": setup, "epoch": epoch, "model": model_state,
-                "optimizer": optimizer.state_dict(),
-                "schedule": None if schedule is None else schedule.state_dict(),
-                "progress": progress.state(model_state), "rng": rng_states(generators)})
-        if reporter is not None and reporter.should_prune():
-            raise TrialPruned(f"pruned at step {step_offset + epoch}")
-
-    model.load_state_dict(progress.best_state)
-    history = progress.history
-    return FitResult(best_metric=progress.best_metric, best_epoch=progress.best_epoch,
-                     final_metric=history["val_metric"][-1], epochs_run=progress.epochs,
-                     history=history, stopped_early=progress.stopped_early and progress.epochs < epochs,
-                     state=progress.best_state,
-                     resumed_epochs=resumed)
+    config = TrainConfig(loss_fn=loss_fn, metric=metric, direction=metric_direction, epochs=epochs,
+                         batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         clip_grad_norm=clip_grad_norm)
+    integer(step_offset, what="step_offset", owner="fit", low=0)
+    run = Run(model, optimizer, schedule, train, val, config=config, device=device, generator=generator)
+    chain = fit_hooks(trial=trial if report else None, step_offset=step_offset, direction=config.direction,
+                      early_stopping=early_stopping, after_step=after_step, checkpoints=checkpoints,
+                      extra=hooks)
+    train_run(run, chain)
+    return FitResult.of(run)
 
 
-class _Progress:
-    """What the epochs so far decided: history, best epoch and weights, early-stopping count."""
+def fit_hooks(*, trial: Trial | None, step_offset: int = 0, direction: str = "maximize",
+              early_stopping: EarlyStopping | None = None,
+              after_step: Callable[[nn.Module], None] | None = None,
+              checkpoints: CheckpointStore | None = None, extra: Sequence[Hook] = ()) -> list[Hook]:
+    """The hooks `fit` runs, in their order: checkpoints, reporting, early stopping, `after_step`,
+    `extra`, pruning.
 
-    def __init__(self, *, maximize: bool, early_stopping: EarlyStopping | None) -> None:
-        self.maximize = maximize
-        self.early_stopping = early_stopping
-        self.history: dict[str, list[float]] = {"train_loss": [], "val_metric": [], "lr": []}
-        self.best_metric, self.best_epoch = math.nan, -1
-        self.best_state: StateDict = {}
-        self.es_best, self.bad_epochs, self.stopped_early = math.nan, 0, False
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history["val_metric"])
-
-    def _beats(self, value: float, best: float, margin: float) -> bool:
-        return math.isnan(best) or (value > best + margin if self.maximize else value < best - margin)
-
-    def record(self, model: nn.Module, train_loss: float, value: float, lr: float) -> None:
-        epoch = self.epochs
-        for key, item in (("train_loss", train_loss), ("val_metric", value), ("lr", lr)):
-            self.history[key].append(item)
-        if self._beats(value, self.best_metric, 0.0):
-            self.best_metric, self.best_epoch, self.best_state = value, epoch, copy_state(model)
-        if self.early_stopping is not None:
-            if self._beats(value, self.es_best, self.early_stopping.min_delta):
-                self.es_best, self.bad_epochs = value, 0
-            else:
-                self.bad_epochs += 1
-            self.stopped_early = self.bad_epochs >= self.early_stopping.patience
-
-    def state(self, model_state: StateDict) -> dict[str, Any]:
-        # When this epoch is the best, its weights are the model's own tensors: torch.save
-        # writes shared storage once, so the checkpoint does not grow by a second copy.
-        best = model_state if self.best_epoch == self.epochs - 1 else self.best_state
-        return {"history": self.history, "best_metric": self.best_metric, "best_epoch": self.best_epoch,
-                "best_state": best, "es_best": self.es_best, "bad_epochs": self.bad_epochs,
-                "stopped_early": self.stopped_early}
-
-    def restore(self, saved: dict[str, Any]) -> None:
-        self.history = saved["history"]
-        self.best_metric, self.best_epoch = saved["best_metric"], saved["best_epoch"]
-        self.best_state = saved["best_state"]
-        self.es_best, self.bad_epochs = saved["es_best"], saved["bad_epochs"]
-        self.stopped_early = saved["stopped_early"]
-
-
-def _check_args(epochs: int, batch_size: int | None, train: Data, metric_direction: str,
-                clip_grad_norm: float | None, step_offset: int) -> str:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"epochs of fit must be an integer >= 1. Got {epochs!r}.")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise ConfigError(f"batch_size of fit must be an integer >= 1. Got {batch_size!r}.")
-    if batch_size is None and not isinstance(train, DataLoader):
-        raise ConfigError("batch_size of fit must be given when train is a pair of tensors. Got None.")
-    direction = str(getattr(metric_direction, "value", metric_direction)).lower()
-    if direction not in ("maximize", "minimize"):
-        raise ConfigError(f"metric_direction of fit must be 'maximize' or 'minimize'. "
-                          f"Got {metric_direction!r}.")
-    if clip_grad_norm is not None and not (0 < clip_grad_norm < math.inf):
-        raise ConfigError(f"clip_grad_norm of fit must be a finite number > 0 or None. "
-                          f"Got {clip_grad_norm!r}.")
-    if isinstance(step_offset, bool) or not isinstance(step_offset, int) or step_offset < 0:
-        raise ConfigError(f"step_offset of fit must be an integer >= 0. Got {step_offset!r}.")
-    return direction
-
-
-def _check_checkpoint(saved: dict[str, Any], setup: dict[str, Any], epochs: int,
-                      store: CheckpointStore) -> None:
-    where = store.loaded_from
-    if saved.get("format") != _FORMAT:
-        raise ConfigError(f"format of checkpoint {where} must be {_FORMAT}. Got {saved.get('format')!r}. "
-                          "Delete it to start the trial afresh.")
-    for key, value in setup.items():
-        if saved["setup"][key] != value:
-            hint = ("Give each fold its own store: store.child(f'fold-{k}')." if key == "step_offset"
-                    else "Use another store, or delete the checkpoint to start afresh.")
-            raise ConfigError(f"{key} of fit must match checkpoint {where} ({saved['setup'][key]!r}) "
-                              f"to resume from it. Got {value!r}. {hint}")
-    if saved["epoch"] + 1 > epochs:
-        raise ConfigError(f"epochs of fit must be >= the {saved['epoch'] + 1} epochs already in checkpoint "
-                          f"{where}. Got {epochs!r}.")
-
-
-def _report(trial: Trial, history: dict[str, list[float]], epoch: int, step_offset: int) -> None:
-    step = step_offset + epoch
-    # Curves first: they ride along with the value's write, one storage transaction per epoch.
-    trial.report(history["train_loss"][epoch], step, name="train_loss")
-    trial.report(history["lr"][epoch], step, name="lr")
-    trial.report(history["val_metric"][epoch], step)
+    >>> [type(h).__name__ for h in fit_hooks(trial=None, early_stopping=EarlyStopping())]
+    ['StopEarly']
+    """
+    hooks: list[Hook] = []
+    if checkpoints is not None:
+        hooks.append(SaveCheckpoints(checkpoints, setup={"step_offset": step_offset,
+                                                         "metric_direction": direction}))
+    if trial is not None:
+        hooks.append(ReportToTrial(trial, step_offset=step_offset))
+    if early_stopping is not None:
+        hooks.append(StopEarly(early_stopping))
+    if after_step is not None:
+        hooks.append(CallAfterStep(after_step))
+    hooks.extend(extra)
+    if trial is not None:
+        hooks.append(PruneTrial(trial, step_offset=step_offset))
+    return hooks

@@ -100,7 +100,7 @@ def build_model(family: str, params: Mapping[str, Any], *, input_shape: tuple[in
             model = nn.Sequential(nn.Flatten(), *dense_stack(math.prod(shape), widths, n_outputs, common))
         else:
             model = build_cnn(params, dims=1 if family == "cnn1d" else 2, input_shape=shape,
-                              n_outputs=n_outputs, owner=owner)
+                              n_outputs=n_outputs, owner=owner, common=common)
     init_weights(model, common.init, std=common.init_std, generator=generator)
     apply_max_norm(model)
     return model

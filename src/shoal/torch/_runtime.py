@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import torch
 
+from shoal._validate import integer
 from shoal.exceptions import ConfigError
 
 __all__ = ["configure_threads", "release_freed_memory", "seed_everything", "select_device"]
@@ -56,8 +57,7 @@ def seed_everything(seed: int, *, deterministic: bool | None = None) -> torch.Ge
     >>> torch.equal(a, torch.rand(2, generator=seed_everything(0, deterministic=False)))
     True
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed of seed_everything must be an integer >= 0. Got {seed!r}.")
+    integer(seed, what="seed", owner="seed_everything", low=0)
     torch_seed, numpy_seed, random_seed, own_seed = np.random.SeedSequence(int(seed)).generate_state(4)
     torch.manual_seed(int(torch_seed))  # also seeds every CUDA device, lazily
     np.random.seed(int(numpy_seed))  # the legacy global: what third-party code draws from
@@ -100,9 +100,7 @@ def configure_threads(n_threads: int | None = None, *, n_jobs: int | None = None
     True
     """
     for name, value in (("n_threads", n_threads), ("n_jobs", n_jobs)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{name} of configure_threads must be an integer >= 1 or None. "
-                              f"Got {value!r}.")
+        integer(value, what=name, owner="configure_threads", low=1, none=True)
     if n_threads is None:
         if os.environ.get("OMP_NUM_THREADS"):
             return torch.get_num_threads()

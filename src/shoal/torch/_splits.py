@@ -14,6 +14,8 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from shoal._validate import integer, number
+from shoal._validate import seed as check_seed
 from shoal.exceptions import ConfigError
 
 __all__ = ["Holdout", "KFold", "Split", "Task", "ValidationProtocol", "protocol_from_dict"]
@@ -50,9 +52,7 @@ class Holdout:
     seed: int | None = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.fraction, bool) or not isinstance(self.fraction, (int, float)) \
-                or not 0.0 < self.fraction < 1.0:
-            raise ConfigError(f"fraction of Holdout must be a number in (0, 1). Got {self.fraction!r}.")
+        number(self.fraction, what="fraction", owner="Holdout", low=0, high=1, low_open=True, high_open=True)
         _check_common("Holdout", self.stratify, self.seed)
 
     @property
@@ -110,8 +110,7 @@ class KFold:
     shuffle: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 2:
-            raise ConfigError(f"k of KFold must be an integer >= 2. Got {self.k!r}.")
+        integer(self.k, what="k", owner="KFold", low=2)
         if not isinstance(self.shuffle, bool):
             raise ConfigError(f"shuffle of KFold must be True or False. Got {self.shuffle!r}.")
         _check_common("KFold", self.stratify, self.seed)
@@ -195,8 +194,7 @@ def protocol_from_dict(spec: str | Mapping[str, Any] | ValidationProtocol) -> Va
 def _check_common(owner: str, stratify: object, seed: object) -> None:
     if not isinstance(stratify, bool):
         raise ConfigError(f"stratify of {owner} must be True or False. Got {stratify!r}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"seed of {owner} must be an integer >= 0 or None. Got {seed!r}.")
+    check_seed(seed, owner=owner)
 
 
 def _length(y: npt.ArrayLike) -> int:

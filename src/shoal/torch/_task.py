@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from torch.nn import functional
 
+from shoal._validate import integer
 from shoal.exceptions import ConfigError
 from shoal.space import Space
 from shoal.torch._checkpoint import CheckpointStore, resume_source, trial_checkpoint_dir
 from shoal.torch._data import ArrayData, DataBundle
-from shoal.torch._dense import MaxNormLinear, apply_max_norm
+from shoal.torch._dense import apply_max_norm
+from shoal.torch._hparams import Range, read_float, read_int
 from shoal.torch._loaders import BUILTIN_DATASETS, from_csv, load_dataset
 from shoal.torch._loop import EarlyStopping, FitResult, fit
 from shoal.torch._metrics import Metric, default_metric, get_metric
@@ -21,14 +23,14 @@ from shoal.torch._models import MODEL_KEYS, build_model
 from shoal.torch._optim import OPTIMIZER_KEYS, build_optimizer
 from shoal.torch._runtime import configure_threads, release_freed_memory, seed_everything, select_device
 from shoal.torch._schedules import SCHEDULE_KEYS, build_lr_schedule
-from shoal.torch._splits import Holdout, ValidationProtocol, protocol_from_dict
+from shoal.torch._splits import Holdout, Task, ValidationProtocol, protocol_from_dict
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from shoal.study import Trial
 
-__all__ = ["TRAIN_KEYS", "TaskObjective", "TaskSpec", "train_config"]
+__all__ = ["TRAIN_KEYS", "TaskObjective", "TaskSpec", "TrainSettings", "train_config", "train_model"]
 
 # Hyperparameters the training loop itself reads (the rest go to the model and optimiser builders).
 TRAIN_KEYS = frozenset({"batch_size", "epochs", "clip_grad_norm"})
@@ -100,11 +102,9 @@ class TaskSpec:
             raise ConfigError(f"dataset of task must be one of {', '.join(BUILTIN_DATASETS)} or "
                               f"{{csv: path, target: column}}. Got {self.dataset!r}.")
         for key in ("epochs", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{key} of task must be an integer >= 1. Got {value!r}.")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
-            raise ConfigError(f"patience of task must be an integer >= 1 or null. Got {self.patience!r}.")
+            integer(getattr(self, key), what=key, owner="task", low=1)
+        integer(self.patience, what="patience", owner="task", low=1, none=True,
+                hint="Write null (or leave it out) to turn early stopping off.")
         if self.metric is not None:
             get_metric(self.metric)
 
@@ -135,9 +135,12 @@ class TaskSpec:
         return _BUNDLES[key]
 
     def resolved_metric(self) -> Metric:
-        if self.metric is not None:
-            return get_metric(self.metric)
-        return default_metric(self.load().train.task)
+        """The task's metric; the default one needs the data to know whether it classifies."""
+        return self.metric_for(self.load().train.task)
+
+    def metric_for(self, task: Task) -> Metric:
+        """The metric to tune on data of `task`: the one named, else the task's default."""
+        return get_metric(self.metric) if self.metric is not None else default_metric(task)
 
     @property
     def direction(self) -> str:
@@ -147,12 +150,26 @@ class TaskSpec:
         return TaskObjective(self)
 
 
-def train_config(spec: TaskSpec, params: Mapping[str, Any]) -> tuple[int, int, float | None]:
-    """(epochs, batch_size, clip_grad_norm) for one configuration: tuned values over task defaults."""
-    epochs = int(params.get("epochs", spec.epochs))
-    batch_size = int(params.get("batch_size", spec.batch_size))
-    clip = params.get("clip_grad_norm")
-    return epochs, batch_size, None if clip is None else float(clip)
+class TrainSettings(NamedTuple):
+    """The hyperparameters the training loop itself reads (`TRAIN_KEYS`), for one configuration."""
+
+    epochs: int
+    batch_size: int
+    clip_grad_norm: float | None
+
+
+def train_config(spec: TaskSpec, params: Mapping[str, Any]) -> TrainSettings:
+    """The loop's keys of `params`, read once, with the task's values as defaults.
+
+    >>> train_config(TaskSpec(dataset="wine", epochs=5), {"batch_size": 32.0, "clip_grad_norm": "1.0"})
+    TrainSettings(epochs=5, batch_size=32, clip_grad_norm=1.0)
+    """
+    epochs = read_int(params, "epochs", spec.epochs, owner="task", within=Range(low=1))
+    batch_size = read_int(params, "batch_size", spec.batch_size, owner="task", within=Range(low=1))
+    clip = None
+    if params.get("clip_grad_norm") is not None:
+        clip = read_float(params, "clip_grad_norm", 0.0, owner="task", within=Range(low=0, low_open=True))
+    return TrainSettings(epochs, batch_size, clip)
 
 
 class TaskObjective:
@@ -182,7 +199,7 @@ class TaskObjective:
         folds = train.split(spec.protocol)
         for fold, (fit_data, val_data) in enumerate(folds):
             store = self._checkpoints(trial, fold, len(folds))
-            epochs = train_config(spec, params)[0]
+            epochs = train_config(spec, params).epochs
             _, result = train_model(spec, params, fit_data, val_data, trial=trial, checkpoints=store,
                                     seed=spec.seed + fold, step_offset=fold * epochs)
             scores.append(result.best_metric)
@@ -208,26 +225,32 @@ def train_model(spec: TaskSpec, params: Mapping[str, Any], train: ArrayData, val
                 trial: Trial | None, checkpoints: CheckpointStore | None, seed: int,
                 step_offset: int = 0, epochs: int | None = None) -> tuple[nn.Module, FitResult]:
     """Build the model, optimiser and schedule for `params`, train them on `train`, and return the
-    model (holding its best epoch's weights) with what the training did."""
-    tuned_epochs, batch_size, clip = train_config(spec, params)
-    epochs = epochs or tuned_epochs
-    metric = spec.resolved_metric()
+    model (holding its best epoch's weights) with what the training did.
+
+    A hyperparameter's way through the harness, each file once: the loop's own keys (here), the
+    metric for the data's task (`_metrics`), the seed (`_runtime`), the model (`_models`, which
+    reads the shared keys in `_dense` and builds with `_dense` or `_cnn`, then `_init`), the
+    optimiser (`_optim`), the schedule (`_schedules`), and the loop (`_loop` -> `_run`, `_hooks`).
+    """
+    settings = train_config(spec, params)
+    epochs = epochs or settings.epochs
+    metric = spec.metric_for(train.task)
     generator = seed_everything(seed)
     model = build_model(spec.model, params, input_shape=train.input_shape, n_outputs=train.n_outputs,
                         generator=generator)
     optimizer = build_optimizer(model, params)
     schedule = build_lr_schedule(optimizer, params, epochs=epochs,
-                                 steps_per_epoch=math.ceil(len(train) / batch_size))
-    # Looking for constrained layers after every step costs ~0.4% of an epoch: only when needed.
-    constrained = any(isinstance(m, MaxNormLinear) and m.max_norm is not None for m in model.modules())
+                                 steps_per_epoch=math.ceil(len(train) / settings.batch_size))
+    # Enforcing max-norm after every step costs ~0.4% of an epoch: only when the model has a limit.
+    constrained = params.get("max_norm") is not None
     stopping = (EarlyStopping(patience=spec.patience, min_delta=spec.min_delta)
                 if spec.patience is not None else None)
     result = fit(model, optimizer, schedule, train.to_tensors(), val.to_tensors(),
-               loss_fn=_loss(train), metric=metric.fn, metric_direction=metric.direction,
-               epochs=epochs, batch_size=batch_size, trial=trial, early_stopping=stopping,
-               clip_grad_norm=clip, after_step=apply_max_norm if constrained else None,
-               device=select_device(spec.device), checkpoints=checkpoints, generator=generator,
-               step_offset=step_offset)
+                 loss_fn=_loss(train), metric=metric.fn, metric_direction=metric.direction,
+                 epochs=epochs, batch_size=settings.batch_size, trial=trial, early_stopping=stopping,
+                 clip_grad_norm=settings.clip_grad_norm, after_step=apply_max_norm if constrained else None,
+                 device=select_device(spec.device), checkpoints=checkpoints, generator=generator,
+                 step_offset=step_offset)
     return model, result
 
 

@@ -1,0 +1,165 @@
+"""Schema versions and migrations: a database written by any earlier shoal opens, nothing lost.
+
+`shoal_meta.schema_version` records the version of a database. `STEPS[v - 1]` turns version v into
+v + 1; each step runs in its own write transaction together with the version bump, so a database
+is always at exactly one version, whatever interrupts a migration. Read-write storage
+(`SQLStorage`) migrates an older database when it opens it; concurrent openers are serialised by
+SQLite's `BEGIN IMMEDIATE` or a PostgreSQL advisory lock, and each re-reads the version inside the
+lock, so a step never runs twice. A read-only `SQLReader` never migrates: it reads any version from
+`MIN_READABLE_VERSION` up (the columns it selects exist there), and for anything older it says to
+open the database read-write once. A database from a newer shoal is refused by both.
+
+Steps are frozen DDL, written out in full, never derived from the current table definitions: the
+tables in `_schema` change with later versions, while a step must do exactly what it did when it
+was written. A test migrates a database written by schema v1 (`tests/storage/fixtures`) and
+compares it with a new one.
+
+Adding a version: append a step here, bump `SCHEMA_VERSION` and change the tables in `_schema`,
+and raise `MIN_READABLE_VERSION` if the reads now select something older databases lack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from shoal.exceptions import SchemaVersionError, StorageError
+from shoal.storage._schema import READ_SCHEMA_VERSION, SCHEMA_VERSION, meta, metadata
+
+__all__ = ["MIN_READABLE_VERSION", "STEPS", "check_readable", "ensure_schema"]
+
+MIN_READABLE_VERSION = 1
+_SCHEMA_LOCK_KEY = 0x73686F616C  # "shoal": PostgreSQL advisory lock serialising schema changes
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Lineage and commands, for pause/resume, forks and nudges (DESIGN.md, the trial lifecycle).
+
+    - `shoal_trials.lineage`: a JSON list of the changes a trial went through after it started
+      (a fork's source and step, a nudged learning rate at a step), so `params` stays what the
+      trial started with and the record never lies.
+    - `shoal_commands`: pause/resume/nudge/stop requests for a trial, which its worker reads at its
+      next step boundary; through storage, so control works across machines with no server.
+    """
+    conn.execute(sa.text("ALTER TABLE shoal_trials ADD COLUMN lineage TEXT NOT NULL DEFAULT '[]'"))
+    frozen = sa.MetaData()
+    sa.Table("shoal_studies", frozen, sa.Column("study_id", sa.Integer, primary_key=True))
+    sa.Table("shoal_trials", frozen, sa.Column("trial_id", sa.Integer, primary_key=True))
+    commands = sa.Table(
+        "shoal_commands", frozen,
+        sa.Column("command_id", sa.Integer, primary_key=True),
+        sa.Column("study_id", sa.Integer,
+                  sa.ForeignKey("shoal_studies.study_id", ondelete="CASCADE"), nullable=False),
+        sa.Column("trial_id", sa.Integer,
+                  sa.ForeignKey("shoal_trials.trial_id", ondelete="CASCADE"), nullable=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created", sa.Double, nullable=False),
+        sa.Column("done", sa.Double, nullable=True),
+        sa.Index("ix_shoal_commands_trial_done", "trial_id", "done"),
+        sqlite_autoincrement=True,
+    )
+    commands.create(conn)
+
+
+STEPS: tuple[Callable[[Connection], None], ...] = (_v1_to_v2,)
+assert len(STEPS) == SCHEMA_VERSION - 1, "one migration step per schema version after the first"
+
+
+def _version(value: Any) -> int | str:
+    return int(value) if str(value).isdigit() else str(value)
+
+
+def _read_version(conn: Connection) -> int | str | None:
+    if not sa.inspect(conn).has_table(meta.name):
+        return None
+    value = conn.execute(READ_SCHEMA_VERSION).scalar()
+    return None if value is None else _version(value)
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+
+
+def _create(write_engine: Engine) -> int | str | None:
+    with write_engine.begin() as conn:
+        _lock(conn)
+        metadata.create_all(conn, checkfirst=True)
+        value = conn.execute(READ_SCHEMA_VERSION).scalar()
+        if value is None:
+            conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return SCHEMA_VERSION
+    return _version(value)
+
+
+def _migrate(write_engine: Engine) -> int | str | None:
+    """Run the steps from the database's version up to SCHEMA_VERSION, one transaction each."""
+    while True:
+        with write_engine.begin() as conn:
+            _lock(conn)
+            version = _read_version(conn)  # again, under the lock: another process may have won
+            if not isinstance(version, int) or not 1 <= version < SCHEMA_VERSION:
+                return version
+            STEPS[version - 1](conn)
+            conn.execute(sa.update(meta).where(meta.c.key == "schema_version")
+                         .values(value=str(version + 1)))
+
+
+def ensure_schema(engine: Engine, write_engine: Engine, *, display: str) -> None:
+    """Create the tables if the database has none, migrate an older one, refuse a newer one.
+
+    Safe when many processes open a database at once: creation and each migration step run in
+    one write transaction, serialised by SQLite's BEGIN IMMEDIATE (`write_engine`) or a
+    PostgreSQL advisory lock, and a process that still loses a race reads what the winner wrote.
+    Never drops anything.
+
+    Raises:
+        SchemaVersionError: A newer shoal wrote the database (or its version is unreadable).
+        StorageError: The database cannot be opened or reached.
+    """
+    try:
+        with engine.connect() as conn:
+            version = _read_version(conn)
+        for attempt in range(3):
+            if version is not None:
+                break
+            try:
+                version = _create(write_engine)
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
+                if attempt == 2:  # another process created the tables between our look and write
+                    raise
+                with engine.connect() as conn:
+                    version = _read_version(conn)
+        if isinstance(version, int) and version < SCHEMA_VERSION:
+            version = _migrate(write_engine)
+    except sa.exc.DBAPIError as err:
+        detail = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
+        raise StorageError(
+            f"cannot open storage {display}: {detail}. Check that the database exists and is "
+            "reachable, and that the URL is right.") from None
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(f"storage {display} was written with shoal schema v{version}; "
+                                 f"this shoal reads v{SCHEMA_VERSION}. Upgrade shoal (pip install "
+                                 "-U shoal), or point --storage at a new file.")
+
+
+def check_readable(version: Any, *, display: str) -> None:
+    """Raise SchemaVersionError unless a read-only view can read a database at `version`.
+
+    >>> check_readable("1", display="sqlite:///shoal.db")
+    """
+    parsed = _version(version)
+    if isinstance(parsed, int) and MIN_READABLE_VERSION <= parsed <= SCHEMA_VERSION:
+        return
+    if isinstance(parsed, int) and parsed < MIN_READABLE_VERSION:
+        raise SchemaVersionError(
+            f"storage {display} was written with shoal schema v{parsed}; reading it needs "
+            f"v{MIN_READABLE_VERSION} or later. Open it read-write once with this shoal (e.g. "
+            "shoal.load_study(NAME, storage=URL)) to migrate it, then read it again.")
+    raise SchemaVersionError(f"storage {display} was written with shoal schema v{parsed}; this "
+                             f"shoal reads up to v{SCHEMA_VERSION}. Upgrade shoal (pip install -U "
+                             "shoal) to read it.")

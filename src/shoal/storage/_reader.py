@@ -1,0 +1,244 @@
+"""Reading a SQL storage without writing to it, and errors that say what a bad database file is.
+
+`SQLReader` is the read-only way in for the CLI's inspection commands and the dashboard. It never
+creates a file, a table or a schema, never migrates, and never switches a SQLite file's journal
+mode: SQLite is opened through its read-only URI mode (`file:...?mode=ro`), PostgreSQL sessions
+are `READ ONLY`. So pointing it at the wrong file (a typo, another program's database, an empty
+file) says what the file is and leaves it byte-for-byte as it was.
+
+`SQLStorage` shares the read methods (`_SQLReads`) and the error translation (`translate_errors`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sqlite3
+import weakref
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from shoal.exceptions import StorageError, StorageURLError
+from shoal.storage import _schema as q
+from shoal.storage._memory import study_not_found
+from shoal.storage._migrations import check_readable
+from shoal.storage._protocol import StudyRecord, TrialsPage
+from shoal.storage._schema import loads
+from shoal.storage._url import StorageURL, parse_url
+from shoal.trial import Direction
+
+__all__ = ["BUSY_TIMEOUT_S", "SQLReader", "create_engine", "translate_errors"]
+
+BUSY_TIMEOUT_S = 30.0
+_INSTALL_HINT = {"psycopg": "pip install 'shoal[postgres]'", "psycopg2": "pip install psycopg2"}
+# What SQLite says about a file that is not a database, or one whose pages are damaged.
+_CORRUPT = ("file is not a database", "database disk image is malformed")
+
+
+def _corrupt_message(location: StorageURL, detail: str) -> str:
+    path = location.path
+    where = f"the file {path}" if path is not None else "the database"
+    what = "is corrupt" if "malformed" in detail else "is not a SQLite database, or is corrupt"
+    if path is None:
+        return f"cannot open storage {location.display}: {where} {what} ({detail})."
+    copy = path.with_name(f"{path.stem}-recovered{path.suffix or '.db'}")
+    lead = "Copy" if "malformed" in detail else "If it was a shoal database, copy"
+    return (f"cannot open storage {location.display}: {where} {what} ({detail}). {lead} what "
+            f"it still holds into a new file with "
+            f"sqlite3 {shlex.quote(str(path))} \".recover\" | sqlite3 {shlex.quote(str(copy))} "
+            f"and use --storage sqlite:///{copy}; keep the damaged file until you have checked "
+            "the copy.")
+
+
+def create_engine(sa_url: sa.URL, display: str, **kwargs: Any) -> Engine:
+    """`sa.create_engine`, with a missing or unknown driver said in one line, with what to install."""
+    try:
+        return sa.create_engine(sa_url, **kwargs)
+    except ImportError as err:
+        module = (err.name or "").split(".")[0]
+        hint = _INSTALL_HINT.get(module, f"pip install {module}" if module else "pip install")
+        raise StorageURLError(
+            f"storage {display} needs the database driver {module or sa_url.drivername!r}, "
+            f"which is not installed. Install it: {hint}.") from None
+    except sa.exc.ArgumentError:  # includes NoSuchModuleError: an unknown driver name
+        raise StorageURLError(
+            f"driver of storage URL {display!r} must be one SQLAlchemy knows, e.g. "
+            f"'postgresql://' (psycopg 3) or 'sqlite:///'. Got {sa_url.drivername!r}.") from None
+
+
+def translate_errors(engine: Engine, location: StorageURL) -> None:
+    """Turn SQLite's "not a database" / "malformed" errors, wherever they surface (opening or
+    any later read or write), into one StorageError naming the file and how to recover it."""
+
+    def on_error(context: Any) -> None:
+        original = context.original_exception
+        if isinstance(original, sqlite3.DatabaseError) and str(original) in _CORRUPT:
+            raise StorageError(_corrupt_message(location, str(original))) from None
+
+    event.listen(engine, "handle_error", on_error)
+
+
+class _SQLReads:
+    """The read methods of SQL storage, over `self._engine`; shared by SQLReader and SQLStorage."""
+
+    url: str
+    _display: str
+    _engine: Engine
+    _signs: dict[int, float]  # study_id -> sign; directions never change
+    _finalizer: weakref.finalize[Any, Any]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._display!r})"
+
+    def close(self) -> None:
+        """Close this object's pooled connections; the data stays in the database."""
+        self._finalizer()
+
+    def _record(self, row: Sequence[Any]) -> StudyRecord:
+        study_id, name, directions, user_attrs, system_attrs, created, n_trials = row
+        dirs = tuple(Direction.parse(d) for d in loads(directions))
+        self._signs[study_id] = dirs[0].sign
+        return StudyRecord(study_id, name, dirs, loads(user_attrs), loads(system_attrs),
+                           created, n_trials)
+
+    def _not_found(self, conn: Connection, name: str) -> Exception:
+        return study_not_found(name, self._display, list(conn.execute(q.STUDY_NAMES).scalars()))
+
+    def get_study(self, name: str) -> StudyRecord:
+        """The study of that name. Raises StudyNotFound (listing the known studies) if none."""
+        with self._engine.connect() as conn:
+            row = conn.execute(q.GET_STUDY, {"b_name": name}).first()
+            if row is None:
+                raise self._not_found(conn, name)
+        return self._record(row)
+
+    def list_studies(self) -> list[StudyRecord]:
+        """Every study, sorted by name."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(q.LIST_STUDIES).all()
+        return [self._record(row) for row in rows]
+
+    def get_trials(self, study_id: int, *, since: int = 0) -> TrialsPage:
+        """Trials of the study written after version `since` (0: all), ordered by number.
+
+        The version is read before the trials, so a trial written meanwhile may come twice
+        (in this page and the next), but none is ever missed. Every trial comes with its
+        `last_heartbeat`, so a reader can tell a RUNNING trial whose worker died.
+        """
+        with self._engine.connect() as conn:
+            head = conn.execute(q.STUDY_VERSION, {"b_sid": study_id}).first()
+            if head is None:
+                return TrialsPage([], 0)
+            version, directions = head
+            rows = conn.execute(q.TRIALS_SINCE, {"b_sid": study_id, "b_since": since}).all()
+        sign = self._signs.get(study_id)
+        if sign is None:
+            sign = self._signs[study_id] = Direction.parse(loads(directions)[0]).sign
+        return TrialsPage([q.trial_from_row(row, sign) for row in rows], version)
+
+
+class SQLReader(_SQLReads):
+    """A read-only view of a shoal database (SQLite or PostgreSQL); use `open_reader(url)`.
+
+    Raises:
+        StorageURLError: The URL is malformed or names in-memory storage (nothing to read).
+        StorageError: The file is missing, empty, not shoal's, corrupt; or the server is unreachable.
+        SchemaVersionError: A newer shoal wrote the database.
+    """
+
+    def __init__(self, url: str) -> None:
+        location = parse_url(url)
+        self.url, self._display = url, location.display
+        self._signs = {}
+        self._engine = _read_only_engine(location)
+        self._finalizer = weakref.finalize(self, self._engine.dispose)
+        try:
+            translate_errors(self._engine, location)
+            _check_shoal_database(self._engine, location)
+        except BaseException:
+            self.close()
+            raise
+
+
+def _read_only_engine(location: StorageURL) -> Engine:
+    display, path = location.display, location.path
+    if location.in_memory:
+        raise StorageURLError(
+            f"storage {display} must be a database file or server to be read: in-memory storage "
+            "lives only in the process that made it. Use e.g. 'sqlite:///shoal.db'.")
+    if location.backend == "postgresql":
+        url = sa.make_url(location.url)
+        engine = create_engine(url.set(drivername=f"postgresql+{location.driver or 'psycopg'}"),
+                               display, pool_pre_ping=True)
+        event.listen(engine, "connect", _postgres_read_only)
+        return engine
+    if path is None:
+        raise StorageURLError(
+            f"storage URL of a read-only view must name a SQLite file as sqlite:///PATH. Got "
+            f"{display!r}.")
+    if not path.exists():
+        raise StorageError(f"file {path} of storage {display} must exist to be read. Check the "
+                           "path, or create a study there first (shoal tune, or create_study).")
+    if path.is_dir():
+        raise StorageError(f"path of SQLite storage {display} must be a file, not a folder. Got "
+                           f"{str(path)!r}. Use e.g. 'sqlite:///{path / 'shoal.db'}'.")
+    if path.stat().st_size == 0:
+        raise StorageError(f"file {path} of storage {display} is empty (0 bytes), not a shoal "
+                           "database; shoal left it as it is. Point --storage at the file your "
+                           "study is in, or delete this one.")
+    uri = f"file:{quote(str(path))}?mode=ro"
+    engine = sa.create_engine(
+        "sqlite://", poolclass=sa.pool.QueuePool,
+        creator=lambda: sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
+                                        check_same_thread=False))
+    event.listen(engine, "connect", _sqlite_read_connect)
+    event.listen(engine, "begin", _sqlite_read_begin)
+    return engine
+
+
+def _sqlite_read_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    dbapi_connection.isolation_level = None  # shoal emits BEGIN itself (_sqlite_read_begin)
+
+
+def _sqlite_read_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")  # one snapshot for the reads of a call
+
+
+def _postgres_read_only(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+
+
+def _check_shoal_database(engine: Engine, location: StorageURL) -> None:
+    """Raise unless the database holds shoal's tables at a schema version this shoal can read."""
+    display = location.display
+    try:
+        with engine.connect() as conn:
+            tables = sorted(sa.inspect(conn).get_table_names())
+            version = (conn.execute(q.READ_SCHEMA_VERSION).scalar()
+                       if q.meta.name in tables else None)
+    except sa.exc.DBAPIError as err:
+        detail = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
+        raise StorageError(
+            f"cannot open storage {display}: {detail}. Check that the database exists and is "
+            "reachable, and that the URL is right.") from None
+    if version is None:
+        where = f"file {location.path}" if location.path is not None else "database"
+        if not tables:  # a new, empty database: no study was ever stored in it
+            raise StorageError(
+                f"{where} of storage {display} holds no shoal study yet: it has no tables. Create "
+                f"one there with 'shoal tune CONFIG.yaml --storage {display}' (or "
+                "create_study(storage=URL)); reading changed nothing.")
+        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(f"{where} of storage {display} must be a shoal database, but it has no "
+                           f"shoal tables (it holds {listed}); shoal left it as it is. Point "
+                           "--storage at the database your study is in.")
+    check_readable(version, display=display)
