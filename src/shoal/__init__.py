@@ -26,6 +26,7 @@ from shoal.exceptions import (
 from shoal.space import Categorical, Fixed, Float, Int, Space
 from shoal.study import (
     Heartbeat,
+    MaxTrialsCallback,
     RetryPolicy,
     Study,
     Trial,
@@ -47,6 +48,7 @@ __all__ = [
     "FrozenTrial",
     "Heartbeat",
     "Int",
+    "MaxTrialsCallback",
     "NoCompletedTrials",
     "RetryPolicy",
     "SearchSpaceExhausted",

@@ -13,9 +13,13 @@ ShoalError
 ├── SearchSpaceExhausted             the sampler has nothing left to propose (a finished grid)
 ├── NoCompletedTrials (ValueError)   a best trial was asked for before any trial completed
 ├── TestSetLocked                    the test set was read during tuning (in shoal.torch)
+├── TooManyFailures                  optimize stopped: too many trials in a row failed
 └── TrialOutcome                     raised *inside* an objective to end the trial; never stops a study
     ├── TrialPruned                  the trial was stopped early; it ends PRUNED
     └── TrialFailed                  the trial failed for a known reason; it ends FAILED
+
+KeyboardInterrupt
+└── Terminated                       SIGTERM arrived during optimize; handled as Ctrl-C
 ```
 
 A `TrialOutcome` marks one trial; any other exception from an objective marks the trial FAILED and,
@@ -36,6 +40,8 @@ __all__ = [
     "StorageURLError",
     "StudyExists",
     "StudyNotFound",
+    "Terminated",
+    "TooManyFailures",
     "TrialFailed",
     "TrialOutcome",
     "TrialPruned",
@@ -87,6 +93,14 @@ class SearchSpaceExhausted(ShoalError):
 
 class NoCompletedTrials(ShoalError, ValueError):
     """The study has no completed trial with a finite value yet."""
+
+
+class TooManyFailures(ShoalError):
+    """optimize stopped because its last trials all failed (see `max_consecutive_failures`)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while optimize ran: it was handled as Ctrl-C (running trials FAILED)."""
 
 
 class TrialOutcome(ShoalError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -185,6 +188,113 @@ def test_samplers_by_name(run: Run, url: str, tmp_path: Path, name: str, cls: st
         return
     assert code == 0, err
     assert len(shoal.load_study(f"s-{name}", storage=url).trials) == 3
+
+
+def test_progress_and_summary_count_only_this_run(run: Run, url: str, tmp_path: Path) -> None:
+    # Trial 0 plays a second `shoal tune` on the same study: five trials finish meanwhile.
+    (tmp_path / "shared_objective.py").write_text(textwrap.dedent(f"""\
+        import shoal
+        def objective(trial):
+            if trial.number == 0:
+                other = shoal.load_study("shared", storage={url!r})
+                for _ in range(5):
+                    other.tell(other.ask(), 1.0)
+            return trial.suggest_float("x", 0.0, 1.0)
+        """))
+    config = write(tmp_path, "objective: shared_objective:objective\nstudy: shared\n")
+    code, out, err = run("tune", config, "--n-trials", "3", "--storage", url)
+    assert code == 0, err
+    assert "Ran 3 trials: 3 complete." in out
+    assert "3/3" in out
+    assert "8/3" not in out
+    assert "Trial 0 finished with value" not in out + err  # the progress bar says it already
+
+
+def test_sigterm_prints_the_summary_and_exits_143(url: str, tmp_path: Path) -> None:
+    (tmp_path / "slow_objective.py").write_text(textwrap.dedent(f"""\
+        import time
+        def objective(trial):
+            x = trial.suggest_float("x", 0.0, 1.0)
+            if trial.number == 2:
+                open({str(tmp_path / "running")!r}, "w").close()
+                time.sleep(600)
+            return x
+        """))
+    config = write(tmp_path, "objective: slow_objective:objective\nstudy: term\n")
+    main = "import sys; from shoal.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(shoal.__file__).parents[1])}  # this shoal
+    proc = subprocess.Popen([sys.executable, "-c", main, "tune", config, "--n-trials", "10",
+                             "--storage", url], text=True, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not (tmp_path / "running").exists():
+        assert time.time() < deadline, proc.stderr
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "Terminated (SIGTERM): 2 trials completed in this run (2 complete, 1 failed)" in out
+    trials = shoal.load_study("term", storage=url).trials
+    assert trials[2].state is TrialState.FAILED
+    assert trials[2].failure_reason == "interrupted"
+
+
+def test_an_objective_that_always_fails_stops_and_exits_1(run: Run, url: str, tmp_path: Path) -> None:
+    (tmp_path / "failing_objective.py").write_text(textwrap.dedent("""\
+        def objective(trial):
+            trial.suggest_float("x", 0.0, 1.0)
+            raise RuntimeError("CUDA out of memory")
+        """))
+    config = write(tmp_path, "objective: failing_objective:objective\nstudy: f\n"
+                             "max_consecutive_failures: 3\n")
+    code, out, err = run("tune", config, "--n-trials", "20", "--storage", url)
+    assert code == 1, err
+    assert "Stopped: optimize of study 'f' stopped: its last 3 trials failed in a row" in out
+    assert "RuntimeError: CUDA out of memory" in out
+    assert len(shoal.load_study("f", storage=url).trials) == 3
+    bad = write(tmp_path, "objective: failing_objective:objective\nmax_consecutive_failures: 0\n", "bad.yaml")
+    code, _, err = run("tune", bad, "--n-trials", "1", "--storage", url)
+    assert code == 1
+    assert "max_consecutive_failures of bad.yaml must be an integer >= 1" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_of_a_sigkilled_tune_stop(url: str, tmp_path: Path) -> None:
+    (tmp_path / "stuck_objective.py").write_text(textwrap.dedent(f"""\
+        import os, time
+        def objective(trial):
+            open(os.path.join({str(tmp_path)!r}, f"pid-{{os.getpid()}}"), "w").close()
+            time.sleep(600)
+        """))
+    config = write(tmp_path, "objective: stuck_objective:objective\nstudy: orphans\n")
+    main = "import sys; from shoal.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(Path(shoal.__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", main, "tune", config, "--n-trials", "12",
+                             "--n-jobs", "2", "--storage", url], text=True, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while len(list(tmp_path.glob("pid-*"))) < 2:
+        assert time.time() < deadline, proc.stderr
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    pids = [int(p.name[4:]) for p in tmp_path.glob("pid-*")]
+    proc.kill()
+    proc.communicate(timeout=10)
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 5
+    while any(alive(pid) for pid in pids):
+        assert time.time() < deadline, f"workers {pids} outlived 'shoal tune'"
+        time.sleep(0.05)
+    trials = shoal.load_study("orphans", storage=url).trials
+    assert [(t.state, t.failure_reason) for t in trials] == [(TrialState.FAILED, "interrupted")] * 2
 
 
 def _dead_trial(url: str, *, age: float) -> None:

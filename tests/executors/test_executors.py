@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from shoal.clock import FakeClock
 from shoal.exceptions import ConfigError
-from shoal.executors import LocalBudget, ProcessExecutor, SerialExecutor, WorkerContext, WorkerCrashed
+from shoal.executors import (
+    Budget,
+    Executor,
+    LocalBudget,
+    ProcessExecutor,
+    SerialExecutor,
+    WorkerContext,
+    WorkerCrashed,
+)
 
 
 def test_local_budget_counts_trials_and_deadline() -> None:
@@ -77,3 +88,88 @@ def test_serial_executor_runs_in_process() -> None:
 def test_bad_start_method() -> None:
     with pytest.raises(ConfigError, match="start_method of ProcessExecutor must be one of"):
         ProcessExecutor(start_method="teleport")
+
+
+def _send_three(context: WorkerContext) -> None:
+    while context.budget.claim():
+        context.send((context.index, os.getpid()))
+        time.sleep(0.02)  # the handler runs while the worker goes on; give it time to stop us
+
+
+@pytest.mark.parametrize("executor", [SerialExecutor(), ProcessExecutor()], ids=repr)
+def test_worker_messages_reach_the_handler_in_the_calling_process(executor: Executor) -> None:
+    seen: list[tuple[object, int]] = []
+
+    def handler(message: object, budget: Budget) -> None:
+        seen.append((message, os.getpid()))
+        if len(seen) == 3:
+            budget.stop()  # the caller can end the run from its handler
+
+    executor.run(_send_three, n_workers=1, n_trials=100, timeout=None, on_event=handler)
+    assert 3 <= len(seen) < 20
+    assert {pid for _, pid in seen} == {os.getpid()}
+    worker_pids = {message[1] for message, _ in seen}  # type: ignore[index]
+    assert (worker_pids == {os.getpid()}) == isinstance(executor, SerialExecutor)
+
+
+def _raise_in_handler(message: object, budget: Budget) -> None:
+    raise RuntimeError("the handler broke")
+
+
+def test_an_error_in_the_handler_stops_the_workers_and_is_raised() -> None:
+    with pytest.raises(RuntimeError, match="the handler broke"):
+        ProcessExecutor().run(_send_three, n_workers=2, n_trials=None, timeout=None,
+                              on_event=_raise_in_handler)
+
+
+ORPHAN_PARENT = """
+import os, sys, time
+from shoal.executors import ProcessExecutor, _processes
+
+def job(context):
+    with open(os.path.join(sys.argv[1], f"worker-{os.getpid()}"), "w"):
+        pass
+    while context.budget.claim():
+        with open(os.path.join(sys.argv[1], f"claim-{os.getpid()}-{time.time()}"), "w"):
+            pass
+        time.sleep(0.2)
+
+if __name__ == "__main__":
+    if sys.argv[3] == "lifeline-only":
+        _processes._die_with_parent = lambda parent_pid: None
+    ProcessExecutor(start_method=sys.argv[2]).run(job, n_workers=2, n_trials=None, timeout=None)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, only not yet reaped
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize(("start_method", "mode"), [
+    ("fork", "both"), ("spawn", "both"), ("fork", "lifeline-only")])
+def test_workers_die_with_their_parent(tmp_path: Path, start_method: str, mode: str) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(ORPHAN_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path), start_method, mode],
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while len(list(tmp_path.glob("worker-*"))) < 2:
+        assert time.time() < deadline, parent.stderr
+        assert parent.poll() is None, parent.stderr
+        time.sleep(0.05)
+    pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+    parent.kill()
+    parent.communicate(timeout=10)
+    deadline = time.time() + 5
+    while any(_alive(pid) for pid in pids):
+        assert time.time() < deadline, f"workers {pids} outlived their parent"
+        time.sleep(0.05)
+    claims = len(list(tmp_path.glob("claim-*")))
+    time.sleep(0.5)
+    assert len(list(tmp_path.glob("claim-*"))) == claims

@@ -235,7 +235,7 @@ def test_timeout_and_budget() -> None:
     study = shoal.create_study()
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=0)
     assert study.trials == []
-    with pytest.raises(ConfigError, match="n_jobs of optimize must be >= 1"):
+    with pytest.raises(ConfigError, match="n_jobs of optimize must be an integer >= 1"):
         study.optimize(lambda t: 0.0, n_trials=1, n_jobs=0)
 
 

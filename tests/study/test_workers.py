@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,3 +165,172 @@ def test_seeded_study_gives_identical_histories_in_two_processes(tmp_path: Path,
         runs.append(json.loads(out.stdout))
     assert len(runs[0]) == 25
     assert runs[0] == runs[1]
+
+
+SLOW_PARENT = """
+import os, sys, time, shoal
+study = shoal.create_study("s", storage=sys.argv[1], heartbeat=shoal.Heartbeat(interval=0.2, grace=1.0))
+def objective(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    open(os.path.join(sys.argv[2], f"started-{trial.number}-{os.getpid()}"), "w").close()
+    time.sleep(600)
+    return x
+try:
+    study.optimize(objective, n_trials=40, n_jobs=int(sys.argv[3]))
+except shoal.exceptions.Terminated:
+    sys.exit(143)
+"""
+
+
+def _start_slow_parent(tmp_path: Path, n_jobs: int) -> tuple[subprocess.Popen[str], str, list[int]]:
+    url = f"sqlite:///{tmp_path}/s.db"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    parent = subprocess.Popen([sys.executable, "-c", SLOW_PARENT, url, str(markers), str(n_jobs)],
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while len(list(markers.iterdir())) < n_jobs:
+        assert time.time() < deadline, parent.stderr
+        assert parent.poll() is None, parent.stderr
+        time.sleep(0.05)
+    pids = [int(p.name.rsplit("-", 1)[1]) for p in markers.iterdir()]
+    return parent, url, pids
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, only not yet reaped
+        return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_of_a_sigkilled_optimize_stop_and_record_their_trials(tmp_path: Path) -> None:
+    parent, url, pids = _start_slow_parent(tmp_path, n_jobs=2)
+    parent.kill()
+    parent.communicate(timeout=10)
+    deadline = time.time() + 5
+    while not all(_gone(pid) for pid in pids):
+        assert time.time() < deadline, f"workers {pids} outlived their parent"
+        time.sleep(0.05)
+    trials = shoal.load_study("s", storage=url).trials
+    time.sleep(0.5)
+    assert shoal.load_study("s", storage=url).trials == trials  # no trial started since
+    assert len(trials) == 2
+    assert all(t.state is TrialState.FAILED and t.failure_reason == "interrupted" for t in trials)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path, n_jobs: int) -> None:
+    parent, url, pids = _start_slow_parent(tmp_path, n_jobs=n_jobs)
+    parent.terminate()
+    _, err = parent.communicate(timeout=30)
+    assert parent.returncode == 143, err
+    trials = shoal.load_study("s", storage=url).trials
+    assert len(trials) == n_jobs
+    assert all(t.state is TrialState.FAILED and t.failure_reason == "interrupted" for t in trials)
+    assert all(_gone(pid) for pid in pids)
+
+
+def _quick(trial: shoal.Trial) -> float:
+    return trial.suggest_float("x", 0.0, 1.0)
+
+
+def test_callbacks_run_in_the_parent_with_workers(tmp_path: Path) -> None:
+    study = shoal.create_study("s", storage=f"sqlite:///{tmp_path}/s.db")
+    seen: list[tuple[int, int]] = []
+    study.optimize(_quick, n_trials=8, n_jobs=2,
+                   callbacks=[lambda s, t: seen.append((t.number, os.getpid()))])
+    assert sorted(n for n, _ in seen) == list(range(8))
+    assert {pid for _, pid in seen} == {os.getpid()}
+
+
+def test_max_trials_callback_and_stop_across_workers(tmp_path: Path) -> None:
+    study = shoal.create_study("s", storage=f"sqlite:///{tmp_path}/s.db")
+    study.optimize(_quick, n_trials=100, n_jobs=2, callbacks=[shoal.MaxTrialsCallback(6)])
+    done = len(study.get_trials([TrialState.COMPLETE]))
+    assert 6 <= done <= 8  # trials already running when the sixth finished still finish
+    assert len(study.trials) == done
+
+
+def test_stop_from_the_objective(tmp_path: Path) -> None:
+    study = shoal.create_study("s")
+    study.optimize(lambda t: (t.number == 3 and study.stop()) or 1.0, n_trials=50)
+    assert len(study.trials) == 4
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+    with pytest.raises(shoal.ShoalError, match="stop of study 's' must be called while its optimize runs"):
+        study.stop()
+
+
+def _always_fails(trial: shoal.Trial) -> float:
+    trial.suggest_float("x", 0.0, 1.0)
+    raise RuntimeError("no GPU")
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_stops_after_consecutive_failures(tmp_path: Path, n_jobs: int) -> None:
+    study = shoal.create_study("s", storage=f"sqlite:///{tmp_path}/s.db")
+    study.optimize(_quick, n_trials=2)
+    with pytest.raises(shoal.exceptions.TooManyFailures,
+                       match=r"its last [0-9]+ trials failed in a row \(the last: RuntimeError: no GPU\)"):
+        study.optimize(_always_fails, n_trials=40, n_jobs=n_jobs, max_consecutive_failures=4)
+    failed = study.get_trials([TrialState.FAILED])
+    assert 4 <= len(failed) <= 4 + n_jobs - 1
+    assert len(study.trials) == 2 + len(failed)
+    study.optimize(_always_fails, n_trials=6, max_consecutive_failures=None)  # never stops
+    assert len(study.get_trials([TrialState.FAILED])) == len(failed) + 6
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"timeout": "5"}, "timeout of optimize must be a finite number > 0 or None. Got '5'."),
+    ({"n_trials": "3"}, "n_trials of optimize must be an integer >= 0 or None. Got '3'."),
+    ({"n_jobs": 0}, "n_jobs of optimize must be an integer >= 1, or -1 for every core. Got 0."),
+    ({"max_consecutive_failures": 0}, "max_consecutive_failures of optimize must be an integer >= 1"),
+])
+def test_optimize_arguments_are_checked(kwargs: dict[str, object], message: str) -> None:
+    study = shoal.create_study("s")
+    with pytest.raises(shoal.ConfigError, match=re.escape(message)):
+        study.optimize(_quick, **kwargs)  # type: ignore[arg-type]
+    assert study.trials == []
+
+
+def test_one_info_line_per_finished_trial(caplog: pytest.LogCaptureFixture) -> None:
+    study = shoal.create_study("s", sampler=shoal.samplers.RandomSampler(seed=0))
+    with caplog.at_level(logging.INFO, logger="shoal"):
+        study.optimize(_quick, n_trials=3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "shoal"]
+    assert len(lines) == 3
+    best = study.best_trial
+    assert lines[-1] == (f"Trial 2 finished with value {study.trials[2].value} and parameters "
+                         f"{study.trials[2].params}. Best is trial {best.number} with value {best.value}.")
+    caplog.clear()
+    logger = logging.getLogger("shoal")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # the standard way to silence it
+    try:
+        study.optimize(_quick, n_trials=2)
+    finally:
+        logger.setLevel(level)
+    assert [r for r in caplog.records if r.levelno == logging.INFO] == []
+
+
+def _slowish(trial: shoal.Trial) -> float:
+    time.sleep(0.05)
+    return trial.suggest_float("x", 0.0, 1.0)
+
+
+def test_an_error_in_a_callback_stops_the_workers_and_leaves_no_trial_running(tmp_path: Path) -> None:
+    study = shoal.create_study("s", storage=f"sqlite:///{tmp_path}/s.db")
+
+    def broken(study: shoal.Study, trial: shoal.FrozenTrial) -> None:
+        if trial.number == 3:
+            raise RuntimeError("callback broke")
+
+    with pytest.raises(RuntimeError, match="callback broke"):
+        study.optimize(_slowish, n_trials=50, n_jobs=2, callbacks=[broken])
+    trials = study.trials
+    assert len(trials) < 50
+    assert not [t for t in trials if t.state is TrialState.RUNNING]
+    assert all(t.failure_reason == "interrupted" for t in trials if t.state is TrialState.FAILED)

@@ -27,7 +27,7 @@ from shoal.study import Heartbeat, RetryPolicy
 __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "load_objective"]
 
 KEYS = ("objective", "task", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
-        "timeout", "storage", "retry", "heartbeat")
+        "timeout", "storage", "retry", "heartbeat", "max_consecutive_failures")
 SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
             "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler"}
 SCHEDULERS: dict[str, type[NoStopping] | type[MedianStopping]] = {
@@ -53,6 +53,7 @@ class TuneConfig:
     storage: str | None = None
     retry: RetryPolicy | None = None
     heartbeat: Heartbeat | None = None
+    max_consecutive_failures: int | None = 10  # null in the file: never stop for failures
 
 
 def _wrong(key: str, path: Path, constraint: str, value: object, example: str,
@@ -247,7 +248,10 @@ def load_config(path: Path) -> TuneConfig:
         scheduler=scheduler,
         n_trials=_check_int(data, "n_trials", path, low=1, example="n_trials: 50"),
         n_jobs=_check_int(data, "n_jobs", path, low=1, allow=(-1,), example="n_jobs: 2") or 1,
-        timeout=timeout, storage=storage, retry=_retry(data, path), heartbeat=_heartbeat(data, path))
+        timeout=timeout, storage=storage, retry=_retry(data, path), heartbeat=_heartbeat(data, path),
+        max_consecutive_failures=_check_int(data, "max_consecutive_failures", path, low=1,
+                                            example="max_consecutive_failures: 10")
+        if "max_consecutive_failures" in data else 10)
 
 
 def _build(kind: str, cls: Callable[..., Any], name: str, kwargs: Mapping[str, Any], path: Path) -> Any:

@@ -87,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(f"Its test score: shoal best {study.name}{storage_flag(url)}")
     else:
         console.print(f"Test it once: shoal evaluate {study.name}{storage_flag(url)} --test")
-    return 130 if result.interrupted else 0
+    return result.exit_code
 
 
 def _print_test(console: Any, study: Any, best: int, url: str, *, measure: Any,

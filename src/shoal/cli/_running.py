@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,7 @@ from rich.console import Console
 from shoal.cli._inspect import best_of, describe_counts, state_counts
 from shoal.cli._output import format_value, key_values
 from shoal.cli._store import sqlite_path, storage_flag
+from shoal.exceptions import Terminated, TooManyFailures
 from shoal.storage._url import is_shareable
 from shoal.study import Study
 from shoal.trial import FrozenTrial, TrialState
@@ -20,10 +23,23 @@ __all__ = ["RunResult", "describe_start", "describe_storage", "print_outcome", "
 
 @dataclass(frozen=True)
 class RunResult:
-    """What one `optimize` call did: the trials it finished, and whether Ctrl-C ended it."""
+    """What one `optimize` call did: the trials it finished, and what ended it early.
+
+    `interrupted`: Ctrl-C or SIGTERM (`terminated`); `gave_up`: the message of the stop after
+    too many failures in a row.
+    """
 
     finished: list[FrozenTrial]
     interrupted: bool
+    terminated: bool = False
+    gave_up: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """130 after Ctrl-C, 143 after SIGTERM (128 + the signal), 1 after giving up, else 0."""
+        if self.terminated:
+            return 143
+        return 130 if self.interrupted else 1 if self.gave_up is not None else 0
 
 
 def describe_storage(url: str) -> str:
@@ -41,17 +57,37 @@ def describe_start(study: Study) -> str:
 
 
 def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | None, n_jobs: int,
-              timeout: float | None) -> RunResult:
-    """Run `optimize` with a progress bar; Ctrl-C ends it cleanly (every finished trial is stored)."""
-    done_before = {t.number for t in study.trials if t.state.is_finished}
-    interrupted = False
+              timeout: float | None, max_consecutive_failures: int | None = 10) -> RunResult:
+    """Run `optimize` with a progress bar; Ctrl-C and SIGTERM end it cleanly (every finished
+    trial is stored). Only the trials of this run are counted, whoever else shares the study."""
+    finished: list[FrozenTrial] = []
+    interrupted = terminated = False
+    gave_up = None
     try:
-        study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout,
-                       show_progress_bar=True)
-    except KeyboardInterrupt:
-        interrupted = True
-    finished = [t for t in study.trials if t.state.is_finished and t.number not in done_before]
-    return RunResult(finished, interrupted)
+        with _progress_instead_of_trial_log():
+            study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout,
+                           show_progress_bar=True, callbacks=[lambda _, trial: finished.append(trial)],
+                           max_consecutive_failures=max_consecutive_failures)
+    except KeyboardInterrupt as err:
+        interrupted, terminated = True, isinstance(err, Terminated)
+    except TooManyFailures as err:
+        gave_up = str(err)
+    return RunResult(finished, interrupted, terminated, gave_up)
+
+
+def _drop_trial_lines(record: logging.LogRecord) -> bool:
+    return not hasattr(record, "shoal_trial")
+
+
+@contextlib.contextmanager
+def _progress_instead_of_trial_log() -> Iterator[None]:
+    """The progress bar and the summary say what the per-trial INFO lines would: leave them out."""
+    logger = logging.getLogger("shoal")
+    logger.addFilter(_drop_trial_lines)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_drop_trial_lines)
 
 
 def print_outcome(console: Console, study: Study, result: RunResult, *, rerun: str,
@@ -64,8 +100,11 @@ def print_outcome(console: Console, study: Study, result: RunResult, *, rerun: s
     """
     counts = describe_counts(state_counts(result.finished))
     completed = sum(1 for t in result.finished if t.state is TrialState.COMPLETE)
-    if result.interrupted:
-        console.print(f"Interrupted: {completed} trials completed in this run ({counts}). The study is "
+    if result.gave_up is not None:
+        console.print(f"Stopped: {result.gave_up}", style="bold")
+    elif result.interrupted:
+        what = "Terminated (SIGTERM)" if result.terminated else "Interrupted"
+        console.print(f"{what}: {completed} trials completed in this run ({counts}). The study is "
                       f"saved, with every finished trial; '{rerun}' resumes it.", style="bold")
     else:
         console.print(f"Ran {len(result.finished)} trials: {counts}.")

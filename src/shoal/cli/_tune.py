@@ -53,7 +53,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   f"on {workers}, sampler {sampler!r}.")
 
     result = run_study(study, objective, n_trials=config.n_trials, n_jobs=config.n_jobs,
-                       timeout=config.timeout)
+                       timeout=config.timeout,
+                       max_consecutive_failures=config.max_consecutive_failures)
     rerun = f"shoal tune {shlex.quote(args.config)}"
     if args.name is not None:
         rerun += f" --name {shlex.quote(args.name)}"
@@ -63,7 +64,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print_where(console, study, url, rerun=rerun)
     if config.task is not None:
         console.print(f"Test it once: shoal evaluate {study.name}{storage_flag(url)} --test")
-    return 130 if result.interrupted else 0
+    return result.exit_code
 
 
 def _task_objective(config: TuneConfig) -> tuple[Callable[..., Any], str, Callable[[Study], None]]:

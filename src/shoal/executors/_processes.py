@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import math
 import multiprocessing as mp
 import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import traceback
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from shoal._validate import integer
 from shoal.exceptions import ConfigError, ShoalError
-from shoal.executors._protocol import WorkerContext, WorkerJob
+from shoal.executors._protocol import Budget, EventHandler, WorkerContext, WorkerJob
 
 __all__ = ["ProcessExecutor", "SharedBudget", "WorkerCrashed"]
 
 log = logging.getLogger("shoal")
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+#: Seconds an orphaned worker has to record its running trial as interrupted before it exits.
+_DEATH_GRACE = 10.0
 
 _CUDA_NO_FORK = (
     "CUDA is already in use in this process, so its worker processes cannot be forked (a forked "
@@ -67,13 +76,66 @@ class SharedBudget:
 
 
 def _interrupt_once(signum: int, frame: object) -> None:
-    # A terminal's Ctrl-C reaches every worker and the parent forwards it too: act on the first.
+    # A terminal's Ctrl-C reaches every worker and the parent forwards it too; the parent's death
+    # arrives both as a signal and as the end of the lifeline: act on the first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
-def _child(job: WorkerJob, context: WorkerContext, errors: Any) -> None:
+class _PipeSender:
+    """A worker's end of its event channel: messages go to the parent, tagged by kind."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def __call__(self, message: object) -> None:
+        self._connection.send(("event", message))
+
+    def fail(self, index: int, err: BaseException, text: str) -> None:
+        try:
+            self._connection.send(("error", index, err, text))
+        except Exception:  # the exception itself may not pickle
+            self._connection.send(("error", index, None, text))
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to send this worker SIGTERM when its parent dies (PR_SET_PDEATHSIG).
+
+    Elsewhere, and for a forkserver's children (whose parent is the server), the lifeline
+    watched by `_watch_lifeline` is the only signal; it works everywhere.
+    """
+    if not sys.platform.startswith("linux") or os.getppid() != parent_pid:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl in this libc: the lifeline remains
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_lifeline(lifeline: Connection) -> None:
+    """Interrupt this worker once its parent's end of the lifeline closes (the parent ended)."""
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()  # the parent never writes: this returns at its death
+    if hasattr(signal, "pthread_kill"):  # to the main thread: a sleep there is cut short (EINTR)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(_DEATH_GRACE)  # time to record the running trial as interrupted, then end anyway
+    os._exit(143)
+
+
+def _child(job: WorkerJob, context: WorkerContext, sender: _PipeSender, lifeline: Connection,
+           parent_end: Connection, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)  # the parent's death, or `kill`: as Ctrl-C
+    parent_end.close()  # a forked child inherits it; only the parent may hold it open
+    _die_with_parent(parent_pid)
+    threading.Thread(target=_watch_lifeline, args=(lifeline,), name="shoal-lifeline",
+                     daemon=True).start()
     try:
         job(context)
     except KeyboardInterrupt:
@@ -81,15 +143,18 @@ def _child(job: WorkerJob, context: WorkerContext, errors: Any) -> None:
         sys.exit(130)
     except BaseException as err:  # report anything else to the parent, then stop the others
         context.budget.stop()
-        try:
-            errors.put((context.index, err, traceback.format_exc()))
-        except Exception:  # the exception itself may not pickle
-            errors.put((context.index, None, traceback.format_exc()))
+        sender.fail(context.index, err, traceback.format_exc())
         sys.exit(1)
 
 
 class ProcessExecutor:
     """N worker processes on this machine, sharing the study through its storage.
+
+    Each worker sends its messages (finished trials, errors) to this process through a pipe of
+    its own, and dies with this process: Linux sends it SIGTERM when its parent dies
+    (`PR_SET_PDEATHSIG`), and on every platform it watches a lifeline pipe whose only writer is
+    this process. Either way the worker records its running trial as FAILED("interrupted") and
+    exits (after `_DEATH_GRACE` seconds it exits regardless, and the heartbeat reaps the trial).
 
     Args:
         start_method: "fork" (default on Linux: objectives defined anywhere, even lambdas, work),
@@ -110,33 +175,36 @@ class ProcessExecutor:
         self.start_method = start_method
 
     def run(self, job: WorkerJob, *, n_workers: int, n_trials: int | None,
-            timeout: float | None) -> None:
-        if n_workers < 1:
-            raise ConfigError(f"n_workers of ProcessExecutor must be >= 1. Got {n_workers!r}.")
+            timeout: float | None, on_event: EventHandler | None = None) -> None:
+        n_workers = integer(n_workers, what="n_workers", owner="ProcessExecutor", low=1)
         ctx: Any = mp.get_context(self.start_method_for(job))  # typeshed's BaseContext lacks Process
         budget = SharedBudget(ctx, n_trials=n_trials, timeout=timeout)
-        errors = ctx.SimpleQueue()
-        procs = [ctx.Process(target=_child, args=(job, WorkerContext(i, n_workers, budget), errors),
-                             name=f"shoal-worker-{i}", daemon=False) for i in range(n_workers)]
-        for p in procs:
-            p.start()
+        lifeline, parent_end = ctx.Pipe(duplex=False)
+        workers: list[tuple[Any, Connection]] = []
         try:
-            while any(p.is_alive() for p in procs):
-                for p in procs:
-                    p.join(timeout=0.2)
-        except KeyboardInterrupt:
+            for i in range(n_workers):
+                reader, writer = ctx.Pipe(duplex=False)
+                sender = _PipeSender(writer)
+                context = WorkerContext(i, n_workers, budget, sender)
+                proc = ctx.Process(target=_child, name=f"shoal-worker-{i}", daemon=False,
+                                   args=(job, context, sender, lifeline, parent_end, os.getpid()))
+                proc.start()
+                writer.close()  # the worker holds its own copy
+                workers.append((proc, reader))
+            lifeline.close()
+            failures = _serve(workers, budget, on_event)
+        except BaseException:  # Ctrl-C, SIGTERM, or an error in the event handler
             budget.stop()
-            _interrupt(procs)
+            _interrupt(workers, budget, on_event)
             raise
-        failures = []
-        while not errors.empty():
-            failures.append(errors.get())
+        finally:
+            parent_end.close()  # any worker still alive now stops
         if failures:
             index, err, text = min(failures, key=lambda f: f[0])
             if isinstance(err, BaseException):
                 raise err
             raise ShoalError(f"worker {index} failed:\n{text}")
-        crashed = [p for p in procs if p.exitcode not in (0, 130)]
+        crashed = [p for p, _ in workers if p.exitcode not in (0, 130)]
         if crashed:
             codes = ", ".join(f"{p.name} exit code {p.exitcode}" for p in crashed)
             raise WorkerCrashed(f"worker processes died: {codes}. Their running trials are "
@@ -171,16 +239,66 @@ def _cuda_in_use() -> bool:
     return bool(cuda is not None and cuda.is_initialized())
 
 
-def _interrupt(procs: list[Any]) -> None:
-    """Forward Ctrl-C to workers that did not get it, and wait for them to record their trials."""
-    for p in procs:
+Failure = tuple[int, "BaseException | None", str]
+
+
+def _receive(reader: Connection, open_readers: set[Connection], budget: SharedBudget,
+             on_event: EventHandler | None, failures: list[Failure]) -> None:
+    """Take one message from a worker's pipe and hand it on; forget the pipe at its end."""
+    try:
+        message = reader.recv()
+    except (EOFError, OSError):
+        open_readers.discard(reader)
+        return
+    if message[0] == "error":
+        failures.append((message[1], message[2], message[3]))
+    elif on_event is not None:
+        on_event(message[1], budget)
+
+
+def _pump(workers: list[tuple[Any, Connection]], open_readers: set[Connection], budget: SharedBudget,
+          on_event: EventHandler | None, failures: list[Failure], *, until: float) -> None:
+    """Hand on the workers' messages until every worker has exited (or `until`), then the rest."""
+    while any(p.is_alive() for p, _ in workers) and time.time() < until:
+        sentinels = [p.sentinel for p, _ in workers if p.is_alive()]
+        for ready in wait([*open_readers, *sentinels], timeout=min(0.5, max(0.0, until - time.time()))):
+            if ready in open_readers:  # else a sentinel: a worker exited
+                assert isinstance(ready, Connection)
+                _receive(ready, open_readers, budget, on_event, failures)
+    # What the workers sent before exiting. Not `recv` until the end of each pipe: a process the
+    # objective started may hold a copy of the worker's end open.
+    for reader in list(open_readers):
+        while reader in open_readers and reader.poll(0):
+            _receive(reader, open_readers, budget, on_event, failures)
+
+
+def _serve(workers: list[tuple[Any, Connection]], budget: SharedBudget,
+           on_event: EventHandler | None) -> list[Failure]:
+    """Run the event channel until every worker has exited; returns the errors they reported."""
+    failures: list[Failure] = []
+    _pump(workers, {r for _, r in workers}, budget, on_event, failures, until=math.inf)
+    return failures
+
+
+def _interrupt(workers: list[tuple[Any, Connection]], budget: SharedBudget,
+               on_event: EventHandler | None) -> None:
+    """Forward Ctrl-C to workers that did not get it, and wait for them to record their trials
+    (their messages still reach `on_event`, so the interrupted trials are counted)."""
+    for p, _ in workers:
         if p.is_alive() and p.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGINT)
-    deadline = time.time() + 10.0
-    for p in procs:
-        p.join(timeout=max(0.0, deadline - time.time()))
-    for p in procs:
+
+    def quietly(message: object, budget: Budget) -> None:
+        try:
+            if on_event is not None:
+                on_event(message, budget)
+        except Exception as err:  # already stopping: a failing handler must not stop the cleanup
+            log.warning("while stopping the workers, handling a finished trial failed: %s", err)
+
+    _pump(workers, {r for _, r in workers if not r.closed}, budget, quietly, [],
+          until=time.time() + 10.0)
+    for p, _ in workers:
         if p.is_alive():
-            p.terminate()
+            p.kill()  # it ignores further interrupts: it is busy recording, or stuck
             p.join(timeout=2.0)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Budget", "Executor", "WorkerContext", "WorkerJob"]
+__all__ = ["Budget", "EventHandler", "Executor", "WorkerContext", "WorkerJob"]
 
 
 class Budget(Protocol):
@@ -28,16 +28,29 @@ class Budget(Protocol):
     def stopped(self) -> bool: ...
 
 
+def _nowhere(message: object) -> None:
+    """The event channel of a worker whose executor was given no handler: drop the message."""
+
+
 @dataclass(frozen=True)
 class WorkerContext:
-    """What one worker knows about the run it belongs to."""
+    """What one worker knows about the run it belongs to.
+
+    `send(message)` hands a picklable message to the process that called `Executor.run` (directly
+    in a SerialExecutor, through a pipe from a worker process), where the run's event handler
+    receives it in order; a worker never waits for the handler to finish.
+    """
 
     index: int
     n_workers: int
     budget: Budget
+    send: Callable[[object], None] = _nowhere
 
 
 WorkerJob = Callable[[WorkerContext], None]
+#: Called in the process that called `Executor.run`, once per message a worker sent, with the run's
+#: budget (so the caller can stop the run, e.g. from a user's callback).
+EventHandler = Callable[[object, Budget], None]
 
 
 @runtime_checkable
@@ -46,8 +59,10 @@ class Executor(Protocol):
 
     The first exception raised by a job (other than a KeyboardInterrupt) stops the other
     workers and is re-raised by `run`. A KeyboardInterrupt lets every worker mark its trial
-    interrupted, then is re-raised.
+    interrupted, then is re-raised. Each message a worker sends reaches `on_event` in the
+    calling process, including those sent while an interruption is being handled. Workers
+    stop, and end their running trials, when the calling process dies.
     """
 
     def run(self, job: WorkerJob, *, n_workers: int, n_trials: int | None,
-            timeout: float | None) -> None: ...
+            timeout: float | None, on_event: EventHandler | None = None) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError
-from shoal.executors._protocol import WorkerContext, WorkerJob
+from shoal.executors._protocol import EventHandler, WorkerContext, WorkerJob
 
 __all__ = ["LocalBudget", "SerialExecutor"]
 
@@ -52,11 +52,20 @@ class SerialExecutor:
         self._clock = clock
 
     def run(self, job: WorkerJob, *, n_workers: int = 1, n_trials: int | None,
-            timeout: float | None) -> None:
+            timeout: float | None, on_event: EventHandler | None = None) -> None:
         if n_workers != 1:
             raise ConfigError(f"n_workers of SerialExecutor must be 1. Got {n_workers!r}. "
                               "Use ProcessExecutor for parallel workers.")
-        job(WorkerContext(0, 1, LocalBudget(n_trials=n_trials, timeout=timeout, clock=self._clock)))
+        budget = LocalBudget(n_trials=n_trials, timeout=timeout, clock=self._clock)
+        if on_event is None:
+            job(WorkerContext(0, 1, budget))
+            return
+        handler = on_event
+
+        def send(message: object) -> None:  # the event channel is a direct call here
+            handler(message, budget)
+
+        job(WorkerContext(0, 1, budget, send))
 
     def __repr__(self) -> str:
         return "SerialExecutor()"

@@ -1,4 +1,4 @@
-"""The worker loop behind Study.optimize: ask, run the objective, tell; repeat."""
+"""The worker loop behind Study.optimize (ask, run the objective, tell; repeat) and its parent side."""
 
 from __future__ import annotations
 
@@ -6,84 +6,155 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import threading
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from shoal._validate import config_error, integer, number
 from shoal.exceptions import (
     ConfigError,
     SearchSpaceExhausted,
     ShoalError,
+    Terminated,
+    TooManyFailures,
     TrialFailed,
     TrialOutcome,
     TrialPruned,
 )
-from shoal.executors import Executor, ProcessExecutor, SerialExecutor, WorkerContext
+from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, WorkerContext
 from shoal.storage._url import is_shareable
 from shoal.study._host import one_line as _one_line
-from shoal.trial import FrozenTrial, TrialState, best_trial
+from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
     from shoal.study._study import Callback, Objective, Study
     from shoal.study._trial import Trial
 
-__all__ = ["optimize", "run_trial"]
+__all__ = ["optimize", "run_trial", "stop"]
 
 log = logging.getLogger("shoal")
+INTERRUPTED = "interrupted"
+#: The budget of the optimize call running for each study object in this process (by id), for
+#: `Study.stop()`: in a worker, its own; in the parent, the one its callbacks run under.
+_RUNNING: dict[int, Budget] = {}
 
 
 def optimize(study: Study, objective: Objective, *, n_trials: int | None, timeout: float | None,
              n_jobs: int, catch: tuple[type[BaseException], ...], callbacks: tuple[Callback, ...],
-             show_progress_bar: bool, executor: Executor | None) -> None:
-    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0):
-        raise ConfigError(f"n_trials of optimize must be an integer >= 0 or None. Got {n_trials!r}.")
-    if timeout is not None and not timeout > 0:
-        raise ConfigError(f"timeout of optimize must be > 0 seconds or None. Got {timeout!r}.")
-    if n_jobs == -1:
+             show_progress_bar: bool, executor: Executor | None,
+             max_consecutive_failures: int | None) -> None:
+    n_trials = integer(n_trials, what="n_trials", owner="optimize", low=0, none=True)
+    timeout = number(timeout, what="timeout", owner="optimize", low=0, low_open=True, none=True,
+                     hint="Give seconds as a number, e.g. timeout=3600.")
+    if isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs == -1:
         n_jobs = os.cpu_count() or 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ConfigError(f"n_jobs of optimize must be >= 1, or -1 for every core. Got {n_jobs!r}.")
+        raise config_error("n_jobs", "optimize", "an integer >= 1, or -1 for every core", n_jobs)
+    max_failures = integer(max_consecutive_failures, what="max_consecutive_failures", owner="optimize",
+                           low=1, none=True, hint="None never stops for failures.")
     if n_jobs > 1 and not is_shareable(study.storage.url):
         raise ConfigError(f"storage of study {study.name!r} must be shareable between {n_jobs} worker "
                           "processes; in-memory storage is not. Use storage='sqlite:///shoal.db'.")
     if executor is None:
         executor = SerialExecutor() if n_jobs == 1 else ProcessExecutor()
-    job = functools.partial(run_worker, study, objective, catch, callbacks)
-    progress = _Progress(study, n_trials, timeout) if show_progress_bar else None
+    _show_log()
+    job = functools.partial(run_worker, study, objective, catch)
+    before = _RUNNING.get(id(study))
+    run = _Run(study, callbacks, max_failures,
+               _Progress(study.name, n_trials) if show_progress_bar else None)
     try:
-        executor.run(job, n_workers=n_jobs, n_trials=n_trials, timeout=timeout)
+        with _sigterm_as_interrupt():
+            executor.run(job, n_workers=n_jobs, n_trials=n_trials, timeout=timeout, on_event=run.handle)
     finally:
-        if progress is not None:
-            progress.close()
+        run.close()
+        if before is None:
+            _RUNNING.pop(id(study), None)
+        else:
+            _RUNNING[id(study)] = before
+    if run.gave_up is not None:
+        raise TooManyFailures(
+            f"optimize of study {study.name!r} stopped: its last {len(run.gave_up)} trials failed in a "
+            f"row (the last: {run.gave_up[-1].failure_reason}); {describe_counts(run.finished)} in "
+            f"this call. See why with 'shoal trials {study.name} --state failed', fix the objective, "
+            "or pass max_consecutive_failures=None.")
+
+
+class _Fallback(logging.StreamHandler):  # type: ignore[type-arg]
+    """Prints shoal's log to stderr, as Optuna's does, until the program configures logging
+    itself (a handler on the root logger): then that handler alone shows shoal's records."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
+def _show_log() -> None:
+    """Show the INFO line per finished trial unless the program chose a level for "shoal"."""
+    if any(isinstance(h, _Fallback) for h in log.handlers):
+        return
+    handler = _Fallback()
+    handler.setFormatter(logging.Formatter("[%(levelname).1s %(asctime)s] %(message)s"))
+    log.addHandler(handler)
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+
+
+def stop(study: Study) -> None:
+    """Stop the optimize call running `study` in this process (see `Study.stop`)."""
+    budget = _RUNNING.get(id(study))
+    if budget is None:
+        raise ShoalError(f"stop of study {study.name!r} must be called while its optimize runs: from "
+                         "the objective or a callback. Nothing runs for it in this process.")
+    budget.stop()
 
 
 def run_worker(study: Study, objective: Objective, catch: tuple[type[BaseException], ...],
-               callbacks: tuple[Callback, ...], context: WorkerContext) -> None:
-    """One worker: claim a slot of the budget, run one trial, until the budget says stop."""
-    while context.budget.claim():
-        try:
-            trial = study.ask()
-        except SearchSpaceExhausted as err:
-            log.info("%s", err)
-            context.budget.release()
-            context.budget.stop()
-            return
-        frozen = run_trial(study, trial, objective, catch)
-        for callback in callbacks:
-            callback(study, frozen)
+               context: WorkerContext) -> None:
+    """One worker: claim a slot of the budget, run one trial and send it to the parent, until the
+    budget says stop."""
+    before = _RUNNING.get(id(study))
+    _RUNNING[id(study)] = context.budget
+    try:
+        while context.budget.claim():
+            trial: Trial | None = None
+            try:
+                with _interrupts_held():
+                    trial = study.ask()
+            except SearchSpaceExhausted as err:
+                log.info("%s", err)
+                context.budget.release()
+                context.budget.stop()
+                return
+            except KeyboardInterrupt:  # arrived while asking: the new trial is interrupted too
+                if trial is not None:
+                    context.send(study.tell(trial, state=TrialState.FAILED, reason=INTERRUPTED))
+                raise
+            run_trial(study, trial, objective, catch, finished=context.send)
+    finally:
+        if before is None:
+            _RUNNING.pop(id(study), None)
+        else:
+            _RUNNING[id(study)] = before
 
 
 def run_trial(study: Study, trial: Trial, objective: Objective,
-              catch: tuple[type[BaseException], ...]) -> FrozenTrial:
-    """Run the objective on one trial and record how it ended; re-raise what must stop the run."""
+              catch: tuple[type[BaseException], ...],
+              finished: Callable[[FrozenTrial], None] | None = None) -> FrozenTrial:
+    """Run the objective on one trial and record how it ended; re-raise what must stop the run.
+
+    `finished` receives the recorded trial, also when the run stops with it (Ctrl-C, an error).
+    """
+    tell = finished or _ignore
     try:
         result = objective(trial)
     except TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED)
+        frozen = study.tell(trial, state=TrialState.PRUNED)
     except TrialFailed as err:
-        return study.tell(trial, state=TrialState.FAILED, reason=str(err) or "TrialFailed")
+        frozen = study.tell(trial, state=TrialState.FAILED, reason=str(err) or "TrialFailed")
     except KeyboardInterrupt:
-        study.tell(trial, state=TrialState.FAILED, reason="interrupted")
+        tell(study.tell(trial, state=TrialState.FAILED, reason=INTERRUPTED))
         raise
     except BaseException as err:
         # A sampler error inside a suggest has already ended the trial, with its reason.
@@ -91,50 +162,149 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
             state=TrialState.FAILED, reason=_one_line(err),
             system_attrs={"traceback": traceback.format_exc()})
         own_mistake = isinstance(err, ShoalError) and not isinstance(err, TrialOutcome)
-        stops = own_mistake or not isinstance(err, catch)
-        if stops:
+        if own_mistake or not isinstance(err, catch):
+            tell(frozen)
             raise
         log.warning("trial %d failed: %s (traceback stored; 'shoal trials %s --number %d' shows it)",
                     trial.number, _one_line(err), study.name, trial.number)
-        return frozen
-    frozen = study.tell(trial, result)
-    if frozen.state is TrialState.FAILED:
-        log.warning("trial %d failed: %s", trial.number, frozen.failure_reason)
+    else:
+        frozen = study.tell(trial, result)
+        if frozen.state is TrialState.FAILED:
+            log.warning("trial %d failed: %s", trial.number, frozen.failure_reason)
+    tell(frozen)
     return frozen
 
 
-class _Progress:
-    """A progress bar in the parent, fed by polling storage (workers may be other processes)."""
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a trial is asked for, then act on them: an interruption in
+    the middle of `ask` would leave a RUNNING trial that nobody tells (until its heartbeat expires)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if any(handler is None for handler in before.values()):  # set outside Python: not ours to swap
+        yield
+        return
+    for sig in before:
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for signum in held[:1]:  # the first is enough: each handler ends the run
+            first = before[signal.Signals(signum)]
+            if callable(first):
+                first(signum, None)
+            elif first == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
-    def __init__(self, study: Study, n_trials: int | None, timeout: float | None) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+def _ignore(trial: FrozenTrial) -> None:
+    """Where a finished trial goes when nobody listens."""
+
+
+class _Run:
+    """The parent's side of one optimize call, fed by the workers' event channel: the trials this
+    call ran, the user's callbacks, the log line per trial, the progress bar, and the stop rules."""
+
+    def __init__(self, study: Study, callbacks: tuple[Callback, ...], max_failures: int | None,
+                 progress: _Progress | None) -> None:
         self._study = study
-        self._start = len(study.get_trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)))
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TextColumn("{task.fields[best]}"), transient=False)
-        self._task = self._bar.add_task(study.name, total=n_trials, best="")
-        self._stop = threading.Event()
-        self._bar.start()
-        self._thread = threading.Thread(target=self._loop, name="shoal-progress", daemon=True)
-        self._thread.start()
+        self._callbacks = callbacks
+        self._max_failures = max_failures
+        self._progress = progress
+        self._single = len(study.directions) == 1
+        self._best = best_trial(study.trials) if self._single else None  # one read, at the start
+        self._in_a_row: list[FrozenTrial] = []
+        self.finished: list[FrozenTrial] = []
+        self.gave_up: list[FrozenTrial] | None = None
 
-    def _refresh(self) -> None:
-        trials = self._study.trials
-        finished = [t for t in trials if t.state.is_finished]
-        top = best_trial(trials) if len(self._study.directions) == 1 else None
-        best = f"best {top.value:.6g} (trial {top.number})" if top is not None else ""
-        self._bar.update(self._task, completed=len(finished) - self._start, best=best)
+    def handle(self, message: object, budget: Budget) -> None:
+        """One finished trial, sent by a worker; runs in the process that called optimize."""
+        assert isinstance(message, FrozenTrial), message
+        trial = message
+        _RUNNING[id(self._study)] = budget  # so that a callback may call study.stop()
+        self.finished.append(trial)
+        if self._single:
+            self._best = best_trial([t for t in (self._best, trial) if t is not None])
+        self._log(trial)
+        if self._progress is not None:
+            self._progress.update(len(self.finished), self._best)
+        interrupted = trial.state is TrialState.FAILED and trial.failure_reason == INTERRUPTED
+        if trial.state is TrialState.FAILED and not interrupted:
+            self._in_a_row.append(trial)
+        elif not interrupted:
+            self._in_a_row = []
+        if (self._max_failures is not None and len(self._in_a_row) >= self._max_failures
+                and self.gave_up is None):
+            self.gave_up = list(self._in_a_row)
+            budget.stop()  # running trials finish; no new one starts
+        for callback in self._callbacks:
+            callback(self._study, trial)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(0.5):
-            with contextlib.suppress(Exception):  # drawing must never break a run
-                self._refresh()
+    def _log(self, trial: FrozenTrial) -> None:
+        extra = {"shoal_trial": trial.number}  # lets `shoal tune` leave these to its progress bar
+        if trial.state is TrialState.PRUNED:
+            log.info("Trial %d pruned.", trial.number, extra=extra)
+        if trial.state is not TrialState.COMPLETE:
+            return  # a failure is logged as a warning where it happened
+        if not self._single:
+            log.info("Trial %d finished with values %s and parameters %s.", trial.number,
+                     list(trial.values or ()), dict(trial.params), extra=extra)
+            return
+        best = self._best
+        assert best is not None  # a complete trial was just seen
+        log.info("Trial %d finished with value %s and parameters %s. Best is trial %d with value %s.",
+                 trial.number, trial.value, dict(trial.params), best.number, best.value, extra=extra)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-        try:
-            self._refresh()
-        finally:
-            self._bar.stop()
+        if self._progress is not None:
+            self._progress.close()
+
+
+class _Progress:
+    """A progress bar of the trials this optimize call finished (not other processes' trials)."""
+
+    def __init__(self, name: str, n_trials: int | None) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("{task.fields[best]}"), transient=False)
+        self._task = self._bar.add_task(name, total=n_trials, best="")
+        self._bar.start()
+
+    def update(self, done: int, top: FrozenTrial | None) -> None:
+        best = ""
+        if top is not None and top.value is not None:
+            best = f"best {top.value:.6g} (trial {top.number})"
+        with contextlib.suppress(Exception):  # drawing must never break a run
+            self._bar.update(self._task, completed=done, best=best)
+
+    def close(self) -> None:
+        self._bar.stop()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While optimize runs, SIGTERM raises `Terminated` (a KeyboardInterrupt): handled as Ctrl-C.
+
+    Only in the main thread, and only where SIGTERM still has its default action: a handler the
+    program installed itself stays in charge.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up must not be cut short
+        raise Terminated("SIGTERM: the running trials were marked FAILED('interrupted')")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -299,9 +299,15 @@ class Study:
                  timeout: float | None = None, n_jobs: int = 1,
                  catch: Iterable[type[BaseException]] = (Exception,),
                  callbacks: Iterable[Callback] = (), show_progress_bar: bool = False,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, max_consecutive_failures: int | None = 10) -> None:
         """Run `objective` on new trials until `n_trials` ran, `timeout` seconds passed, the
-        sampler is exhausted, or Ctrl-C.
+        sampler is exhausted, `stop()` is called, or Ctrl-C (or SIGTERM, handled alike: running
+        trials end FAILED("interrupted") and KeyboardInterrupt, `shoal.exceptions.Terminated`
+        for SIGTERM, is raised).
+
+        Each finished trial is logged at INFO on the "shoal" logger (`Trial 3 finished with value
+        0.12 and parameters {...}. Best is trial 1 with value 0.08.`); silence it with
+        `logging.getLogger("shoal").setLevel(logging.WARNING)`.
 
         Args:
             objective: Takes a Trial, returns the value to minimise or maximise.
@@ -310,15 +316,30 @@ class Study:
             n_jobs: Worker processes sharing the storage; -1 uses every core.
             catch: Exceptions that mark a trial FAILED and let the study go on; others stop it.
                 Errors in shoal's own configuration (a bad parameter, a storage error) always stop.
-            callbacks: Called as `callback(study, frozen_trial)` after each trial, in its worker.
-            show_progress_bar: Draw a progress bar while the trials run.
+            callbacks: Called as `callback(study, frozen_trial)` after each trial of this call, in
+                this process (also with n_jobs > 1: workers send their trials here), one trial at
+                a time, including trials ended by an interruption.
+            show_progress_bar: Draw a progress bar of this call's trials while they run.
             executor: How workers run; defaults to this process (n_jobs=1) or local processes.
+            max_consecutive_failures: Stop once this many trials of this call failed in a row
+                (running trials finish), then raise `TooManyFailures`; None never stops.
         """
         from shoal.study._optimize import optimize
 
         optimize(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                  catch=tuple(catch), callbacks=tuple(callbacks),
-                 show_progress_bar=show_progress_bar, executor=executor)
+                 show_progress_bar=show_progress_bar, executor=executor,
+                 max_consecutive_failures=max_consecutive_failures)
+
+    # Stopping ---------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop the running `optimize` call: no worker starts another trial; running ones finish.
+
+        Call it from the objective or a callback, as in Optuna; elsewhere it raises ShoalError.
+        """
+        from shoal.study._optimize import stop
+
+        stop(self)
 
     # Optuna spellings ---------------------------------------------------------------------------
     # Accepted where harmless, refused at once (OptunaName) where shoal differs, and pickling as
