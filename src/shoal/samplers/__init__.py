@@ -4,7 +4,7 @@ from shoal.samplers._auto import AutoSampler
 from shoal.samplers._coarse_to_fine import CoarseToFineSampler
 from shoal.samplers._gp import GPSampler
 from shoal.samplers._grid import GridSampler
-from shoal.samplers._protocol import History, Sampler, sampler_rng
+from shoal.samplers._protocol import DescribesTrials, History, Sampler, sampler_rng
 from shoal.samplers._qmc import QMCSampler
 from shoal.samplers._random import RandomSampler
 from shoal.samplers._tpe import TPESampler
@@ -12,6 +12,7 @@ from shoal.samplers._tpe import TPESampler
 __all__ = [
     "AutoSampler",
     "CoarseToFineSampler",
+    "DescribesTrials",
     "GPSampler",
     "GridSampler",
     "History",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
-from shoal.samplers import History, Sampler, sampler_rng
+from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
 from shoal.schedulers import Scheduler
 from shoal.space import Param, Space
 from shoal.storage import Storage, StudyRecord
@@ -202,9 +202,9 @@ class Study:
                 self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED,
                                           system_attrs={"fail_reason": f"not run: {err}"})
                 raise
-            describe = getattr(self.sampler, "describe", None)
             system = {"sampler": type(self.sampler).__name__,
-                      **(describe(joint, history) if describe is not None else {})}
+                      **(self.sampler.describe(joint, history)
+                         if isinstance(self.sampler, DescribesTrials) else {})}
         trial = Trial(self, frozen, proposal, rng)
         trial._system_attrs.update(system)
         self._live[trial.number] = trial

@@ -9,12 +9,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shoal.exceptions import ConfigError
+from shoal import _validate
 from shoal.samplers._gp._acquisition import log_ei, log_ei_grad
 from shoal.samplers._gp._fit import GP, Warp, fit_hyper, warp_scores
 from shoal.samplers._gp._optimize import refine
 from shoal.samplers._protocol import History
-from shoal.samplers._qmc import qmc_point
+from shoal.samplers._qmc import initial_point
+from shoal.samplers._streams import space_rng
 from shoal.space import Categorical, Fixed, Int, Space
 from shoal.trial import TrialState
 
@@ -91,18 +92,14 @@ class GPSampler:
 
     def __init__(self, *, seed: int | None = None, n_startup: int | None = None,
                  warp: Warp = "yeo_johnson", trust_region: bool | Literal["auto"] = "auto") -> None:
-        if n_startup is not None and (isinstance(n_startup, bool) or not isinstance(n_startup, int)
-                                      or n_startup < 1):
-            raise ConfigError(f"n_startup of GPSampler must be an integer >= 1 or None. "
-                              f"Got {n_startup!r}.")
-        if warp not in ("copula", "yeo_johnson"):
-            raise ConfigError(f"warp of GPSampler must be 'copula' or 'yeo_johnson'. Got {warp!r}.")
-        if trust_region not in (True, False, "auto"):
-            raise ConfigError(f"trust_region of GPSampler must be True, False or 'auto'. "
-                              f"Got {trust_region!r}.")
-        self.seed = seed
-        self.n_startup = n_startup
-        self.warp: Warp = warp
+        self.seed = _validate.seed(seed, owner="GPSampler")
+        self.n_startup = _validate.integer(n_startup, what="n_startup", owner="GPSampler", low=1,
+                                           none=True)
+        self.warp: Warp = _validate.one_of(warp, ("copula", "yeo_johnson"), what="warp",
+                                           owner="GPSampler")
+        if not (isinstance(trust_region, bool) or trust_region == "auto"):
+            raise _validate.config_error("trust_region", "GPSampler", "True, False or 'auto'",
+                                         trust_region)
         self.trust_region = trust_region
         # Every worker must walk one Sobol sequence: its scramble is drawn once, kept when pickled.
         self._qmc_seed = seed if seed is not None else int(
@@ -124,7 +121,9 @@ class GPSampler:
         u_obs, scores = _observations(space, history)
         finite = np.isfinite(scores)
         if _in_initial_design(scores, n_startup):
-            return space.decode(qmc_point("sobol", len(space), history.position, seed=self._qmc_seed))
+            return space.decode(initial_point("sobol", list(space), history.position,
+                                              seed=self._qmc_seed))
+        rng = space_rng(rng, space)  # parameters asked alone do not share a stream
 
         y = np.empty(len(scores))
         y[finite] = warp_scores(scores[finite], self.warp)
