@@ -98,7 +98,9 @@ def test_failures_are_kept_and_their_region_avoided() -> None:
         trials = _run(GPSampler(seed=seed), _PLANE, objective, 30, fail=fails)
         late_failures = sum(t.state is TrialState.FAILED for t in trials[15:])
         assert late_failures <= 4  # random search: about 5 of 15; a model blind to them: most
-        assert _best(trials) < 1.3  # the feasible optimum is 1.0, at x = 1.5
+        # The feasible optimum is 1.0, at x = 1.5; random search: 2.4-3.8 for these seeds. Seeds
+        # 1, 2 gave 1.12, 1.30 before each space's generator was keyed by its names, 1.12, 1.36 since.
+        assert _best(trials) < 1.4
 
 
 def test_trust_region_confines_the_search_to_a_box_around_the_best() -> None:

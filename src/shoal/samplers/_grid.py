@@ -11,13 +11,13 @@ import numpy as np
 from shoal import _validate
 from shoal.exceptions import ConfigError, SearchSpaceExhausted
 from shoal.samplers._protocol import History
-from shoal.samplers._streams import mix
 from shoal.space import Categorical, Fixed, Float, Int, Param, Space
 
 __all__ = ["GridSampler"]
 
 # Deriving an Int's grid from the space lists every value; past this it is surely a mistake.
 _MAX_DERIVED = 1000
+_M64 = (1 << 64) - 1
 
 
 class GridSampler:
@@ -273,8 +273,15 @@ def _permute(index: int, size: int, key: int) -> int:
     while True:  # a bijection of [0, 2**bits) applied until it lands in [0, size): expected < 4
         left, right = x >> half, x & mask
         for r in range(4):
-            left, right = right, left ^ (mix(key, r, right) & mask)
+            left, right = right, left ^ (_mix(key, r, right) & mask)
         x = (left << half) | right
         if x < size:
             return x
 
+
+def _mix(key: int, r: int, x: int) -> int:
+    """splitmix64's finaliser over (key, round, half-block): a well-spread round function."""
+    z = (key * 0x9E3779B97F4A7C15 + (r + 1) * 0xD1B54A32D192ED03 + x) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)

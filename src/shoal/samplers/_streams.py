@@ -33,8 +33,16 @@ def names_key(names: Iterable[str]) -> int:
 
 
 def mix(key: int, r: int, x: int) -> int:
-    """splitmix64's finaliser over (key, round, block): a well-spread 64-bit function."""
-    z = (key * 0x9E3779B97F4A7C15 + (r + 1) * 0xD1B54A32D192ED03 + x) & M64
+    """A well-spread 64-bit hash of (key, round, block): splitmix64's finaliser, twice.
+
+    Once over `key + round * c + x` was not enough: for some pairs of keys the low bit agreed
+    for every small x, so two names walked one sequence.
+    """
+    inner = _finalise((key + (r + 1) * 0xD1B54A32D192ED03) & M64)
+    return _finalise((inner + (x + 1) * 0x9E3779B97F4A7C15) & M64)
+
+
+def _finalise(z: int) -> int:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
     return z ^ (z >> 31)

@@ -54,7 +54,7 @@ class ExecutorSuite:
     #: Workers of the parallel tests.
     n_workers: ClassVar[int] = 3
     #: Seconds the timeout test allows beyond its timeout (process start-up, a trial finishing).
-    slack: ClassVar[float] = 5.0
+    slack: ClassVar[float] = 3.0
 
     def make_executor(self) -> Executor:
         """Return a new executor."""

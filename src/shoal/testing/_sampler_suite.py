@@ -253,6 +253,10 @@ class SamplerSuite:
             checked += 1
             assert len(pairs) >= 8, f"only {len(pairs)} draws before exhaustion ({kind})"
             a, b = np.array(pairs).T
+            for name, x in (("a", a), ("b", b)):  # knowing nothing of it: not only at the bounds
+                assert len(np.unique(x)) >= 3, (
+                    f"{len(np.unique(x))} distinct values of {name!r} in {len(x)} trials where "
+                    f"it was asked alone ({kind} history): {sorted(set(x.tolist()))[:6]}")
             same = int(np.sum(np.isclose(a, b, rtol=0, atol=1e-9)))
             assert same < len(pairs) / 2, (
                 f"{same} of {len(pairs)} trials drew a == b for two parameters asked alone "

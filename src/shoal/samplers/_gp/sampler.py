@@ -120,7 +120,7 @@ class GPSampler:
         n_startup = self._n_startup(layout)
         u_obs, scores = _observations(space, history)
         finite = np.isfinite(scores)
-        if _in_initial_design(scores, n_startup):
+        if _in_initial_design(u_obs, scores, n_startup):
             return space.decode(initial_point("sobol", list(space), history.position,
                                               seed=self._qmc_seed))
         rng = space_rng(rng, space)  # parameters asked alone do not share a stream
@@ -178,10 +178,10 @@ class GPSampler:
         """
         layout = _Layout(space)
         n_startup = self._n_startup(layout)
-        _, scores = _observations(space, history)
+        u_obs, scores = _observations(space, history)
         if layout.n_features == 0:
             return {}  # nothing to search
-        if _in_initial_design(scores, n_startup):
+        if _in_initial_design(u_obs, scores, n_startup):
             return {"gp_phase": "initial_design"}
         length = self._trust_length(layout, scores, n_startup)
         return {"gp_phase": "model", **({} if length is None else {"gp_trust_region": length})}
@@ -200,10 +200,13 @@ class GPSampler:
         return None
 
 
-def _in_initial_design(scores: np.ndarray, n_startup: int) -> bool:
-    """Too few finished trials, or too few distinct finite scores, to fit a model."""
+def _in_initial_design(u_obs: np.ndarray, scores: np.ndarray, n_startup: int) -> bool:
+    """Too few finished trials, or too few distinct finite scores, to fit a model; or no trial
+    in which any of the space's parameters was active (a define-by-run parameter first seen
+    after the initial design, asked alone: a model of nothing sent every such one to a corner)."""
     finite = scores[np.isfinite(scores)]
-    return len(scores) < n_startup or len(np.unique(finite)) < 2
+    return (len(scores) < n_startup or len(np.unique(finite)) < 2
+            or bool(np.isnan(u_obs).all()))
 
 
 @dataclass(frozen=True)
