@@ -24,7 +24,7 @@ class TestGridSamplerSuite(SamplerSuite):
         return GridSampler(seed=seed, shuffle=True)
 
     def make_sampler_for(self, space: Space, seed: int | None) -> Sampler:
-        # Continuous parameters need explicit points; the rest is then sampled at random.
+        # Continuous parameters need explicit points; the rest is enumerated from the space.
         grid = {name: [p.decode(u) for u in (0.0, 0.5, 1.0)]
                 for name, p in space.items() if isinstance(p, Float)}
         return GridSampler(grid or None, seed=seed, shuffle=True)
