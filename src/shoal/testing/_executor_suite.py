@@ -123,11 +123,12 @@ class ExecutorSuite:
                                          n_workers=n, n_trials=None, timeout=60.0)
             assert _alive(_read(folder).pids) == [], "worker processes outlived a failed run()"
 
-    def test_more_workers_than_it_has(self) -> None:
+    def test_more_workers_than_it_has(self, tmp_path: Path) -> None:
         if self.parallel:
             pytest.skip("a parallel executor")
         with pytest.raises(ConfigError, match="n_workers of"):
-            self.make_executor().run(_Trials("."), n_workers=2, n_trials=1, timeout=None)
+            self.make_executor().run(_Trials(str(tmp_path)), n_workers=2, n_trials=1,
+                                     timeout=None)
 
 
 @dataclass(frozen=True)
