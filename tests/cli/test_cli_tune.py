@@ -91,7 +91,7 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
     ("objective: quadratic:objective\nscheduler: asha\n",
      "scheduler of tune.yaml must be one of none, median"),
     ("objective: quadratic:objective\nscheduler: {name: median, min_trials: 0}\n",
-     "min_trials of MedianStopping must be >= 1"),
+     "min_trials of MedianStopping must be an integer >= 1"),
     ("objective: quadratic:objective\nspace: {lr: {type: float, low: 0.0, high: 1.0, scale: log}}\n",
      "space of tune.yaml: low of Float 'lr' must be > 0 when scale='log'. Got 0.0."),
     ("objective: quadratic:objective\nspace: [1, 2]\n", "space of tune.yaml must be a mapping"),

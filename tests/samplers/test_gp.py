@@ -11,6 +11,7 @@ import pytest
 from shoal.exceptions import ConfigError
 from shoal.samplers import History, RandomSampler, Sampler, sampler_rng
 from shoal.samplers._gp import GPSampler
+from shoal.samplers._qmc import qmc_point
 from shoal.space import Categorical, Fixed, Float, Int, Space
 from shoal.testing import SamplerSuite
 from shoal.trial import FrozenTrial, TrialState
@@ -97,7 +98,9 @@ def test_failures_are_kept_and_their_region_avoided() -> None:
         trials = _run(GPSampler(seed=seed), _PLANE, objective, 30, fail=fails)
         late_failures = sum(t.state is TrialState.FAILED for t in trials[15:])
         assert late_failures <= 4  # random search: about 5 of 15; a model blind to them: most
-        assert _best(trials) < 1.3  # the feasible optimum is 1.0, at x = 1.5
+        # The feasible optimum is 1.0, at x = 1.5; random search: 2.4-3.8 for these seeds. Seeds
+        # 1, 2 gave 1.12, 1.30 before each space's generator was keyed by its names, 1.12, 1.36 since.
+        assert _best(trials) < 1.4
 
 
 def test_trust_region_confines_the_search_to_a_box_around_the_best() -> None:
@@ -120,13 +123,26 @@ def test_trust_region_confines_the_search_to_a_box_around_the_best() -> None:
     assert max(abs(params[k] - best.params[k]) for k in params) < 0.1  # without the box: ~1
 
 
-def test_nan_scores_and_all_failed_histories_do_not_crash() -> None:
-    trials = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": float(i), "y": 0.0},
-                          values=(math.nan if i % 2 else float(i),)) for i in range(-4, 5)]
-    trials = [FrozenTrial(i, i, t.state, params=t.params, values=t.values)
-              for i, t in enumerate(trials)]
-    params = GPSampler(seed=0).suggest(_PLANE, History(trials, len(trials)), sampler_rng(0, 9))
+def test_nan_scores_are_modelled_as_the_worst_seen() -> None:
+    trials = [FrozenTrial(n, n, TrialState.COMPLETE, params={"x": float(x), "y": 0.0},
+                          values=(math.nan if x % 2 else float(x * x),))
+              for n, x in enumerate(range(-4, 5))]
+    sampler, history = GPSampler(seed=0), History(trials, len(trials))
+    assert sampler.describe(_PLANE, history) == {"gp_phase": "model"}  # NaNs did not stop the fit
+    params = sampler.suggest(_PLANE, history, sampler_rng(0, 9))
     _PLANE.validate(params)
+    # The odd x (NaN, so the worst seen) are avoided: the point is nearer x=0 than any odd x is.
+    assert abs(params["x"]) < 1.0, params
+
+
+def test_all_failed_history_falls_back_to_the_initial_design() -> None:
+    failed = [FrozenTrial(n, n, TrialState.FAILED, params={"x": float(n - 4), "y": 1.0})
+              for n in range(9)]
+    sampler = GPSampler(seed=0)
+    history = History([*failed, FrozenTrial(9, 9, TrialState.RUNNING)], 9)
+    assert sampler.describe(_PLANE, history) == {"gp_phase": "initial_design"}
+    params = sampler.suggest(_PLANE, history, sampler_rng(0, 9))
+    assert params == _PLANE.decode(qmc_point("sobol", 2, 9, seed=0))  # Sobol point number 9
 
 
 def test_reproducible_for_a_seed() -> None:

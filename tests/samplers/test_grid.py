@@ -24,7 +24,7 @@ class TestGridSamplerSuite(SamplerSuite):
         return GridSampler(seed=seed, shuffle=True)
 
     def make_sampler_for(self, space: Space, seed: int | None) -> Sampler:
-        # Continuous parameters need explicit points; the rest is then sampled at random.
+        # Continuous parameters need explicit points; the rest is enumerated from the space.
         grid = {name: [p.decode(u) for u in (0.0, 0.5, 1.0)]
                 for name, p in space.items() if isinstance(p, Float)}
         return GridSampler(grid or None, seed=seed, shuffle=True)
@@ -47,22 +47,25 @@ GRID = {"lr": [1e-3, 1e-2, 1e-1, 1.0], "act": ["relu", "tanh", "gelu"]}
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_every_point_exactly_once_then_exhausted(shuffle: bool) -> None:
     sampler = GridSampler(GRID, seed=3, shuffle=shuffle)
-    points = _draw(sampler, SPACE, 12)
-    pairs = [(p["lr"], p["act"]) for p in points]
-    assert sorted(pairs, key=repr) == sorted(itertools.product(*GRID.values()), key=repr)
+    points = _draw(sampler, SPACE, 48)
+    triples = [(p["lr"], p["act"], p["depth"]) for p in points]
+    # depth, which the grid does not name, is enumerated too: a full factorial (issue 15).
+    assert sorted(triples, key=repr) == sorted(
+        itertools.product(*GRID.values(), [1, 2, 3, 4]), key=repr)
     for p in points:
-        SPACE.validate(p)  # depth, not in the grid, is sampled
-    running = [FrozenTrial(i, i, TrialState.RUNNING) for i in range(13)]
+        SPACE.validate(p)
+    running = [FrozenTrial(i, i, TrialState.RUNNING) for i in range(49)]
     with pytest.raises(SearchSpaceExhausted, match=re.escape(
-            "GridSampler: all 12 grid points have been tried (trial 12). "
+            "GridSampler: all 48 grid points have been tried (trial 48). "
             "Use a larger grid or another sampler.")):
-        sampler.suggest(SPACE, History(running, 12), sampler_rng(0, 12))
+        sampler.suggest(SPACE, History(running, 48), sampler_rng(0, 48))
 
 
 def test_row_major_order_first_name_slowest() -> None:
-    points = _draw(GridSampler(GRID), SPACE, 4)
-    assert [(p["lr"], p["act"]) for p in points] == [
-        (1e-3, "relu"), (1e-3, "tanh"), (1e-3, "gelu"), (1e-2, "relu")]
+    points = _draw(GridSampler(GRID), SPACE, 5)  # the grid's names, then the rest of the space
+    assert [(p["lr"], p["act"], p["depth"]) for p in points] == [
+        (1e-3, "relu", 1), (1e-3, "relu", 2), (1e-3, "relu", 3), (1e-3, "relu", 4),
+        (1e-3, "tanh", 1)]
 
 
 def test_shuffle_is_seeded() -> None:
@@ -118,13 +121,26 @@ def test_conditional_space_enumerates_valid_configurations_only() -> None:
     assert sum(p["opt"] == "adam" for p in points) == 3
 
 
-def test_child_of_a_random_parent_is_multiplied_in() -> None:
+def test_parameters_the_grid_does_not_name_are_enumerated() -> None:
     space = Space({"opt": Categorical(["sgd", "adam"]),
-                   "momentum": Float(0.0, 0.9, when={"opt": ["sgd"]})})
+                   "momentum": Float(0.0, 0.9, when={"opt": ["sgd"]}), "epochs": Fixed(3)})
     sampler = GridSampler({"momentum": [0.0, 0.5, 0.9]})
-    assert sampler.grid_size(space) == 3
-    for p in _draw(sampler, space, 3):
+    assert sampler.grid_size(space) == 3 + 1  # sgd x 3 momenta, and adam
+    points = _draw(sampler, space, 4)
+    for p in points:
         space.validate(p)
+    assert sorted(map(canonical, points)) == sorted(map(canonical, [
+        {"opt": "sgd", "momentum": m, "epochs": 3} for m in (0.0, 0.5, 0.9)] + [
+        {"opt": "adam", "epochs": 3}]))
+
+
+def test_a_float_the_grid_does_not_name_is_refused() -> None:
+    space = Space({"lr": Float(1e-4, 1.0, scale="log"), "dropout": Float(0.0, 0.5)})
+    running = [FrozenTrial(0, 0, TrialState.RUNNING)]
+    with pytest.raises(ConfigError, match=re.escape(
+            "points of Float 'dropout' must be given to GridSampler: continuous parameters need "
+            "explicit points, e.g. GridSampler({'dropout': [0.0, 0.25, 0.5]}). Got none.")):
+        GridSampler({"lr": [1e-3, 1e-2]}).suggest(space, History(running, 0), sampler_rng(0, 0))
 
 
 def test_int_parent_conditions_use_space_equality() -> None:

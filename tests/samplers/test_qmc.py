@@ -116,5 +116,5 @@ def test_empty_space() -> None:
 
 def test_unknown_kind_is_rejected() -> None:
     with pytest.raises(ConfigError, match=re.escape(
-            "kind of QMCSampler must be one of 'sobol', 'halton'. Got 'lhs'.")):
+            "kind of QMCSampler must be one of ['halton', 'sobol']. Got 'lhs'.")):
         QMCSampler(kind="lhs")  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from shoal.samplers._protocol import History, Sampler, sampler_rng
+from shoal.samplers._protocol import DescribesTrials, History, Sampler, sampler_rng
 
 if TYPE_CHECKING:
     from shoal.samplers._auto import AutoSampler
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AutoSampler",
     "CoarseToFineSampler",
+    "DescribesTrials",
     "GPSampler",
     "GridSampler",
     "History",

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from shoal import _validate
 from shoal.samplers._gp import GPSampler
-from shoal.samplers._protocol import History, Sampler
+from shoal.samplers._protocol import DescribesTrials, History, Sampler
 from shoal.samplers._tpe import TPESampler
 from shoal.space import Categorical, Fixed, Space
 
@@ -36,7 +37,7 @@ class AutoSampler:
     """
 
     def __init__(self, *, seed: int | None = None) -> None:
-        self.seed = seed
+        self.seed = _validate.seed(seed, owner="AutoSampler")
         self._gp = GPSampler(seed=seed)
         self._tpe = TPESampler(seed=seed)
 
@@ -52,9 +53,8 @@ class AutoSampler:
 
     def describe(self, space: Space, history: History) -> dict[str, Any]:
         chosen = self.choose(space, history)
-        inner = getattr(chosen, "describe", None)
-        return {"auto_choice": type(chosen).__name__,
-                **(inner(space, history) if inner is not None else {})}
+        inner = chosen.describe(space, history) if isinstance(chosen, DescribesTrials) else {}
+        return {"auto_choice": type(chosen).__name__, **inner}
 
     def __repr__(self) -> str:
         return f"AutoSampler(seed={self.seed!r})"

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from shoal.exceptions import ConfigError
+from shoal import _validate
 from shoal.samplers._protocol import History
+from shoal.samplers._streams import space_rng
 from shoal.space import Categorical, Float, Int, Space
 
 __all__ = ["CoarseToFineSampler", "Zoom", "zoom"]
@@ -76,26 +77,20 @@ class CoarseToFineSampler:
         shrink: float = 0.5,
         top_fraction: float = 0.2,
     ) -> None:
-        for what, value, low in (("n_initial", n_initial, 1),
-                                 ("trials_per_round", trials_per_round, 1), ("rounds", rounds, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{what} of CoarseToFineSampler must be an integer >= {low}. "
-                                  f"Got {value!r}.")
-        if not _is_real(shrink) or not 0.0 < shrink < 1.0:
-            raise ConfigError(f"shrink of CoarseToFineSampler must be in (0, 1). Got {shrink!r}.")
-        if not _is_real(top_fraction) or not 0.0 < top_fraction <= 1.0:
-            raise ConfigError(f"top_fraction of CoarseToFineSampler must be in (0, 1]. "
-                              f"Got {top_fraction!r}.")
-        self.seed = seed
-        self.n_initial = n_initial
-        self.trials_per_round = trials_per_round
-        self.rounds = rounds
-        self.shrink = float(shrink)
-        self.top_fraction = float(top_fraction)
+        owner = "CoarseToFineSampler"
+        self.seed = _validate.seed(seed, owner=owner)
+        self.n_initial = _validate.integer(n_initial, what="n_initial", owner=owner, low=1)
+        self.trials_per_round = _validate.integer(trials_per_round, what="trials_per_round",
+                                                  owner=owner, low=1)
+        self.rounds = _validate.integer(rounds, what="rounds", owner=owner, low=0)
+        self.shrink = _validate.number(shrink, what="shrink", owner=owner, low=0, high=1,
+                                       low_open=True, high_open=True)
+        self.top_fraction = _validate.number(top_fraction, what="top_fraction", owner=owner,
+                                             low=0, high=1, low_open=True)
 
     def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
         box = self.zoom(space, history)
-        u = box.low + rng.random(len(space)) * (box.high - box.low)
+        u = box.low + space_rng(rng, space).random(len(space)) * (box.high - box.low)
         for j, name in enumerate(space):
             if name in box.choices:  # uniform over the allowed choices, at their cell centres
                 allowed = box.choices[name]
@@ -198,6 +193,3 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
             high[j] = min(float(active.max()) + pad, best + width / 2, 1.0)
     return Zoom(zoom_round, low, high, choices)
 
-
-def _is_real(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

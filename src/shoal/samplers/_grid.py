@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from shoal import _validate
 from shoal.exceptions import ConfigError, SearchSpaceExhausted
 from shoal.samplers._protocol import History
 from shoal.space import Categorical, Fixed, Float, Int, Param, Space
@@ -26,17 +27,16 @@ class GridSampler:
     never propose the same point twice, and a resumed study carries on where it stopped. When
     every point has been used, `suggest` raises `SearchSpaceExhausted`.
 
-    Without a grid, it is derived from the space: every choice of a Categorical, the value of a
-    Fixed, every value of an Int or of a Float with a `step` (at most 1000). Continuous
-    parameters need explicit points.
-    With a grid, parameters of the space the grid does not name are sampled at random, uniformly
-    on their own scale (so a grid over `lr` alone still varies the rest). Names the grid has and
-    the space lacks are enumerated too but not returned: the same position always gives the same
-    point, so a study that learns of a parameter later still walks one grid.
+    Parameters the grid does not name (all of them, without a grid) are enumerated from the
+    space: every choice of a Categorical, the value of a Fixed, every value of an Int or of a
+    Float with a `step` (at most 1000). A Float without a step that the grid does not name is
+    refused with a `ConfigError` saying to give its points: continuous parameters need explicit
+    points. Names the grid has and the space lacks are enumerated too but not returned: the same
+    position always gives the same point, so a study that learns of a parameter later still
+    walks one grid.
 
-    Conditional spaces are enumerated by valid configuration only: a child whose parent (in the
-    grid) takes a value that deactivates it is not multiplied in. A child whose parent is sampled
-    at random cannot be decided in advance, so it is multiplied in.
+    Conditional spaces are enumerated by valid configuration only: a child whose parent takes a
+    value that deactivates it is not multiplied in. The per-trial generator is not used.
 
     Args:
         grid: Values to try for each parameter name; None derives the grid from the space.
@@ -46,7 +46,8 @@ class GridSampler:
             name varies slowest), so a partial run still spreads over the grid.
 
     Raises:
-        ConfigError: A grid value is not a value of the parameter, or the grid cannot be derived.
+        ConfigError: A grid value is not a value of the parameter, a Float of the space has no
+            points, or an Int the grid does not name has more than 1000 values.
 
     >>> from shoal.space import Categorical, Float, Space
     >>> from shoal.samplers import History, sampler_rng
@@ -68,7 +69,7 @@ class GridSampler:
         shuffle: bool = False,
     ) -> None:
         self.grid = None if grid is None else _freeze_grid(grid)
-        self.seed = seed
+        self.seed = _validate.seed(seed, owner="GridSampler")
         self.shuffle = shuffle
         # The shuffle key must be the same in every worker: drawn once here, kept when pickled.
         self._key = seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
@@ -82,13 +83,7 @@ class GridSampler:
                 f"GridSampler: all {size} grid points have been tried (trial {history.number}). "
                 "Use a larger grid or another sampler.")
         point = grid.point(_permute(position, size, self._key) if self.shuffle else position)
-        # One draw per parameter whatever the grid, so the random part is reproducible.
-        u = rng.random(len(space))
-        out: dict[str, Any] = {}
-        for i, (name, param) in enumerate(space.items()):
-            if space.is_active(name, out):
-                out[name] = point[name] if name in point else param.decode(float(u[i]))
-        return out
+        return {name: point[name] for name in space if space.is_active(name, point)}
 
     def grid_size(self, space: Space) -> int:
         """How many points the grid has for `space` (valid configurations only)."""
@@ -204,10 +199,9 @@ def _dims(space: Space, grid: Mapping[str, tuple[Any, ...]] | None) -> list[_Dim
             if name in space:
                 _check_points(name, space[name], points)
             values[name] = points
-        # A Fixed parameter has one value: enumerating it decides its children's conditions.
-        for name, param in space.items():
-            if isinstance(param, Fixed) and name not in values:
-                values[name] = (param.value,)
+        for name, param in space.items():  # a full factorial: the rest of the space too
+            if name not in values:
+                values[name] = _derived_values(name, param)
         order = []
 
         def visit(name: str) -> None:
@@ -226,7 +220,7 @@ def _dims(space: Space, grid: Mapping[str, tuple[Any, ...]] | None) -> list[_Dim
     for name in order:
         conditions = []
         for parent, allowed in space[name].when if name in space else ():
-            if parent in index:  # a parent sampled at random cannot be decided here
+            if parent in index:
                 hits = frozenset(k for k, v in enumerate(values[parent]) if _matches(v, allowed))
                 conditions.append((index[parent], hits))
         dims.append(_Dim(name, values[name], tuple(conditions)))

@@ -12,7 +12,7 @@ from shoal.trial import FrozenTrial, TrialState
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["History", "Sampler", "sampler_rng"]
+__all__ = ["DescribesTrials", "History", "Sampler", "sampler_rng"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,24 @@ class Sampler(Protocol):
 
     def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
         """Return values for the active parameters of `space`."""
+        ...
+
+
+@runtime_checkable
+class DescribesTrials(Protocol):
+    """The optional sampler hook: system attributes to record on the trial being filled.
+
+    A sampler that has it (CoarseToFine's zoom round and box, TPE's and GP's phase) is checked
+    with `isinstance(sampler, DescribesTrials)`; the study records the returned mapping, which
+    must be JSON and the same for the same inputs (as `suggest` is).
+
+    >>> from shoal.samplers import CoarseToFineSampler, RandomSampler
+    >>> isinstance(CoarseToFineSampler(), DescribesTrials), isinstance(RandomSampler(), DescribesTrials)
+    (True, False)
+    """
+
+    def describe(self, space: Space, history: History) -> dict[str, Any]:
+        """Return JSON-serialisable attributes for trial `history.number`."""
         ...
 
 

@@ -6,11 +6,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shoal.exceptions import ConfigError
+from shoal import _validate
 from shoal.samplers._protocol import History
+from shoal.samplers._streams import M64, mix, name_key, stratified_uniform
 from shoal.space import Space
 
-__all__ = ["QMCSampler", "qmc_point"]
+__all__ = ["QMCSampler", "initial_point", "qmc_point"]
 
 QMCKind = Literal["sobol", "halton"]
 _KINDS = ("sobol", "halton")
@@ -27,7 +28,9 @@ class QMCSampler:
 
     Sobol points are best used in powers of two (16, 32, 64 trials). The dimension is the
     number of parameters of the space, inactive ones included, so a conditional space keeps one
-    sequence. The per-trial generator is not used.
+    sequence; the scramble depends on the parameters' names too. A parameter asked alone (in
+    define-by-run, one first seen in a trial) walks a stratified sequence of its own, keyed by
+    its name, so two such parameters never share a quantile. The per-trial generator is not used.
 
     Args:
         seed: Seed of the scramble; None draws one now.
@@ -36,7 +39,7 @@ class QMCSampler:
             whose first point is the corner of the cube.
 
     Raises:
-        ConfigError: `kind` is not "sobol" or "halton".
+        ConfigError: `kind` is not "sobol" or "halton", or `seed` is not an integer >= 0.
 
     >>> from shoal.space import Float, Space
     >>> from shoal.samplers import History, sampler_rng
@@ -52,10 +55,8 @@ class QMCSampler:
 
     def __init__(self, *, seed: int | None = None, kind: QMCKind = "sobol",
                  scramble: bool = True) -> None:
-        if kind not in _KINDS:
-            raise ConfigError(f"kind of QMCSampler must be one of {', '.join(map(repr, _KINDS))}. "
-                              f"Got {kind!r}.")
-        self.seed = seed
+        _validate.one_of(kind, _KINDS, what="kind", owner="QMCSampler")
+        self.seed = _validate.seed(seed, owner="QMCSampler")
         self.kind: QMCKind = kind
         self.scramble = scramble
         # Every worker must scramble alike: drawn once here, kept when pickled.
@@ -65,8 +66,8 @@ class QMCSampler:
     def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
         if len(space) == 0:
             return {}
-        u = qmc_point(self.kind, len(space), history.position, seed=self._qmc_seed,
-                      scramble=self.scramble)
+        u = initial_point(self.kind, list(space), history.position, seed=self._qmc_seed,
+                          scramble=self.scramble)
         return space.decode(u)
 
     def __repr__(self) -> str:
@@ -88,6 +89,23 @@ def qmc_point(kind: QMCKind, d: int, index: int, *, seed: int, scramble: bool = 
     if index > 0:  # scipy's Sobol fast_forward rejects 0
         engine.fast_forward(index)
     return np.asarray(engine.random(1)[0], dtype=float)
+
+
+def initial_point(kind: QMCKind, names: list[str], index: int, *, seed: int,
+                  scramble: bool = True) -> np.ndarray:
+    """Point `index` of an initial design over the parameters `names`, encoded in [0, 1)^d.
+
+    Several parameters get point `index` of the sequence scrambled with `seed` (`qmc_point`);
+    one parameter asked alone gets a stratified sequence of its own (`stratified_uniform`, keyed
+    by `seed` and its name), so parameters first seen in one trial do not share a quantile.
+
+    >>> a, b = (float(initial_point("sobol", [n], 0, seed=0)[0]) for n in ("a", "b"))
+    >>> a != b
+    True
+    """
+    if len(names) == 1 and scramble:
+        return np.array([stratified_uniform(mix(seed & M64, 1, name_key(names[0])), index)])
+    return qmc_point(kind, len(names), index, seed=seed, scramble=scramble)
 
 
 def _engine(kind: QMCKind, d: int, seed: int, scramble: bool) -> Any:

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from shoal import _validate
 from shoal.samplers._protocol import History
+from shoal.samplers._streams import space_rng
 from shoal.space import Space
 
 __all__ = ["RandomSampler"]
@@ -17,7 +19,8 @@ class RandomSampler:
 
     Uniform in the encoded space means log-uniform for `scale="log"` and log-uniform in 1-x for
     `scale="one_minus_log"`, which is what makes random search efficient for learning rates and
-    momenta (Bergstra & Bengio, 2012).
+    momenta (Bergstra & Bengio, 2012). The draws are keyed by the parameters' names, so two
+    parameters asked alone with generators in the same state still differ.
 
     Args:
         seed: Seed for reproducible studies; None draws fresh entropy.
@@ -32,10 +35,10 @@ class RandomSampler:
     """
 
     def __init__(self, *, seed: int | None = None) -> None:
-        self.seed = seed
+        self.seed = _validate.seed(seed, owner="RandomSampler")
 
     def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
-        return space.sample(rng)
+        return space.sample(space_rng(rng, space))
 
     def __repr__(self) -> str:
         return f"RandomSampler(seed={self.seed!r})"

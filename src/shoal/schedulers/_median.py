@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from shoal.exceptions import ConfigError
+from shoal import _validate
 from shoal.schedulers._protocol import Decision
 from shoal.trial import FrozenTrial, TrialState
 
@@ -34,15 +34,11 @@ class MedianStopping:
     """
 
     def __init__(self, *, min_trials: int = 5, warmup_steps: int = 0, interval_steps: int = 1) -> None:
-        if min_trials < 1:
-            raise ConfigError(f"min_trials of MedianStopping must be >= 1. Got {min_trials!r}.")
-        if warmup_steps < 0:
-            raise ConfigError(f"warmup_steps of MedianStopping must be >= 0. Got {warmup_steps!r}.")
-        if interval_steps < 1:
-            raise ConfigError(f"interval_steps of MedianStopping must be >= 1. Got {interval_steps!r}.")
-        self.min_trials = min_trials
-        self.warmup_steps = warmup_steps
-        self.interval_steps = interval_steps
+        owner = "MedianStopping"
+        self.min_trials = _validate.integer(min_trials, what="min_trials", owner=owner, low=1)
+        self.warmup_steps = _validate.integer(warmup_steps, what="warmup_steps", owner=owner, low=0)
+        self.interval_steps = _validate.integer(interval_steps, what="interval_steps", owner=owner,
+                                                low=1)
 
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         scores = trial.intermediate_scores

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shoal._optuna_names import fail
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
-from shoal.samplers import History, Sampler, sampler_rng
+from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
 from shoal.schedulers import Decision, Scheduler
 from shoal.space import Param, Space
 from shoal.storage import Storage, StudyRecord
@@ -206,9 +206,9 @@ class Study:
         if missing and (not frozen.is_fixed or declared is not None):
             try:
                 proposal = self.sampler.suggest(joint, history, rng)
-                describe = getattr(self.sampler, "describe", None)
                 system = {"sampler": type(self.sampler).__name__,
-                          **(describe(joint, history) if describe is not None else {})}
+                          **(self.sampler.describe(joint, history)
+                             if isinstance(self.sampler, DescribesTrials) else {})}
             except BaseException as err:  # nothing else could ever end this trial: end it FAILED
                 attrs = {"fail_reason": sampler_failure(err)}
                 if not isinstance(err, SearchSpaceExhausted):

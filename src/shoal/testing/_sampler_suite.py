@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from shoal.exceptions import SearchSpaceExhausted
-from shoal.samplers import History, Sampler, sampler_rng
+from shoal.exceptions import ConfigError, SearchSpaceExhausted
+from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
 from shoal.space import Categorical, Fixed, Float, Int, Space
 from shoal.trial import FrozenTrial, TrialState
 
@@ -86,9 +86,14 @@ class SamplerSuite:
     - is reproducible: the same seed, history and trial number give the same configuration, in
       this process, after pickling, and in a fresh Python process;
     - raises `SearchSpaceExhausted` only once it has proposed every configuration, without
-      repeating one;
-    - if it has a `describe(space, history)` hook, returns JSON-serialisable attributes, the
-      same for the same inputs.
+      repeating one (never for the first trial), and does not propose one configuration over
+      and over;
+    - draws independently per parameter: two parameters asked alone (as in define-by-run, where
+      each parameter first seen in a trial is a one-parameter space) with the same history and
+      generators in the same state do not get the same (or correlated) quantiles;
+    - refuses a seed that is not an integer >= 0 or None at construction (`ConfigError`);
+    - if it has a `describe(space, history)` hook (`DescribesTrials`), returns JSON-serialisable
+      attributes, the same for the same inputs.
 
     Override `make_sampler_for(space, seed)` when the sampler must be configured for a space
     (a grid naming points for its continuous parameters). Samplers are called with
@@ -106,9 +111,11 @@ class SamplerSuite:
 
     #: Trials drawn in each simulated study.
     n_trials: ClassVar[int] = 12
+    #: Whether different seeds give different studies (False for an unshuffled grid).
+    seeded: ClassVar[bool] = True
 
-    def make_sampler(self, seed: int | None) -> Sampler:
-        """Return a new sampler seeded with `seed`."""
+    def make_sampler(self, seed: Any) -> Sampler:
+        """Return a new sampler seeded with `seed` (passed on to the constructor as given)."""
         raise NotImplementedError("define make_sampler(self, seed) in the SamplerSuite subclass")
 
     def make_sampler_for(self, space: Space, seed: int | None) -> Sampler:
@@ -154,10 +161,8 @@ class SamplerSuite:
     def test_unusual_histories(self, space_name: str) -> None:
         space = SUITE_SPACES[space_name]()
         sampler = self.make_sampler_for(space, _SEED)
-        for history in _unusual_histories(space):
-            params = _suggest_or_none(sampler, space, history)
-            if params is not None:
-                _check(space, params)
+        suggested = [_suggest_or_none(sampler, space, h) for h in _unusual_histories(space)]
+        assert any(p is not None for p in suggested), "the sampler proposed nothing"
 
     @pytest.mark.parametrize("space_name", ["mixed", "conditional"])
     def test_same_inputs_same_suggestion(self, space_name: str) -> None:
@@ -209,13 +214,66 @@ class SamplerSuite:
         if len(trials) < n:  # it gave up: it must have tried everything first
             assert {canonical(t.params) for t in trials} == every
 
+    def test_does_not_repeat_itself(self) -> None:
+        space = SUITE_SPACES["mixed"]()
+        trials = self.run_study(self.make_sampler_for(space, _SEED), space, self.n_trials)
+        distinct = {canonical(t.params) for t in trials}
+        assert len(distinct) > len(trials) // 2, (
+            f"{len(distinct)} distinct configurations in {len(trials)} trials")
+
+    def test_seed_changes_the_study(self) -> None:
+        if not self.seeded:
+            pytest.skip("the sampler's draws do not depend on its seed")
+        space = SUITE_SPACES["mixed"]()
+        runs = [[canonical(t.params) for t in self.run_study(
+            self.make_sampler_for(space, seed), space, self.n_trials)] for seed in (_SEED, _SEED + 1)]
+        assert runs[0] != runs[1], "seeds 7 and 8 gave the same study"
+
+    @pytest.mark.parametrize("seed", ["a", 1.5, -1, True])
+    def test_refuses_a_bad_seed(self, seed: Any) -> None:
+        with pytest.raises(ConfigError, match=r"^seed of \w+ must be an integer >= 0 or None\. "):
+            self.make_sampler(seed)
+
+    def test_parameters_asked_alone_draw_independently(self) -> None:
+        """Issue 15: define-by-run asks each new parameter alone; a = b = c was the result."""
+        alone = {name: Space({name: Float(0.0, 1.0)}) for name in ("a", "b")}
+        sampler = self.make_sampler_for(Space(
+            {name: Float(0.0, 1.0) for name in alone}), _SEED)
+        n, checked = 40, 0
+        for kind, history_of in _first_draw_histories(n):
+            pairs = []
+            for number in range(n):
+                history = history_of(number)
+                draws = [_suggest_or_none(sampler, s, history) for s in alone.values()]
+                if draws[0] is None or draws[1] is None:
+                    break  # a finite grid is used up
+                pairs.append((draws[0]["a"], draws[1]["b"]))
+            if not pairs:  # a grid used up by the earlier trials: nothing to compare here
+                continue
+            checked += 1
+            assert len(pairs) >= 8, f"only {len(pairs)} draws before exhaustion ({kind})"
+            a, b = np.array(pairs).T
+            for name, x in (("a", a), ("b", b)):  # knowing nothing of it: not only at the bounds
+                assert len(np.unique(x)) >= 3, (
+                    f"{len(np.unique(x))} distinct values of {name!r} in {len(x)} trials where "
+                    f"it was asked alone ({kind} history): {sorted(set(x.tolist()))[:6]}")
+            same = int(np.sum(np.isclose(a, b, rtol=0, atol=1e-9)))
+            assert same < len(pairs) / 2, (
+                f"{same} of {len(pairs)} trials drew a == b for two parameters asked alone "
+                f"({kind} history): the draws must depend on the parameter's name")
+            corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 1.0
+            assert abs(corr) < 0.6, (
+                f"draws of two parameters asked alone correlate at {corr:.2f} ({kind} history)")
+        assert checked, "no history left a draw to compare"
+
     def test_describe_is_json_and_pure(self) -> None:
-        if getattr(self.make_sampler(_SEED), "describe", None) is None:
+        if not isinstance(self.make_sampler(_SEED), DescribesTrials):
             pytest.skip("the sampler has no describe hook")
         for space_name in ("mixed", "conditional", "float_log"):
             space = SUITE_SPACES[space_name]()
             sampler = self.make_sampler_for(space, _SEED)
-            describe = sampler.describe  # type: ignore[attr-defined]
+            assert isinstance(sampler, DescribesTrials)
+            describe = sampler.describe
             for history in (*_unusual_histories(space), *_study_histories(self, sampler, space)):
                 attrs = describe(space, history)
                 assert isinstance(attrs, dict)
@@ -239,11 +297,38 @@ def _check(space: Space, params: dict[str, Any]) -> None:
 
 
 def _suggest_or_none(sampler: Sampler, space: Space, history: History) -> dict[str, Any] | None:
-    """The suggestion, or None where a sampler with a finite grid has nothing left."""
+    """The checked suggestion, or None where a sampler with a finite grid has nothing left.
+
+    Exhaustion before any trial was drawn (position 0) is a failure, not None: a sampler that
+    always raises `SearchSpaceExhausted` must not pass the tests built on this.
+    """
     try:
-        return sampler.suggest(space, history, sampler_rng(sampler.seed, history.number))
+        params = sampler.suggest(space, history, sampler_rng(sampler.seed, history.number))
     except SearchSpaceExhausted:
+        assert history.position > 0, (
+            f"{sampler!r} raised SearchSpaceExhausted before any trial was proposed")
         return None
+    _check(space, params)
+    return params
+
+
+def _first_draw_histories(n: int) -> list[tuple[str, Callable[[int], History]]]:
+    """Histories for trial `number` < n: where a sampler asks about a parameter it never saw."""
+    rng = np.random.default_rng(99)
+    other = Space({"x": Float(-1.0, 1.0), "k": Categorical(["u", "v"])})
+    done = [FrozenTrial(i, i, TrialState.COMPLETE, params=p, distributions=dict(other.items()),
+                        values=(float(np.sum(other.encode(p))),))
+            for i, p in enumerate(other.sample(rng) for _ in range(12))]
+
+    def running(number: int) -> History:  # parallel workers: every earlier trial still running
+        return History([FrozenTrial(i, i, TrialState.RUNNING) for i in range(number + 1)], number)
+
+    def after(number: int) -> History:  # a conditional branch first taken after 12 trials
+        k = len(done)
+        return History([*done, *(FrozenTrial(k + i, k + i, TrialState.RUNNING)
+                                 for i in range(number + 1))], k + number)
+
+    return [("running", running), ("after other parameters", after)]
 
 
 def _objective(space: Space, params: dict[str, Any]) -> float:

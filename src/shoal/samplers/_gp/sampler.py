@@ -9,12 +9,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shoal.exceptions import ConfigError
+from shoal import _validate
 from shoal.samplers._gp._acquisition import log_ei, log_ei_grad
 from shoal.samplers._gp._fit import GP, Warp, fit_hyper, warp_scores
 from shoal.samplers._gp._optimize import refine
 from shoal.samplers._protocol import History
-from shoal.samplers._qmc import qmc_point
+from shoal.samplers._qmc import initial_point
+from shoal.samplers._streams import space_rng
 from shoal.space import Categorical, Fixed, Int, Space
 from shoal.trial import TrialState
 
@@ -91,18 +92,14 @@ class GPSampler:
 
     def __init__(self, *, seed: int | None = None, n_startup: int | None = None,
                  warp: Warp = "yeo_johnson", trust_region: bool | Literal["auto"] = "auto") -> None:
-        if n_startup is not None and (isinstance(n_startup, bool) or not isinstance(n_startup, int)
-                                      or n_startup < 1):
-            raise ConfigError(f"n_startup of GPSampler must be an integer >= 1 or None. "
-                              f"Got {n_startup!r}.")
-        if warp not in ("copula", "yeo_johnson"):
-            raise ConfigError(f"warp of GPSampler must be 'copula' or 'yeo_johnson'. Got {warp!r}.")
-        if trust_region not in (True, False, "auto"):
-            raise ConfigError(f"trust_region of GPSampler must be True, False or 'auto'. "
-                              f"Got {trust_region!r}.")
-        self.seed = seed
-        self.n_startup = n_startup
-        self.warp: Warp = warp
+        self.seed = _validate.seed(seed, owner="GPSampler")
+        self.n_startup = _validate.integer(n_startup, what="n_startup", owner="GPSampler", low=1,
+                                           none=True)
+        self.warp: Warp = _validate.one_of(warp, ("copula", "yeo_johnson"), what="warp",
+                                           owner="GPSampler")
+        if not (isinstance(trust_region, bool) or trust_region == "auto"):
+            raise _validate.config_error("trust_region", "GPSampler", "True, False or 'auto'",
+                                         trust_region)
         self.trust_region = trust_region
         # Every worker must walk one Sobol sequence: its scramble is drawn once, kept when pickled.
         self._qmc_seed = seed if seed is not None else int(
@@ -123,8 +120,10 @@ class GPSampler:
         n_startup = self._n_startup(layout)
         u_obs, scores = _observations(space, history)
         finite = np.isfinite(scores)
-        if _in_initial_design(scores, n_startup):
-            return space.decode(qmc_point("sobol", len(space), history.position, seed=self._qmc_seed))
+        if _in_initial_design(u_obs, scores, n_startup):
+            return space.decode(initial_point("sobol", list(space), history.position,
+                                              seed=self._qmc_seed))
+        rng = space_rng(rng, space)  # parameters asked alone do not share a stream
 
         y = np.empty(len(scores))
         y[finite] = warp_scores(scores[finite], self.warp)
@@ -179,10 +178,10 @@ class GPSampler:
         """
         layout = _Layout(space)
         n_startup = self._n_startup(layout)
-        _, scores = _observations(space, history)
+        u_obs, scores = _observations(space, history)
         if layout.n_features == 0:
             return {}  # nothing to search
-        if _in_initial_design(scores, n_startup):
+        if _in_initial_design(u_obs, scores, n_startup):
             return {"gp_phase": "initial_design"}
         length = self._trust_length(layout, scores, n_startup)
         return {"gp_phase": "model", **({} if length is None else {"gp_trust_region": length})}
@@ -201,10 +200,13 @@ class GPSampler:
         return None
 
 
-def _in_initial_design(scores: np.ndarray, n_startup: int) -> bool:
-    """Too few finished trials, or too few distinct finite scores, to fit a model."""
+def _in_initial_design(u_obs: np.ndarray, scores: np.ndarray, n_startup: int) -> bool:
+    """Too few finished trials, or too few distinct finite scores, to fit a model; or no trial
+    in which any of the space's parameters was active (a define-by-run parameter first seen
+    after the initial design, asked alone: a model of nothing sent every such one to a corner)."""
     finite = scores[np.isfinite(scores)]
-    return len(scores) < n_startup or len(np.unique(finite)) < 2
+    return (len(scores) < n_startup or len(np.unique(finite)) < 2
+            or bool(np.isnan(u_obs).all()))
 
 
 @dataclass(frozen=True)

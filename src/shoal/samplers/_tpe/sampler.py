@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shoal.exceptions import ConfigError
+from shoal import _validate
 from shoal.samplers._protocol import History
-from shoal.samplers._qmc import qmc_point
+from shoal.samplers._qmc import initial_point
+from shoal.samplers._streams import space_rng
 from shoal.samplers._tpe._parzen import fit_parzen, n_below, trial_weights
 from shoal.space import Categorical, Fixed, Float, Int, Space
 from shoal.trial import FrozenTrial, TrialState
@@ -81,21 +82,14 @@ class TPESampler:
     def __init__(self, *, seed: int | None = None, n_startup: int = 10, n_candidates: int = 24,
                  prior_weight: float = 1.0, constant_liar: bool = True,
                  bandwidth: Bandwidth = "neighbour") -> None:
-        for what, value in (("n_startup", n_startup), ("n_candidates", n_candidates)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{what} of TPESampler must be an integer >= 1. Got {value!r}.")
-        if (isinstance(prior_weight, bool) or not isinstance(prior_weight, (int, float))
-                or not prior_weight > 0 or not math.isfinite(prior_weight)):
-            raise ConfigError(f"prior_weight of TPESampler must be a finite number > 0. "
-                              f"Got {prior_weight!r}.")
-        if bandwidth not in ("neighbour", "scott"):
-            raise ConfigError(f"bandwidth of TPESampler must be 'neighbour' or 'scott'. "
-                              f"Got {bandwidth!r}.")
-        self.seed = seed
-        self.bandwidth: Bandwidth = bandwidth
-        self.n_startup = n_startup
-        self.n_candidates = n_candidates
-        self.prior_weight = float(prior_weight)
+        self.seed = _validate.seed(seed, owner="TPESampler")
+        self.n_startup = _validate.integer(n_startup, what="n_startup", owner="TPESampler", low=1)
+        self.n_candidates = _validate.integer(n_candidates, what="n_candidates",
+                                              owner="TPESampler", low=1)
+        self.prior_weight = _validate.number(prior_weight, what="prior_weight",
+                                             owner="TPESampler", low=0.0, low_open=True)
+        self.bandwidth: Bandwidth = _validate.one_of(bandwidth, ("neighbour", "scott"),
+                                                     what="bandwidth", owner="TPESampler")
         self.constant_liar = bool(constant_liar)
         # Every worker must walk one Sobol sequence: its scramble is drawn once, kept when pickled.
         self._qmc_seed = seed if seed is not None else int(
@@ -111,7 +105,9 @@ class TPESampler:
         if len(space) == 0:
             return {}
         if not _n_finished_reaches(history, self.n_startup):
-            return space.decode(qmc_point("sobol", len(space), history.position, seed=self._qmc_seed))
+            return space.decode(initial_point("sobol", list(space), history.position,
+                                              seed=self._qmc_seed))
+        rng = space_rng(rng, space)  # parameters asked alone do not share a stream
         liar, number = self.constant_liar, history.number
         # One pass: finished trials, and (constant liar) those other workers are running.
         trials = sorted((t for t in history.trials if t.params and (

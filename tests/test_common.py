@@ -1,0 +1,395 @@
+"""Every sampler, scheduler, storage and executor shoal ships passes its conformance suite.
+
+As scikit-learn's test_common.py: the classes are enumerated from the packages' `__all__`, so a
+new class is covered by its suite without anyone remembering to add a test file, and the defaults
+users get (`AutoSampler`, `MedianStopping`) are tested as they are. A class that cannot be built
+with its defaults must be registered in the table of its extension point below, else
+`test_every_class_is_covered` fails saying so. PostgreSQL runs the storage suite in
+`tests/storage/test_postgres.py` (it needs a server).
+
+The second half runs SamplerSuite against deliberately broken samplers and checks that it fails
+them: a suite that passes a sampler which always raises proves nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import shoal.executors
+import shoal.samplers
+import shoal.schedulers
+import shoal.storage
+from shoal.clock import FakeClock
+from shoal.exceptions import SearchSpaceExhausted
+from shoal.executors import Executor, ProcessExecutor, SerialExecutor
+from shoal.samplers import GridSampler, History, Sampler
+from shoal.schedulers import Decision, MedianStopping, Scheduler
+from shoal.space import Float, Space
+from shoal.storage import InMemoryStorage, Storage
+from shoal.storage._sql import SQLStorage
+from shoal.testing import ExecutorSuite, SamplerSuite, SchedulerSuite, StorageSuite
+from shoal.trial import FrozenTrial, TrialState
+
+# The tables: how to build a class for its suite when its defaults are not enough. ---------------
+
+
+def _grid_for(space: Space, seed: int | None) -> Sampler:
+    # Continuous parameters need explicit points; shuffled, so the seed matters.
+    grid = {name: [p.decode(u) for u in (0.0, 0.5, 1.0)]
+            for name, p in space.items() if isinstance(p, Float)}
+    return GridSampler(grid or None, seed=seed, shuffle=True)
+
+
+#: Sampler name -> (make_sampler(seed), make_sampler_for(space, seed) or None).
+SAMPLERS: dict[str, tuple[Callable[[Any], Sampler], Callable[[Space, Any], Sampler] | None]] = {
+    "GridSampler": (lambda seed: GridSampler(seed=seed, shuffle=True), _grid_for),
+}
+
+
+def _r(number: int, curve: dict[int, float], state: TrialState = TrialState.COMPLETE,
+       sign: float = 1.0) -> FrozenTrial:
+    values = (curve[max(curve)],) if curve and state is TrialState.COMPLETE else None
+    return FrozenTrial(number, number, state, intermediate=curve, values=values, sign=sign)
+
+
+def _median_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
+    """MedianStopping's defaults (min_trials=5, no warm-up) by hand: running averages at step 1
+    of five completed curves {0: 1.0, 1: 0.5} are 0.75, so the median is 0.75."""
+    done = [_r(i, {0: 1.0, 1: 0.5}) for i in range(5)]
+    worse, better = _r(5, {0: 2.0, 1: 1.5}, TrialState.RUNNING), _r(5, {0: 0.4, 1: 2.0},
+                                                                    TrialState.RUNNING)
+    maximised = [_r(i, {0: -1.0, 1: -0.5}, sign=-1.0) for i in range(5)]
+    return [
+        (worse, done, Decision.STOP),  # best 1.5 > 0.75
+        (better, done, Decision.CONTINUE),  # best 0.4 <= 0.75
+        (worse, done[:4], Decision.CONTINUE),  # 4 < min_trials
+        (_r(5, {}, TrialState.RUNNING), done, Decision.CONTINUE),  # nothing reported yet
+        (_r(5, {2: 9.0}, TrialState.RUNNING), done, Decision.CONTINUE),  # nobody reached step 2
+        (_r(5, {0: -2.0, 1: -1.5}, TrialState.RUNNING, sign=-1.0), maximised, Decision.STOP),
+        (worse, [_r(i, {0: 1.0, 1: 0.5}, TrialState.PRUNED) for i in range(5)],
+         Decision.CONTINUE),  # pruned trials do not count
+        (_r(5, {0: 0.75, 1: 0.75}, TrialState.RUNNING), done, Decision.CONTINUE),  # a tie goes on
+    ]
+
+
+#: Scheduler name -> (make_scheduler(), oracle cases or None).
+SCHEDULERS: dict[str, tuple[Callable[[], Scheduler] | None, Callable[[], list[Any]] | None]] = {
+    "MedianStopping": (None, _median_oracle),
+    "NoStopping": (None, lambda: [(_r(5, {0: 99.0}, TrialState.RUNNING),
+                                   [_r(i, {0: 1.0}) for i in range(9)], Decision.CONTINUE)]),
+}
+
+#: Storage -> make_storage(tmp_path, clock); SQLStorage is reached through sqlite:/// URLs.
+STORAGES: dict[str, Callable[[Path, FakeClock], Storage]] = {
+    "InMemoryStorage": lambda tmp_path, clock: InMemoryStorage(clock=clock),
+    "SQLStorage": lambda tmp_path, clock: SQLStorage(f"sqlite:///{tmp_path / 'common.db'}",
+                                                     clock=clock),
+}
+
+#: Executor name -> (make_executor(), parallel).
+EXECUTORS: dict[str, tuple[Callable[[], Executor], bool]] = {
+    "ProcessExecutor": (ProcessExecutor, True),
+    "SerialExecutor": (SerialExecutor, False),
+}
+
+
+# Enumeration -------------------------------------------------------------------------------------
+def _classes(module: ModuleType, method: str) -> list[type]:
+    """The concrete classes `module` exports that have `method` (protocols left out)."""
+    out = []
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.isclass(obj) and callable(getattr(obj, method, None)) \
+                and not getattr(obj, "_is_protocol", False):
+            out.append(obj)
+    return out
+
+
+SAMPLER_CLASSES = _classes(shoal.samplers, "suggest")
+SCHEDULER_CLASSES = _classes(shoal.schedulers, "decide")
+EXECUTOR_CLASSES = _classes(shoal.executors, "run")
+STORAGE_CLASSES = [*_classes(shoal.storage, "create_trial"), SQLStorage]
+
+
+def _sampler_suite(cls: type) -> type:
+    make, make_for = SAMPLERS.get(cls.__name__, (lambda seed: cls(seed=seed), None))
+    body: dict[str, Any] = {"make_sampler": lambda self, seed: make(seed)}
+    if make_for is not None:
+        body["make_sampler_for"] = lambda self, space, seed: make_for(space, seed)
+    return type(f"Test{cls.__name__}Suite", (SamplerSuite,), body)
+
+
+def _scheduler_suite(cls: type) -> type:
+    make, oracle = SCHEDULERS.get(cls.__name__, (None, None))
+    body: dict[str, Any] = {"make_scheduler": lambda self: (make or cls)()}
+    if oracle is not None:
+        body["oracle_cases"] = lambda self: oracle()
+    return type(f"Test{cls.__name__}Suite", (SchedulerSuite,), body)
+
+
+def _storage_suite(cls: type) -> type:
+    make = STORAGES.get(cls.__name__, lambda tmp_path, clock: cls(clock=clock))
+    return type(f"Test{cls.__name__}Suite", (StorageSuite,),
+                {"make_storage": lambda self, tmp_path, clock: make(tmp_path, clock)})
+
+
+def _executor_suite(cls: type) -> type:
+    make, parallel = EXECUTORS.get(cls.__name__, (cls, True))
+    return type(f"Test{cls.__name__}Suite", (ExecutorSuite,),
+                {"make_executor": lambda self: make(), "parallel": parallel})
+
+
+SUITES: dict[type, type] = {}
+for _cls in SAMPLER_CLASSES:
+    SUITES[_cls] = _sampler_suite(_cls)
+for _cls in SCHEDULER_CLASSES:
+    SUITES[_cls] = _scheduler_suite(_cls)
+for _cls in STORAGE_CLASSES:
+    SUITES[_cls] = _storage_suite(_cls)
+for _cls in EXECUTOR_CLASSES:
+    SUITES[_cls] = _executor_suite(_cls)
+for _suite in SUITES.values():  # pytest collects the Test* classes of this module
+    globals()[_suite.__name__] = _suite
+
+
+def _builds_with_defaults(cls: type, kind: str) -> bool:
+    try:
+        if kind == "sampler":
+            cls(seed=0)
+        elif kind == "storage":
+            return False  # a storage needs a place: always registered
+        else:
+            cls()
+    except TypeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("kind", "classes", "table"), [
+    ("sampler", SAMPLER_CLASSES, SAMPLERS), ("scheduler", SCHEDULER_CLASSES, SCHEDULERS),
+    ("storage", STORAGE_CLASSES, STORAGES), ("executor", EXECUTOR_CLASSES, EXECUTORS),
+])
+def test_every_class_is_covered(kind: str, classes: list[type], table: dict[str, Any]) -> None:
+    assert classes, f"no {kind} classes found"
+    for cls in classes:
+        assert globals().get(f"Test{cls.__name__}Suite") is SUITES[cls]
+        if cls.__name__ not in table:
+            assert _builds_with_defaults(cls, kind), (
+                f"{cls.__name__} cannot be built with its defaults: register it in the "
+                f"{kind.upper()}S table of tests/test_common.py so its suite can run.")
+    stale = set(table) - {cls.__name__ for cls in classes}
+    assert not stale, f"{sorted(stale)} in the {kind.upper()}S table are no {kind}s of shoal"
+
+
+def test_the_defaults_users_get_are_covered() -> None:
+    assert shoal.samplers.AutoSampler in SUITES
+    assert MedianStopping in SUITES
+    assert {InMemoryStorage, SQLStorage, ProcessExecutor, SerialExecutor} <= set(SUITES)
+
+
+# The suite fails broken samplers -------------------------------------------------------------
+class _Base:
+    def __init__(self, *, seed: Any = None) -> None:
+        self.seed = seed
+
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class AlwaysExhausted(_Base):
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        raise SearchSpaceExhausted("nothing left")
+
+
+class AlwaysRaises(_Base):
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        raise RuntimeError("broken")
+
+
+class OutOfRange(_Base):
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        params = space.sample(rng)
+        return {k: (v + 1e6 if isinstance(v, float) else v) for k, v in params.items()}
+
+
+class IgnoresTheRng(_Base):
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        return space.sample(np.random.default_rng())  # fresh entropy: not reproducible
+
+
+class Constant(_Base):
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        return space.decode(np.full(len(space), 0.5))
+
+
+class OneStreamForAll(_Base):  # main's RandomSampler: a = b for parameters asked alone
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        return space.sample(rng)
+
+
+class AcceptsAnySeed(OneStreamForAll):
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        return shoal.samplers.RandomSampler().suggest(space, history, rng)
+
+
+_SLOW = {"test_reproducible_in_a_fresh_process"}  # a subprocess each; covered by the others
+
+
+def _suite_failures(sampler_cls: type) -> set[str]:
+    """Names of the SamplerSuite tests that fail for `sampler_cls` (skips do not count)."""
+    return _failures(type("Broken", (SamplerSuite,),
+                          {"make_sampler": lambda self, seed: sampler_cls(seed=seed)})())
+
+
+def _failures(suite: Any, tmp_path: Path | None = None) -> set[str]:
+    """Names of the suite's tests that fail when called directly (skips do not count)."""
+    failed = set()
+    for name in dir(suite):
+        if not name.startswith("test_") or name in _SLOW:
+            continue
+        method = getattr(suite, name)
+        marks = [m for m in getattr(method, "pytestmark", []) if m.name == "parametrize"]
+        calls = [{}] if not marks else [{marks[0].args[0]: v} for v in marks[0].args[1]]
+        if "tmp_path" in inspect.signature(method).parameters:
+            assert tmp_path is not None
+            calls = [{**c, "tmp_path": tmp_path / f"{name}-{i}"} for i, c in enumerate(calls)]
+            for c in calls:
+                c["tmp_path"].mkdir()
+        for kwargs in calls:
+            try:
+                method(**kwargs)
+            except pytest.skip.Exception:
+                pass
+            except (Exception, pytest.fail.Exception):  # an assertion, or the sampler's error
+                failed.add(name)
+    return failed
+
+
+_SUGGESTING = {"test_suggestions_are_valid", "test_unusual_histories",
+               "test_same_inputs_same_suggestion", "test_pickles", "test_whole_study_is_reproducible",
+               "test_does_not_repeat_itself", "test_parameters_asked_alone_draw_independently"}
+
+
+@pytest.mark.parametrize(("sampler_cls", "must_fail"), [
+    # Exhausted from the first trial: these passed on None == None before (issue 15).
+    (AlwaysExhausted, _SUGGESTING),
+    (AlwaysRaises, _SUGGESTING),
+    (OutOfRange, {"test_suggestions_are_valid", "test_unusual_histories",
+                  "test_same_inputs_same_suggestion", "test_pickles"}),
+    (IgnoresTheRng, {"test_same_inputs_same_suggestion", "test_whole_study_is_reproducible",
+                     "test_pickles"}),
+    (Constant, {"test_does_not_repeat_itself", "test_seed_changes_the_study",
+                "test_parameters_asked_alone_draw_independently"}),
+    (OneStreamForAll, {"test_parameters_asked_alone_draw_independently",
+                       "test_refuses_a_bad_seed"}),
+    (AcceptsAnySeed, {"test_refuses_a_bad_seed"}),
+])
+def test_the_sampler_suite_fails_broken_samplers(sampler_cls: type, must_fail: set[str]) -> None:
+    failed = _suite_failures(sampler_cls)
+    assert must_fail <= failed, f"the suite passed {sampler_cls.__name__} in {sorted(must_fail - failed)}"
+
+
+def test_the_sampler_suite_passes_a_correct_sampler() -> None:
+    assert _suite_failures(shoal.samplers.RandomSampler) == set()
+
+
+def test_a_class_that_needs_arguments_must_be_registered() -> None:
+    class NeedsGrid:
+        def __init__(self, grid: dict[str, Any], *, seed: int | None = None) -> None:
+            self.grid, self.seed = grid, seed
+
+    assert not _builds_with_defaults(NeedsGrid, "sampler")
+    assert _builds_with_defaults(shoal.samplers.RandomSampler, "sampler")
+
+
+# The scheduler and executor suites fail broken ones -------------------------------------------
+class ReturnsAString:
+    def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Any:
+        return "STOP"
+
+
+class Remembers:  # hidden state: the answer depends on how often it was asked
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
+        self.calls += 1
+        return Decision.STOP if self.calls % 3 == 0 else Decision.CONTINUE
+
+
+class Mutates:
+    def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
+        if isinstance(history, list) and history:
+            history.sort(key=lambda t: -t.number)
+        return Decision.CONTINUE
+
+
+class ReadsTheClock:
+    def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
+        import time
+        return Decision.STOP if time.time() < 0 else Decision.CONTINUE
+
+
+@pytest.mark.parametrize(("scheduler_cls", "must_fail"), [
+    (ReturnsAString, {"test_decides_every_kind_of_trial"}),
+    (Remembers, {"test_is_pure"}),
+    (Mutates, {"test_is_pure"}),
+    (ReadsTheClock, {"test_never_reads_the_real_clock"}),
+    (lambda: MedianStopping(min_trials=1), {"test_oracle"}),  # not the defaults of the table
+])
+def test_the_scheduler_suite_fails_broken_schedulers(scheduler_cls: Any,
+                                                     must_fail: set[str]) -> None:
+    oracle = {"oracle_cases": lambda self: _median_oracle()} if must_fail == {"test_oracle"} else {}
+    suite = type("Broken", (SchedulerSuite,), {"make_scheduler": lambda self: scheduler_cls(),
+                                               **oracle})()
+    failed = _failures(suite)
+    assert must_fail <= failed, f"the suite passed {scheduler_cls} in {sorted(must_fail - failed)}"
+
+
+class OneTrialTooMany(SerialExecutor):
+    def run(self, job: Any, *, n_workers: int = 1, n_trials: int | None,
+            timeout: float | None) -> None:
+        super().run(job, n_workers=n_workers, n_trials=None if n_trials is None else n_trials + 1,
+                    timeout=timeout)
+
+
+class SwallowsErrors(SerialExecutor):
+    def run(self, job: Any, *, n_workers: int = 1, n_trials: int | None,
+            timeout: float | None) -> None:
+        with contextlib.suppress(Exception):
+            super().run(job, n_workers=n_workers, n_trials=n_trials, timeout=timeout)
+
+
+class IgnoresTimeout(SerialExecutor):
+    def run(self, job: Any, *, n_workers: int = 1, n_trials: int | None,
+            timeout: float | None) -> None:
+        super().run(job, n_workers=n_workers, n_trials=n_trials,
+                    timeout=None if timeout is None else 10 * timeout)
+
+
+class OneWorkerAnyway(SerialExecutor):
+    def run(self, job: Any, *, n_workers: int = 1, n_trials: int | None,
+            timeout: float | None) -> None:
+        super().run(job, n_workers=1, n_trials=n_trials, timeout=timeout)
+
+
+@pytest.mark.parametrize(("executor_cls", "must_fail"), [
+    (OneTrialTooMany, {"test_runs_exactly_the_budget", "test_zero_trials_runs_none"}),
+    (SwallowsErrors, {"test_reraises_a_job_error"}),
+    (IgnoresTimeout, {"test_honours_the_timeout"}),
+    (OneWorkerAnyway, {"test_more_workers_than_it_has"}),
+])
+def test_the_executor_suite_fails_broken_executors(executor_cls: type, must_fail: set[str],
+                                                   tmp_path: Path) -> None:
+    suite = type("Broken", (ExecutorSuite,), {"make_executor": lambda self: executor_cls(),
+                                              "parallel": False})()
+    failed = _failures(suite, tmp_path)
+    assert must_fail <= failed, f"the suite passed {executor_cls.__name__} in {sorted(must_fail - failed)}"
