@@ -8,18 +8,22 @@ from shoal.storage._open import (
     open_storage,
 )
 from shoal.storage._protocol import Storage, StorageReader, StudyRecord, TrialsPage
+from shoal.storage._recover import RecoveryReport, TableReport, recover_sqlite
 from shoal.storage._url import StorageURL, parse_url
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
     "InMemoryStorage",
+    "RecoveryReport",
     "Storage",
     "StorageReader",
     "StorageURL",
     "StudyRecord",
+    "TableReport",
     "TrialsPage",
     "default_storage_url",
     "open_reader",
     "open_storage",
     "parse_url",
+    "recover_sqlite",
 ]

@@ -35,6 +35,7 @@ from shoal.space import Param, param_from_dict
 from shoal.trial import FrozenTrial, TrialState
 
 __all__ = [
+    "JSON_COLUMNS",
     "SCHEMA_VERSION",
     "commands",
     "dump_distributions",
@@ -114,6 +115,15 @@ commands = sa.Table(  # v2
     sa.Index("ix_shoal_commands_trial_done", "trial_id", "done"),
     sqlite_autoincrement=True,
 )
+
+# The columns that hold JSON text (`dumps`), by table: what `shoal recover` checks in each row it copies.
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    meta.name: (),
+    studies.name: ("directions", "user_attrs", "system_attrs"),
+    trials.name: ("params", "distributions", "values", "intermediate", "user_attrs", "system_attrs",
+                  "lineage"),
+    commands.name: (),  # no writer fixes the payload's format yet
+}
 
 
 def _plain(value: Any) -> Any:
