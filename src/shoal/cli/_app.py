@@ -24,7 +24,8 @@ examples:
   shoal trials demo --state failed    why trials failed
   shoal trials demo --top 5           the five best trials
   shoal trials demo --number 3        one trial in full, with its traceback
-  shoal best demo --json              the best configuration, for programs"""
+  shoal best demo --json              the best configuration, for programs
+  shoal recover shoal.db copy.db      copy what a damaged database still holds"""
 
 
 def _count(text: str) -> int:
@@ -138,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="study name")
     p.add_argument("params", nargs="+", metavar="KEY=VALUE", help="parameter values (YAML scalars)")
     p.set_defaults(run=_lazy("_manage", "cmd_enqueue"))
+
+    p = sub.add_parser("recover", help="Copy what a damaged SQLite study file still holds into a new file.",
+                       description="Copy every row a damaged SQLite study file still holds into a new "
+                                   "shoal database; the damaged file is only read.",
+                       formatter_class=raw, parents=[as_json])
+    p.epilog = "example:\n  shoal recover shoal.db shoal-recovered.db"
+    p.add_argument("damaged", metavar="BAD.db", help="the damaged database file (or its sqlite:/// URL)")
+    p.add_argument("new", metavar="NEW.db", help="the new database file; must not exist")
+    p.set_defaults(run=_lazy("_recover", "cmd_recover"))
 
     p = command("tune", "Tune the objective a YAML config names; running it again resumes the study.")
     p.epilog = "see examples/tune_quadratic.yaml for every key of CONFIG"

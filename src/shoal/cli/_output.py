@@ -105,7 +105,8 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: 
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                   header_style="bold")
     for name in columns:
-        right = name in ("#", "step", "value", "duration", "trials", "best value")
+        right = name in ("#", "step", "value", "duration", "trials", "best value", "copied",
+                         "unreadable", "skipped")
         table.add_column(name, justify="right" if right else "left", overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
