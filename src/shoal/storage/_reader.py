@@ -49,7 +49,7 @@ def _corrupt_message(location: StorageURL, detail: str) -> str:
     lead = "Copy" if "malformed" in detail else "If it was a shoal database, copy"
     return (f"cannot open storage {location.display}: {where} {what} ({detail}). {lead} what "
             f"it still holds into a new file with "
-            f"sqlite3 {shlex.quote(str(path))} \".recover\" | sqlite3 {shlex.quote(str(copy))} "
+            f"shoal recover {shlex.quote(str(path))} {shlex.quote(str(copy))} "
             f"and use --storage sqlite:///{copy}; keep the damaged file until you have checked "
             "the copy.")
 
