@@ -1,9 +1,11 @@
 """Reading a SQL storage without writing to it, and errors that say what a bad database file is.
 
-`SQLReader` is the read-only way in for the CLI's inspection commands and the dashboard. It never
-creates a file, a table or a schema, never migrates, and never switches a SQLite file's journal
-mode: SQLite is opened through its read-only URI mode (`file:...?mode=ro`), PostgreSQL sessions
-are `READ ONLY`. So pointing it at the wrong file (a typo, another program's database, an empty
+`SQLReader` is the read-only way in to PostgreSQL for the CLI's inspection commands and the
+dashboard; `open_reader` reads SQLite files with `_sqlite_reader.SQLiteReader`, without SQLAlchemy,
+and SQLReader still reads them as the reference the tests compare that one with. It never creates
+a file, a table or a schema, never migrates, and never switches a SQLite file's journal mode:
+SQLite is opened through its read-only URI mode (`file:...?mode=ro`), PostgreSQL sessions are
+`READ ONLY`. So pointing it at the wrong file (a typo, another program's database, an empty
 file) says what the file is and leaves it byte-for-byte as it was.
 
 `SQLStorage` shares the read methods (`_SQLReads`) and the error translation (`translate_errors`).
