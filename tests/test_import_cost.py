@@ -61,7 +61,21 @@ def test_cli_studies_loads_only_what_reading_a_database_needs(tmp_path: Path) ->
             "with contextlib.redirect_stdout(out):\n"
             f"    assert main(['studies', '--storage', {url!r}]) == 0\n"
             "assert 'light' in out.getvalue()\n")
-    assert _loaded_after(code, cwd=tmp_path) <= {"sqlalchemy", "rich"}
+    assert _loaded_after(code, cwd=tmp_path) <= {"rich"}  # SQLite is read without SQLAlchemy
+
+
+def test_reading_a_sqlite_file_loads_no_heavy_package(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'light.db'}"
+    study = shoal.create_study(study_name="light", storage=url,
+                               sampler=shoal.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=2)
+    code = ("from shoal.storage import open_reader\n"
+            f"reader = open_reader({url!r})\n"
+            "[record] = reader.list_studies()\n"
+            "assert len(reader.get_trials(record.study_id).trials) == 2\n"
+            "assert reader.get_study('light') == record\n"
+            "reader.close()\n")
+    assert _loaded_after(code) == set()
 
 
 @pytest.mark.parametrize("module", ["shoal.samplers", "shoal.study"])

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from shoal.cli import main
 from shoal.clock import FakeClock
@@ -161,9 +160,9 @@ def test_reader_reads_everything_and_changes_nothing(written: tuple[str, Path, i
     assert running.intermediate == {0: 0.25}
     with pytest.raises(StudyNotFound, match=r"no study named 'x' in .* Known studies: s\."):
         reader.get_study("x")
-    with pytest.raises(sa.exc.OperationalError, match="attempt to write a readonly database"), \
-            reader._engine.connect() as conn:  # type: ignore[attr-defined]
-        conn.exec_driver_sql("CREATE TABLE intruder (a)")
+    with pytest.raises(sqlite3.OperationalError, match="attempt to write a readonly database"), \
+            reader._snapshot() as conn:  # type: ignore[attr-defined]
+        conn.execute("CREATE TABLE intruder (a)")
     reader.close()
     assert _state(path)[:2] == before
 

@@ -5,33 +5,35 @@ v + 1; each step runs in its own write transaction together with the version bum
 is always at exactly one version, whatever interrupts a migration. Read-write storage
 (`SQLStorage`) migrates an older database when it opens it; concurrent openers are serialised by
 SQLite's `BEGIN IMMEDIATE` or a PostgreSQL advisory lock, and each re-reads the version inside the
-lock, so a step never runs twice. A read-only `SQLReader` never migrates: it reads any version from
-`MIN_READABLE_VERSION` up (the columns it selects exist there), and for anything older it says to
-open the database read-write once. A database from a newer shoal is refused by both.
+lock, so a step never runs twice. A read-only view (`SQLReader`, `SQLiteReader`) never migrates: it
+reads any version from `MIN_READABLE_VERSION` up (the columns it selects exist there), and for
+anything older it says to open the database read-write once (`check_readable`; both live in
+`_codec`, which the SQLAlchemy-free SQLite reader can import). A database from a newer shoal is
+refused by both.
 
 Steps are frozen DDL, written out in full, never derived from the current table definitions: the
 tables in `_schema` change with later versions, while a step must do exactly what it did when it
 was written. A test migrates a database written by schema v1 (`tests/storage/fixtures`) and
 compares it with a new one.
 
-Adding a version: append a step here, bump `SCHEMA_VERSION` and change the tables in `_schema`,
-and raise `MIN_READABLE_VERSION` if the reads now select something older databases lack.
+Adding a version: append a step here, bump `SCHEMA_VERSION` (in `_codec`) and change the tables in
+`_schema`, and raise `MIN_READABLE_VERSION` (in `_codec`) if the reads now select something older
+databases lack.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from shoal.exceptions import SchemaVersionError, StorageError
+from shoal.exceptions import SchemaVersionError
+from shoal.storage._codec import MIN_READABLE_VERSION, check_readable, open_failed, parse_version
 from shoal.storage._schema import READ_SCHEMA_VERSION, SCHEMA_VERSION, meta, metadata
 
 __all__ = ["MIN_READABLE_VERSION", "STEPS", "check_readable", "ensure_schema"]
 
-MIN_READABLE_VERSION = 1
 _SCHEMA_LOCK_KEY = 0x73686F616C  # "shoal": PostgreSQL advisory lock serialising schema changes
 
 
@@ -69,15 +71,11 @@ STEPS: tuple[Callable[[Connection], None], ...] = (_v1_to_v2,)
 assert len(STEPS) == SCHEMA_VERSION - 1, "one migration step per schema version after the first"
 
 
-def _version(value: Any) -> int | str:
-    return int(value) if str(value).isdigit() else str(value)
-
-
 def _read_version(conn: Connection) -> int | str | None:
     if not sa.inspect(conn).has_table(meta.name):
         return None
     value = conn.execute(READ_SCHEMA_VERSION).scalar()
-    return None if value is None else _version(value)
+    return None if value is None else parse_version(value)
 
 
 def _lock(conn: Connection) -> None:
@@ -93,7 +91,7 @@ def _create(write_engine: Engine) -> int | str | None:
         if value is None:
             conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
             return SCHEMA_VERSION
-    return _version(value)
+    return parse_version(value)
 
 
 def _migrate(write_engine: Engine) -> int | str | None:
@@ -137,29 +135,8 @@ def ensure_schema(engine: Engine, write_engine: Engine, *, display: str) -> None
         if isinstance(version, int) and version < SCHEMA_VERSION:
             version = _migrate(write_engine)
     except sa.exc.DBAPIError as err:
-        detail = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
-        raise StorageError(
-            f"cannot open storage {display}: {detail}. Check that the database exists and is "
-            "reachable, and that the URL is right.") from None
+        raise open_failed(display, str(err.orig if err.orig is not None else err)) from None
     if version != SCHEMA_VERSION:
         raise SchemaVersionError(f"storage {display} was written with shoal schema v{version}; "
                                  f"this shoal reads v{SCHEMA_VERSION}. Upgrade shoal (pip install "
                                  "-U shoal), or point --storage at a new file.")
-
-
-def check_readable(version: Any, *, display: str) -> None:
-    """Raise SchemaVersionError unless a read-only view can read a database at `version`.
-
-    >>> check_readable("1", display="sqlite:///shoal.db")
-    """
-    parsed = _version(version)
-    if isinstance(parsed, int) and MIN_READABLE_VERSION <= parsed <= SCHEMA_VERSION:
-        return
-    if isinstance(parsed, int) and parsed < MIN_READABLE_VERSION:
-        raise SchemaVersionError(
-            f"storage {display} was written with shoal schema v{parsed}; reading it needs "
-            f"v{MIN_READABLE_VERSION} or later. Open it read-write once with this shoal (e.g. "
-            "shoal.load_study(NAME, storage=URL)) to migrate it, then read it again.")
-    raise SchemaVersionError(f"storage {display} was written with shoal schema v{parsed}; this "
-                             f"shoal reads up to v{SCHEMA_VERSION}. Upgrade shoal (pip install -U "
-                             "shoal) to read it.")

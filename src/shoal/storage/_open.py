@@ -43,7 +43,9 @@ def open_reader(url: str) -> StorageReader:
     settings (SQLite is opened in its read-only mode, PostgreSQL sessions are READ ONLY). A
     missing, empty, foreign or corrupt SQLite file is a one-line StorageError that says what the
     file is, and the file is left byte-for-byte as it was. Reads databases of older schema
-    versions as they are (from `MIN_READABLE_VERSION` in `shoal.storage._migrations` on).
+    versions as they are (from `MIN_READABLE_VERSION` in `shoal.storage._codec` on). A SQLite file
+    is read through the standard library's `sqlite3`, without importing SQLAlchemy (`shoal studies`
+    answers ~0.17 s sooner); PostgreSQL through SQLAlchemy.
 
     Raises:
         StorageURLError: The URL is malformed, or names in-memory storage (nothing to read).
@@ -60,8 +62,14 @@ def open_reader(url: str) -> StorageReader:
     ['demo']
     >>> reader.close(); storage.close()
     """
-    parse_url(url)  # a malformed URL or another database fails here, before any import
-    from shoal.storage._reader import SQLReader  # SQLAlchemy costs ~100 ms to import
+    location = parse_url(url)  # a malformed URL or another database fails here, before any import
+    reader: StorageReader
+    if location.backend != "postgresql":  # SQLite, or in-memory storage it refuses to read
+        from shoal.storage._sqlite_reader import SQLiteReader
 
-    reader: StorageReader = SQLReader(url)
+        reader = SQLiteReader(url)
+        return reader
+    from shoal.storage._reader import SQLReader  # SQLAlchemy costs ~170 ms to import
+
+    reader = SQLReader(url)
     return reader

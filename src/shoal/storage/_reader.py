@@ -1,9 +1,11 @@
 """Reading a SQL storage without writing to it, and errors that say what a bad database file is.
 
-`SQLReader` is the read-only way in for the CLI's inspection commands and the dashboard. It never
-creates a file, a table or a schema, never migrates, and never switches a SQLite file's journal
-mode: SQLite is opened through its read-only URI mode (`file:...?mode=ro`), PostgreSQL sessions
-are `READ ONLY`. So pointing it at the wrong file (a typo, another program's database, an empty
+`SQLReader` is the read-only way in to PostgreSQL for the CLI's inspection commands and the
+dashboard; `open_reader` reads SQLite files with `_sqlite_reader.SQLiteReader`, without SQLAlchemy,
+and SQLReader still reads them as the reference the tests compare that one with. It never creates
+a file, a table or a schema, never migrates, and never switches a SQLite file's journal mode:
+SQLite is opened through its read-only URI mode (`file:...?mode=ro`), PostgreSQL sessions are
+`READ ONLY`. So pointing it at the wrong file (a typo, another program's database, an empty
 file) says what the file is and leaves it byte-for-byte as it was.
 
 `SQLStorage` shares the read methods (`_SQLReads`) and the error translation (`translate_errors`).
@@ -24,19 +26,22 @@ from sqlalchemy.engine import Connection, Engine
 
 from shoal.exceptions import StorageError, StorageURLError
 from shoal.storage import _schema as q
+from shoal.storage._codec import (
+    BUSY_TIMEOUT_S,
+    SQLITE_CORRUPT,
+    check_shoal_tables,
+    open_failed,
+    readable_sqlite_file,
+    sign_of,
+    study_from_row,
+)
 from shoal.storage._memory import study_not_found
-from shoal.storage._migrations import check_readable
 from shoal.storage._protocol import StudyRecord, TrialsPage
-from shoal.storage._schema import loads
 from shoal.storage._url import StorageURL, parse_url
-from shoal.trial import Direction
 
-__all__ = ["BUSY_TIMEOUT_S", "SQLReader", "create_engine", "translate_errors"]
+__all__ = ["SQLReader", "create_engine", "translate_errors"]
 
-BUSY_TIMEOUT_S = 30.0
 _INSTALL_HINT = {"psycopg": "pip install 'shoal[postgres]'", "psycopg2": "pip install psycopg2"}
-# What SQLite says about a file that is not a database, or one whose pages are damaged.
-_CORRUPT = ("file is not a database", "database disk image is malformed")
 
 
 def _corrupt_message(location: StorageURL, detail: str) -> str:
@@ -76,7 +81,7 @@ def translate_errors(engine: Engine, location: StorageURL) -> None:
 
     def on_error(context: Any) -> None:
         original = context.original_exception
-        if isinstance(original, sqlite3.DatabaseError) and str(original) in _CORRUPT:
+        if isinstance(original, sqlite3.DatabaseError) and str(original) in SQLITE_CORRUPT:
             raise StorageError(_corrupt_message(location, str(original))) from None
 
     event.listen(engine, "handle_error", on_error)
@@ -99,11 +104,9 @@ class _SQLReads:
         self._finalizer()
 
     def _record(self, row: Sequence[Any]) -> StudyRecord:
-        study_id, name, directions, user_attrs, system_attrs, created, n_trials = row
-        dirs = tuple(Direction.parse(d) for d in loads(directions))
-        self._signs[study_id] = dirs[0].sign
-        return StudyRecord(study_id, name, dirs, loads(user_attrs), loads(system_attrs),
-                           created, n_trials)
+        record = study_from_row(row)
+        self._signs[record.study_id] = record.sign
+        return record
 
     def _not_found(self, conn: Connection, name: str) -> Exception:
         return study_not_found(name, self._display, list(conn.execute(q.STUDY_NAMES).scalars()))
@@ -137,7 +140,7 @@ class _SQLReads:
             rows = conn.execute(q.TRIALS_SINCE, {"b_sid": study_id, "b_since": since}).all()
         sign = self._signs.get(study_id)
         if sign is None:
-            sign = self._signs[study_id] = Direction.parse(loads(directions)[0]).sign
+            sign = self._signs[study_id] = sign_of(directions)
         return TrialsPage([q.trial_from_row(row, sign) for row in rows], version)
 
 
@@ -165,32 +168,13 @@ class SQLReader(_SQLReads):
 
 
 def _read_only_engine(location: StorageURL) -> Engine:
-    display, path = location.display, location.path
-    if location.in_memory:
-        raise StorageURLError(
-            f"storage {display} must be a database file or server to be read: in-memory storage "
-            "lives only in the process that made it. Use e.g. 'sqlite:///shoal.db'.")
     if location.backend == "postgresql":
         url = sa.make_url(location.url)
         engine = create_engine(url.set(drivername=f"postgresql+{location.driver or 'psycopg'}"),
-                               display, pool_pre_ping=True)
+                               location.display, pool_pre_ping=True)
         event.listen(engine, "connect", _postgres_read_only)
         return engine
-    if path is None:
-        raise StorageURLError(
-            f"storage URL of a read-only view must name a SQLite file as sqlite:///PATH. Got "
-            f"{display!r}.")
-    if not path.exists():
-        raise StorageError(f"file {path} of storage {display} must exist to be read. Check the "
-                           "path, or create a study there first (shoal tune, or create_study).")
-    if path.is_dir():
-        raise StorageError(f"path of SQLite storage {display} must be a file, not a folder. Got "
-                           f"{str(path)!r}. Use e.g. 'sqlite:///{path / 'shoal.db'}'.")
-    if path.stat().st_size == 0:
-        raise StorageError(f"file {path} of storage {display} is empty (0 bytes), not a shoal "
-                           "database; shoal left it as it is. Point --storage at the file your "
-                           "study is in, or delete this one.")
-    uri = f"file:{quote(str(path))}?mode=ro"
+    uri = f"file:{quote(str(readable_sqlite_file(location)))}?mode=ro"
     engine = sa.create_engine(
         "sqlite://", poolclass=sa.pool.QueuePool,
         creator=lambda: sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
@@ -219,26 +203,11 @@ def _postgres_read_only(dbapi_connection: Any, connection_record: Any) -> None:
 
 def _check_shoal_database(engine: Engine, location: StorageURL) -> None:
     """Raise unless the database holds shoal's tables at a schema version this shoal can read."""
-    display = location.display
     try:
         with engine.connect() as conn:
             tables = sorted(sa.inspect(conn).get_table_names())
             version = (conn.execute(q.READ_SCHEMA_VERSION).scalar()
                        if q.meta.name in tables else None)
     except sa.exc.DBAPIError as err:
-        detail = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
-        raise StorageError(
-            f"cannot open storage {display}: {detail}. Check that the database exists and is "
-            "reachable, and that the URL is right.") from None
-    if version is None:
-        where = f"file {location.path}" if location.path is not None else "database"
-        if not tables:  # a new, empty database: no study was ever stored in it
-            raise StorageError(
-                f"{where} of storage {display} holds no shoal study yet: it has no tables. Create "
-                f"one there with 'shoal tune CONFIG.yaml --storage {display}' (or "
-                "create_study(storage=URL)); reading changed nothing.")
-        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-        raise StorageError(f"{where} of storage {display} must be a shoal database, but it has no "
-                           f"shoal tables (it holds {listed}); shoal left it as it is. Point "
-                           "--storage at the database your study is in.")
-    check_readable(version, display=display)
+        raise open_failed(location.display, str(err.orig if err.orig is not None else err)) from None
+    check_shoal_tables(location, tables, version)

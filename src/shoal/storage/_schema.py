@@ -1,4 +1,4 @@
-"""The SQL schema of shoal's storage in SQLAlchemy Core: tables, codecs and statements.
+"""The SQL schema of shoal's storage in SQLAlchemy Core: tables and statements.
 
 Schema version 2 (`_migrations` turns older databases into it). Four tables, prefixed `shoal_` so
 they can share a PostgreSQL database:
@@ -15,7 +15,9 @@ they can share a PostgreSQL database:
 
 JSON is kept in TEXT columns and encoded by shoal, not by the database: PostgreSQL's `json` type
 rejects NaN and infinities, which user attributes and intermediate values may hold, and one codec
-for both back ends keeps SQLite and PostgreSQL round-trips identical.
+for both back ends keeps SQLite and PostgreSQL round-trips identical. The codec, the order rows are
+read in and their decoding live in `_codec`, which imports no SQLAlchemy, so the standard-library
+SQLite reader (`_sqlite_reader`) decodes with the same code; they are re-exported here.
 
 The statements `SQLStorage` runs are built once, here, with bind parameters: executing a prebuilt
 statement skips construction and goes straight to SQLAlchemy's compiled-statement cache.
@@ -23,16 +25,21 @@ statement skips construction and goes straight to SQLAlchemy's compiled-statemen
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from typing import Any
-
 import sqlalchemy as sa
 
-from shoal.exceptions import ConfigError
-from shoal.space import Param, param_from_dict
-from shoal.trial import FrozenTrial, TrialState
+from shoal.storage._codec import (
+    SCHEMA_VERSION,
+    STUDY_COLUMNS,
+    TRIAL_COLUMNS,
+    dump_distributions,
+    dumps,
+    load_distributions,
+    loads,
+    merge_distributions,
+    param_dict,
+    trial_from_row,
+)
+from shoal.trial import TrialState
 
 __all__ = [
     "JSON_COLUMNS",
@@ -50,8 +57,6 @@ __all__ = [
     "trial_from_row",
     "trials",
 ]
-
-SCHEMA_VERSION = 2  # the steps from each earlier version are in _migrations
 
 metadata = sa.MetaData()
 
@@ -126,90 +131,21 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _plain(value: Any) -> Any:
-    tolist = getattr(value, "tolist", None)  # NumPy scalars and arrays
-    if callable(tolist):
-        return tolist()
-    raise ConfigError(f"each stored value (param, attribute, value) must be JSON-serialisable: "
-                      f"str, int, float, bool, None, list or dict. Got {value!r}.")
-
-
-def dumps(value: Any) -> str:
-    """Encode a JSON value compactly; floats keep their exact repr, NaN and inf included."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain)
-
-
-def loads(text: str) -> Any:
-    """Decode what `dumps` wrote."""
-    return json.loads(text)
-
-
-def param_dict(param: Param) -> dict[str, Any]:
-    """The stored form of a parameter: its dict form, plus its own name if it has one."""
-    return {**param.to_dict(), "name": param.name} if param.name else param.to_dict()
-
-
-def dump_distributions(distributions: Mapping[str, Param]) -> str:
-    """Encode parameters by name in their stored form."""
-    return dumps({key: param_dict(p) for key, p in distributions.items()})
-
-
-@lru_cache(maxsize=512)
-def _parse_distributions(text: str) -> tuple[tuple[str, Param], ...]:
-    # Trials of one study mostly share one space: parse each distinct text once (Params are frozen).
-    out = []
-    for key, data in loads(text).items():
-        name = data.pop("name", "")
-        out.append((key, param_from_dict(data, name=name)))
-    return tuple(out)
-
-
-def load_distributions(text: str) -> dict[str, Param]:
-    """Decode what `dump_distributions` wrote into equal Param objects."""
-    return dict(_parse_distributions(text)) if text != "{}" else {}
-
-
-# Rows -------------------------------------------------------------------------------------------
-def merge_distributions(text: str, new: Mapping[str, Param]) -> str:
-    """Merge parameters into stored distributions, without decoding the stored ones."""
-    return dumps({**loads(text), **{key: param_dict(p) for key, p in new.items()}})
-
-
-def trial_from_row(row: Sequence[Any], sign: float) -> FrozenTrial:
-    """Decode a row of `TRIAL_COLUMNS` into a FrozenTrial."""
-    (trial_id, number, state, params, dists, values, inter, user, system, start, complete,
-     heartbeat, worker, parent, checkpoint) = row
-    return FrozenTrial(
-        number=number, trial_id=trial_id, state=_STATES[state], params=loads(params),
-        distributions=load_distributions(dists),
-        values=None if values is None else tuple(loads(values)),
-        intermediate={int(k): v for k, v in loads(inter).items()},
-        user_attrs=loads(user), system_attrs=loads(system), sign=sign, datetime_start=start,
-        datetime_complete=complete, last_heartbeat=heartbeat, worker=worker, parent=parent,
-        checkpoint=checkpoint)
-
-
 # Statements ---------------------------------------------------------------------------------------
 RUNNING, WAITING = TrialState.RUNNING.value, TrialState.WAITING.value
-_STATES = {s.value: s for s in TrialState}
 _S, _T = studies.c, trials.c
 _SID: sa.BindParameter[int] = sa.bindparam("b_sid", type_=sa.Integer)
 _TID: sa.BindParameter[int] = sa.bindparam("b_tid", type_=sa.Integer)
 
-TRIAL_COLUMNS = (
-    _T.trial_id, _T.number, _T.state, _T.params, _T.distributions, _T["values"], _T.intermediate,
-    _T.user_attrs, _T.system_attrs, _T.datetime_start, _T.datetime_complete, _T.last_heartbeat,
-    _T.worker, _T.parent, _T.checkpoint,
-)
+_TRIAL = tuple(_T[name] for name in TRIAL_COLUMNS)  # the order trial_from_row decodes
 # Numbers are gap-free from 0, so max + 1 is the count, read from the (study_id, number) index.
 _N_TRIALS = (sa.select(sa.func.coalesce(sa.func.max(_T.number) + 1, 0))
              .where(_T.study_id == _S.study_id).scalar_subquery())
-_STUDY_COLUMNS = (_S.study_id, _S.name, _S.directions, _S.user_attrs, _S.system_attrs,
-                  _S.created, _N_TRIALS)
+_STUDY = (*(_S[name] for name in STUDY_COLUMNS), _N_TRIALS)  # the order study_from_row decodes
 
 READ_SCHEMA_VERSION = sa.select(meta.c.value).where(meta.c.key == "schema_version")
-GET_STUDY = sa.select(*_STUDY_COLUMNS).where(_S.name == sa.bindparam("b_name"))
-LIST_STUDIES = sa.select(*_STUDY_COLUMNS).order_by(_S.name)
+GET_STUDY = sa.select(*_STUDY).where(_S.name == sa.bindparam("b_name"))
+LIST_STUDIES = sa.select(*_STUDY).order_by(_S.name)
 STUDY_NAMES = sa.select(_S.name)
 STUDY_ID_FOR_UPDATE = (sa.select(_S.study_id).where(_S.name == sa.bindparam("b_name"))
                        .with_for_update())
@@ -251,7 +187,7 @@ FINISH_TRIAL = sa.update(trials).where(_T.trial_id == _TID).values(
     version=sa.bindparam("b_version"))
 
 ANY_WAITING = sa.select(_T.trial_id).where(_T.study_id == _SID, _T.state == WAITING).limit(1)
-OLDEST_WAITING = (sa.select(*TRIAL_COLUMNS).where(_T.study_id == _SID, _T.state == WAITING)
+OLDEST_WAITING = (sa.select(*_TRIAL).where(_T.study_id == _SID, _T.state == WAITING)
                   .order_by(_T.number).limit(1).with_for_update(skip_locked=True))
 CLAIM = sa.update(trials).where(_T.trial_id == _TID).values(
     state=RUNNING, datetime_start=sa.bindparam("b_now"), last_heartbeat=sa.bindparam("b_now"),
@@ -260,11 +196,11 @@ CLAIM = sa.update(trials).where(_T.trial_id == _TID).values(
 _STALE_WHERE = (_T.study_id == _SID, _T.state == RUNNING,
                 sa.func.coalesce(_T.last_heartbeat, 0.0) < sa.bindparam("b_cutoff"))
 ANY_STALE = sa.select(_T.trial_id).where(*_STALE_WHERE).limit(1)
-STALE = sa.select(*TRIAL_COLUMNS).where(*_STALE_WHERE).order_by(_T.number)
+STALE = sa.select(*_TRIAL).where(*_STALE_WHERE).order_by(_T.number)
 FAIL = sa.update(trials).where(_T.trial_id == _TID).values(
     state=TrialState.FAILED.value, datetime_complete=sa.bindparam("b_now"),
     system_attrs=sa.bindparam("b_sys"), version=sa.bindparam("b_version"))
 
-TRIALS_SINCE = (sa.select(*TRIAL_COLUMNS)
+TRIALS_SINCE = (sa.select(*_TRIAL)
                 .where(_T.study_id == _SID, _T.version > sa.bindparam("b_since"))
                 .order_by(_T.number))

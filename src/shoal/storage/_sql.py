@@ -35,10 +35,10 @@ from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
 from shoal.space import Param
 from shoal.storage import _schema as q
 from shoal.storage._attrs import plain_attrs
+from shoal.storage._codec import BUSY_TIMEOUT_S, dump_distributions, dumps, loads
 from shoal.storage._migrations import ensure_schema
 from shoal.storage._protocol import StudyRecord
-from shoal.storage._reader import BUSY_TIMEOUT_S, _SQLReads, create_engine, translate_errors
-from shoal.storage._schema import dump_distributions, dumps, loads
+from shoal.storage._reader import _SQLReads, create_engine, translate_errors
 from shoal.storage._url import URL_EXAMPLES, StorageURL, parse_url
 from shoal.trial import Direction, FrozenTrial, TrialState
 
