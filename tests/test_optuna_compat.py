@@ -255,6 +255,19 @@ def test_trial_study_is_the_study() -> None:
     assert seen == [study]
 
 
+def test_frozen_trial_intermediate_values_as_optuna_spells_it() -> None:
+    study = shoal.create_study(direction="maximize", sampler=RandomSampler(seed=0))
+
+    def objective(trial: shoal.Trial) -> float:
+        for step in range(3):
+            trial.report(0.5 + step / 10, step)
+        return 0.7
+
+    study.optimize(objective, n_trials=1)
+    assert study.best_trial.intermediate_values == {0: 0.5, 1: 0.6, 2: 0.7}
+    assert study.best_trial.intermediate_values == dict(study.best_trial.intermediate)
+
+
 def test_old_suggest_names_run_suggest_float_and_say_so() -> None:
     study = shoal.create_study(sampler=RandomSampler(seed=0))
     trial = study.ask()

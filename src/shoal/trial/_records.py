@@ -108,6 +108,11 @@ class FrozenTrial:
         return None
 
     @property
+    def intermediate_values(self) -> dict[int, float]:
+        """Optuna's name for `intermediate`: the reported values by step, as reported."""
+        return dict(self.intermediate)
+
+    @property
     def intermediate_scores(self) -> dict[int, float]:
         return {step: self.sign * v for step, v in sorted(self.intermediate.items())}
 
