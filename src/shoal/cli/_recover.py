@@ -7,8 +7,7 @@ import shlex
 from pathlib import Path
 
 from shoal.cli._output import make_table, print_json, stdout
-from shoal.storage import recover_sqlite
-from shoal.storage._url import sqlite_file
+from shoal.storage import recover_sqlite, sqlite_file
 
 __all__ = ["cmd_recover"]
 

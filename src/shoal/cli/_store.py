@@ -18,8 +18,8 @@ from shoal.storage import (
     default_storage_url,
     open_reader,
     open_storage,
+    sqlite_file,
 )
-from shoal.storage._url import sqlite_file
 from shoal.trial import FrozenTrial
 
 __all__ = ["open_existing", "require_study", "sqlite_path", "storage_flag", "study_trials"]

@@ -9,7 +9,7 @@ from shoal.storage._open import (
 )
 from shoal.storage._protocol import Storage, StorageReader, StudyRecord, TrialsPage
 from shoal.storage._recover import RecoveryReport, TableReport, recover_sqlite
-from shoal.storage._url import StorageURL, parse_url
+from shoal.storage._url import StorageURL, is_shareable, parse_url, sqlite_file
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
@@ -22,8 +22,10 @@ __all__ = [
     "TableReport",
     "TrialsPage",
     "default_storage_url",
+    "is_shareable",
     "open_reader",
     "open_storage",
     "parse_url",
     "recover_sqlite",
+    "sqlite_file",
 ]

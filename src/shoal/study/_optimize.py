@@ -24,7 +24,7 @@ from shoal.exceptions import (
     TrialPruned,
 )
 from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, WorkerContext
-from shoal.storage._url import is_shareable
+from shoal.storage import is_shareable
 from shoal.study._host import one_line as _one_line
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import numpy as np
 import torch
 
-from shoal.storage._url import sqlite_file
+from shoal.storage import sqlite_file
 
 if TYPE_CHECKING:
     from shoal.study import Trial
