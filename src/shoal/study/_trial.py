@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal._optuna_names import renamed
-from shoal._validate import integer, one_of
+from shoal._validate import integer
 from shoal.exceptions import ConfigError, DistributionMismatch
 from shoal.schedulers import Decision
 from shoal.space import Categorical, ChoiceValue, Float, Int, Param, Space, param_from_dict
@@ -91,10 +91,8 @@ class Trial:
         `high - low` must be a multiple of it). `scale="one_minus_log"` samples 1-x
         log-uniformly, for momentum-like values near 1.
         """
-        if log and scale not in (None, "log"):
-            raise ConfigError(f"log of Float {name!r} must be False when scale={scale!r}. Got True.")
-        chosen = "log" if log else (scale or "linear")
-        param = Float(low, high, chosen, step=step, name=name)  # type: ignore[arg-type]
+        # Float resolves the two spellings and refuses a contradiction; log=False means "not said".
+        param = Float(low, high, scale, step=step, log=True if log else None, name=name)  # type: ignore[arg-type]
         return float(self.suggest(name, param))
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False,
@@ -103,13 +101,9 @@ class Trial:
 
         `scale="log"` is another spelling of `log=True` (as `Float` spells it).
         """
-        if scale is not None:
-            one_of(scale, ("linear", "log"), what="scale", owner=f"Int {name!r}",
-                   hint="Use scale='log' or log=True for a log-uniform integer.")
-            if log and scale != "log":
-                raise ConfigError(f"log of Int {name!r} must be False when scale={scale!r}. Got True.")
-            log = scale == "log"
-        return int(self.suggest(name, Int(low, high, step, log, power_of_two=power_of_two, name=name)))
+        param = Int(low, high, step, True if log else None, scale=scale,  # type: ignore[arg-type]
+                    power_of_two=power_of_two, name=name)
+        return int(self.suggest(name, param))
 
     def suggest_categorical(self, name: str, choices: Sequence[ChoiceValue]) -> Any:
         """One of `choices` (None, bool, int, float or str)."""
