@@ -57,7 +57,7 @@ SAMPLERS: dict[str, tuple[Callable[[Any], Sampler], Callable[[Space, Any], Sampl
 def _r(number: int, curve: dict[int, float], state: TrialState = TrialState.COMPLETE,
        sign: float = 1.0) -> FrozenTrial:
     values = (curve[max(curve)],) if curve and state is TrialState.COMPLETE else None
-    return FrozenTrial(number, number, state, intermediate=curve, values=values, sign=sign)
+    return FrozenTrial(number, number, state, intermediate=curve, values=values, signs=(sign,))
 
 
 def _median_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:

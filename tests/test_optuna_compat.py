@@ -342,8 +342,6 @@ FAILS_AT_ONCE: list[tuple[str, Callable[[], object], str]] = [
      r"Use scheduler=shoal\.schedulers\.MedianStopping\(\)\."),
     ("load_study(pruner=)", lambda: shoal.load_study("x", pruner=object()),
      r"^pruner of load_study is Optuna's name: shoal calls it scheduler="),
-    ("best_trials", lambda: shoal.create_study().best_trials,
-     r"^best_trials of Study is Optuna's name for the Pareto front.* Use study\.best_trial"),
 ]
 
 

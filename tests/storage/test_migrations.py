@@ -42,6 +42,7 @@ def read_everything(reader: StorageReader) -> list[dict[str, Any]]:
             row["distributions"] = {k: param_dict(p) for k, p in trial.distributions.items()}
             row["intermediate"] = {str(k): v for k, v in trial.intermediate.items()}
             row["values"] = None if trial.values is None else list(trial.values)
+            row["sign"] = trial.sign  # a field when the fixture was written; now signs[0]
             trials.append(row)
         out.append({"study_id": record.study_id, "name": record.name,
                     "directions": [d.value for d in record.directions],

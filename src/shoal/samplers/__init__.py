@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from shoal.samplers._protocol import DescribesTrials, History, Sampler, sampler_rng
+from shoal.samplers._protocol import DescribesTrials, History, MultiObjective, Sampler, sampler_rng
 
 if TYPE_CHECKING:
     from shoal.samplers._auto import AutoSampler
@@ -26,6 +26,7 @@ __all__ = [
     "GPSampler",
     "GridSampler",
     "History",
+    "MultiObjective",
     "QMCSampler",
     "RandomSampler",
     "Sampler",

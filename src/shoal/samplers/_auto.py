@@ -36,6 +36,8 @@ class AutoSampler:
     'GPSampler'
     """
 
+    multi_objective = True  # both of its samplers rank trials by every objective
+
     def __init__(self, *, seed: int | None = None) -> None:
         self.seed = _validate.seed(seed, owner="AutoSampler")
         self._gp = GPSampler(seed=seed)

@@ -61,6 +61,8 @@ class GridSampler:
     4
     """
 
+    multi_objective = True  # it never reads results, so it serves any number of objectives
+
     def __init__(
         self,
         grid: Mapping[str, Iterable[Any]] | None = None,

@@ -12,7 +12,7 @@ from shoal.trial import FrozenTrial, TrialState
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DescribesTrials", "History", "Sampler", "sampler_rng"]
+__all__ = ["DescribesTrials", "History", "MultiObjective", "Sampler", "sampler_rng"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,23 @@ class DescribesTrials(Protocol):
     def describe(self, space: Space, history: History) -> dict[str, Any]:
         """Return JSON-serialisable attributes for trial `history.number`."""
         ...
+
+
+@runtime_checkable
+class MultiObjective(Protocol):
+    """The optional capability: handling a study with several objectives.
+
+    A sampler (or scheduler) that ranks trials by more than one objective says so with a class
+    attribute `multi_objective = True`; `create_study(directions=[...])` refuses any other, since
+    a sampler written for one objective would silently optimise the first. Samplers that never
+    read results (random, grid, quasi-random) handle any number of objectives.
+
+    >>> from shoal.samplers import RandomSampler
+    >>> isinstance(RandomSampler(), MultiObjective) and RandomSampler.multi_objective
+    True
+    """
+
+    multi_objective: bool
 
 
 def sampler_rng(seed: int | None, number: int) -> np.random.Generator:

@@ -53,6 +53,8 @@ class QMCSampler:
     [0, 1, 2, 3, 4, 5, 6, 7]
     """
 
+    multi_objective = True  # it never reads results, so it serves any number of objectives
+
     def __init__(self, *, seed: int | None = None, kind: QMCKind = "sobol",
                  scramble: bool = True) -> None:
         _validate.one_of(kind, _KINDS, what="kind", owner="QMCSampler")

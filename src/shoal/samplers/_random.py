@@ -34,6 +34,8 @@ class RandomSampler:
     True
     """
 
+    multi_objective = True  # it never reads results, so it serves any number of objectives
+
     def __init__(self, *, seed: int | None = None) -> None:
         self.seed = _validate.seed(seed, owner="RandomSampler")
 

@@ -37,6 +37,8 @@ class NoStopping:
     <Decision.CONTINUE: 'CONTINUE'>
     """
 
+    multi_objective = True  # it never ranks trials, so it serves any number of objectives
+
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         return Decision.CONTINUE
 

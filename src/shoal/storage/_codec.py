@@ -45,7 +45,7 @@ __all__ = [
     "param_dict",
     "parse_version",
     "readable_sqlite_file",
-    "sign_of",
+    "signs_of",
     "study_from_row",
     "trial_from_row",
 ]
@@ -124,12 +124,12 @@ def study_from_row(row: Sequence[Any]) -> StudyRecord:
                        loads(user_attrs), loads(system_attrs), created, n_trials)
 
 
-def sign_of(directions: str) -> float:
-    """The sign of a study's first direction, from its stored `directions` text."""
-    return Direction.parse(loads(directions)[0]).sign
+def signs_of(directions: str) -> tuple[float, ...]:
+    """The sign of each of a study's directions, from its stored `directions` text."""
+    return tuple(Direction.parse(d).sign for d in loads(directions))
 
 
-def trial_from_row(row: Sequence[Any], sign: float) -> FrozenTrial:
+def trial_from_row(row: Sequence[Any], signs: tuple[float, ...]) -> FrozenTrial:
     """Decode a row of `TRIAL_COLUMNS` into a FrozenTrial."""
     (trial_id, number, state, params, dists, values, inter, user, system, start, complete,
      heartbeat, worker, parent, checkpoint) = row
@@ -138,7 +138,7 @@ def trial_from_row(row: Sequence[Any], sign: float) -> FrozenTrial:
         distributions=load_distributions(dists),
         values=None if values is None else tuple(loads(values)),
         intermediate={int(k): v for k, v in loads(inter).items()},
-        user_attrs=loads(user), system_attrs=loads(system), sign=sign, datetime_start=start,
+        user_attrs=loads(user), system_attrs=loads(system), signs=signs, datetime_start=start,
         datetime_complete=complete, last_heartbeat=heartbeat, worker=worker, parent=parent,
         checkpoint=checkpoint)
 

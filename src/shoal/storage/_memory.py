@@ -100,8 +100,8 @@ class InMemoryStorage:
                 system_attrs={**record.system_attrs, **(system or {})})
 
     # Trials -----------------------------------------------------------------------------------
-    def _sign(self, study_id: int) -> float:
-        return next(r.sign for r in self._studies.values() if r.study_id == study_id)
+    def _signs(self, study_id: int) -> tuple[float, ...]:
+        return next(r.signs for r in self._studies.values() if r.study_id == study_id)
 
     def _put(self, study_id: int, trial: FrozenTrial) -> None:
         self._version += 1
@@ -134,7 +134,7 @@ class InMemoryStorage:
                 number=len(self._trials[study_id]), trial_id=self._next_id, state=state,
                 params=dict(params or {}), distributions=dict(distributions or {}),
                 user_attrs=dict(user_attrs or {}), system_attrs=dict(system_attrs or {}),
-                sign=self._sign(study_id), datetime_start=now if running else None,
+                signs=self._signs(study_id), datetime_start=now if running else None,
                 last_heartbeat=now if running else None, worker=worker if running else None,
                 parent=parent, checkpoint=checkpoint)
             self._where[trial.trial_id] = (study_id, trial.number)

@@ -30,7 +30,13 @@ class StudyRecord:
 
     @property
     def sign(self) -> float:
+        """The first objective's sign (the only one in a single-objective study)."""
         return self.directions[0].sign
+
+    @property
+    def signs(self) -> tuple[float, ...]:
+        """One sign per objective: +1.0 minimised, -1.0 maximised."""
+        return tuple(d.sign for d in self.directions)
 
 
 @dataclass(frozen=True)

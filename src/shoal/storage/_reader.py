@@ -32,7 +32,7 @@ from shoal.storage._codec import (
     check_shoal_tables,
     open_failed,
     readable_sqlite_file,
-    sign_of,
+    signs_of,
     study_from_row,
 )
 from shoal.storage._memory import study_not_found
@@ -93,7 +93,7 @@ class _SQLReads:
     url: str
     _display: str
     _engine: Engine
-    _signs: dict[int, float]  # study_id -> sign; directions never change
+    _signs: dict[int, tuple[float, ...]]  # study_id -> sign; directions never change
     _finalizer: weakref.finalize[Any, Any]
 
     def __repr__(self) -> str:
@@ -105,7 +105,7 @@ class _SQLReads:
 
     def _record(self, row: Sequence[Any]) -> StudyRecord:
         record = study_from_row(row)
-        self._signs[record.study_id] = record.sign
+        self._signs[record.study_id] = record.signs
         return record
 
     def _not_found(self, conn: Connection, name: str) -> Exception:
@@ -138,10 +138,10 @@ class _SQLReads:
                 return TrialsPage([], 0)
             version, directions = head
             rows = conn.execute(q.TRIALS_SINCE, {"b_sid": study_id, "b_since": since}).all()
-        sign = self._signs.get(study_id)
-        if sign is None:
-            sign = self._signs[study_id] = sign_of(directions)
-        return TrialsPage([q.trial_from_row(row, sign) for row in rows], version)
+        signs = self._signs.get(study_id)
+        if signs is None:
+            signs = self._signs[study_id] = signs_of(directions)
+        return TrialsPage([q.trial_from_row(row, signs) for row in rows], version)
 
 
 class SQLReader(_SQLReads):

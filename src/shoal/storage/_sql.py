@@ -80,7 +80,7 @@ class SQLStorage(_SQLReads):
         self._engine = _create_engine(_sqlalchemy_url(location), self._display)
         translate_errors(self._engine, location)
         self._write_engine = self._engine.execution_options(shoal_write=True)
-        self._signs: dict[int, float] = {}  # study_id -> sign; directions never change
+        self._signs: dict[int, tuple[float, ...]] = {}  # study_id -> signs; directions never change
         # Close pooled connections when this object is dropped or the program exits, not when
         # the garbage collector happens to reach them (psycopg warns about that).
         self._finalizer = weakref.finalize(self, self._engine.dispose)
@@ -121,14 +121,14 @@ class SQLStorage(_SQLReads):
         _FORK_ORPHANS.append(self._engine.pool)
         self._engine.dispose(close=False)
 
-    def _sign(self, conn: Connection, study_id: int) -> float:
-        sign = self._signs.get(study_id)
-        if sign is None:
+    def _study_signs(self, conn: Connection, study_id: int) -> tuple[float, ...]:
+        signs = self._signs.get(study_id)
+        if signs is None:
             text = conn.execute(q.DIRECTIONS, {"b_sid": study_id}).scalar()
             if text is None:
                 raise StudyNotFound(f"no study with id {study_id} in {self._display}.")
-            sign = self._signs[study_id] = Direction.parse(loads(text)[0]).sign
-        return sign
+            signs = self._signs[study_id] = tuple(Direction.parse(d).sign for d in loads(text))
+        return signs
 
     # Studies ----------------------------------------------------------------------------------
     def create_study(self, name: str, directions: Sequence[Direction], *,
@@ -148,7 +148,7 @@ class SQLStorage(_SQLReads):
         except sa.exc.IntegrityError:  # the unique name
             raise StudyExists(f"Study {name!r} already exists in {self._display}. "
                               f"Use load_study({name!r}) or pass load_if_exists=True.") from None
-        self._signs[study_id] = dirs[0].sign
+        self._signs[study_id] = tuple(d.sign for d in dirs)
         return StudyRecord(study_id, name, dirs, user, system, now)
 
     def delete_study(self, name: str) -> None:
@@ -200,14 +200,14 @@ class SQLStorage(_SQLReads):
             version = conn.execute(q.BUMP, {"b_sid": study_id}).scalar()  # locks the study row
             if version is None:
                 raise StudyNotFound(f"no study with id {study_id} in {self._display}.")
-            sign = self._sign(conn, study_id)
+            signs = self._study_signs(conn, study_id)
             number = conn.execute(q.NEXT_NUMBER, {"b_sid": study_id}).scalar_one()
             trial_id = conn.execute(q.INSERT_TRIAL,
                                     {**row, "number": number, "version": version}).scalar_one()
         return FrozenTrial(
             number=number, trial_id=trial_id, state=state, params=params,
             distributions=distributions, user_attrs=user_attrs, system_attrs=system_attrs,
-            sign=sign, datetime_start=start, last_heartbeat=start, worker=worker, parent=parent,
+            signs=signs, datetime_start=start, last_heartbeat=start, worker=worker, parent=parent,
             checkpoint=checkpoint)
 
     def claim_waiting_trial(self, study_id: int, *, worker: str) -> FrozenTrial | None:
@@ -226,8 +226,8 @@ class SQLStorage(_SQLReads):
             now = self._clock.now()
             conn.execute(q.CLAIM, {"b_tid": row[0], "b_now": now, "b_worker": worker,
                                   "b_version": version})
-            sign = self._sign(conn, study_id)
-        return replace(q.trial_from_row(row, sign), state=TrialState.RUNNING, datetime_start=now,
+            signs = self._study_signs(conn, study_id)
+        return replace(q.trial_from_row(row, signs), state=TrialState.RUNNING, datetime_start=now,
                        last_heartbeat=now, worker=worker)
 
     def update_trial(self, trial_id: int, *, params: Mapping[str, Any] | None = None,
@@ -308,10 +308,10 @@ class SQLStorage(_SQLReads):
             if not rows:  # another worker failed them first
                 conn.rollback()
                 return []
-            sign = self._sign(conn, study_id)
+            signs = self._study_signs(conn, study_id)
             failed, updates = [], []
             for row in rows:
-                trial = q.trial_from_row(row, sign)
+                trial = q.trial_from_row(row, signs)
                 reason = f"heartbeat lost: none for {now - (trial.last_heartbeat or 0.0):.0f} s"
                 system = {**trial.system_attrs, "fail_reason": reason}
                 ended = trial.last_heartbeat or trial.datetime_start or now  # last seen running

@@ -33,7 +33,7 @@ from shoal.storage._codec import (
     check_shoal_tables,
     open_failed,
     readable_sqlite_file,
-    sign_of,
+    signs_of,
     study_from_row,
     trial_from_row,
 )
@@ -86,7 +86,7 @@ class SQLiteReader:
         location = parse_url(url)
         self.url, self._location = url, location
         self._uri = f"file:{quote(str(readable_sqlite_file(location)))}?mode=ro"
-        self._signs: dict[int, float] = {}  # study_id -> sign; directions never change
+        self._signs: dict[int, tuple[float, ...]] = {}  # study_id -> sign; directions never change
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []  # the open one, if any
         self._finalizer = weakref.finalize(self, _close, self._connections)
@@ -136,7 +136,7 @@ class SQLiteReader:
 
     def _record(self, row: Sequence[Any]) -> StudyRecord:
         record = study_from_row(row)
-        self._signs[record.study_id] = record.sign
+        self._signs[record.study_id] = record.signs
         return record
 
     def get_study(self, name: str) -> StudyRecord:
@@ -166,7 +166,7 @@ class SQLiteReader:
                 return TrialsPage([], 0)
             version, directions = head
             rows = conn.execute(TRIALS_SINCE, (study_id, since)).fetchall()
-        sign = self._signs.get(study_id)
-        if sign is None:
-            sign = self._signs[study_id] = sign_of(directions)
-        return TrialsPage([trial_from_row(row, sign) for row in rows], version)
+        signs = self._signs.get(study_id)
+        if signs is None:
+            signs = self._signs[study_id] = signs_of(directions)
+        return TrialsPage([trial_from_row(row, signs) for row in rows], version)

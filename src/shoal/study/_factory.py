@@ -14,7 +14,7 @@ from shoal.schedulers import NoStopping, Scheduler
 from shoal.space import Space
 from shoal.storage import Storage, StudyRecord, open_storage
 from shoal.study._policies import Heartbeat, RetryPolicy
-from shoal.study._study import Study
+from shoal.study._study import ConstraintsFunc, Study
 from shoal.trial import Direction
 
 __all__ = ["create_study", "delete_study", "list_studies", "load_study"]
@@ -35,6 +35,7 @@ def create_study(
     clock: Clock | None = None,
     study_name: str | None = None,
     pruner: object = None,
+    constraints_func: ConstraintsFunc | None = None,
 ) -> Study:
     """Create a study, or load it with `load_if_exists=True`.
 
@@ -43,7 +44,8 @@ def create_study(
         storage: A SQLAlchemy URL (`sqlite:///shoal.db`, `postgresql://...`), a Storage, or None
             for memory (lost when the process exits; not shareable by worker processes).
         direction: "minimize" (default) or "maximize".
-        directions: One direction per objective (multi-objective studies).
+        directions: One direction per objective (multi-objective studies: `study.best_trials`
+            is their Pareto front). The sampler and scheduler must handle several objectives.
         sampler: How configurations are proposed; AutoSampler by default (a Gaussian process
             for small budgets in few dimensions, TPE beyond).
         scheduler: When running trials stop early; NoStopping by default.
@@ -52,6 +54,10 @@ def create_study(
         heartbeat / retry: Fault tolerance: see Heartbeat and RetryPolicy.
         study_name: Optuna's spelling of `name`, accepted.
         pruner: Optuna's name for `scheduler`: refused at once with the shoal spelling.
+        constraints_func: `f(frozen_trial) -> [c1, c2, ...]`, called when a trial completes;
+            the trial is feasible when every value is <= 0. Feasible trials come first: only
+            they can be best or on the front, and samplers steer away from violations. Must be
+            picklable (a module-level function) to run with n_jobs > 1.
 
     Returns:
         The Study.
@@ -59,6 +65,7 @@ def create_study(
     Raises:
         StudyExists: the name is taken and load_if_exists is False.
         OptunaName: `pruner=` was given (a ConfigError naming `scheduler=`).
+        ConfigError: the sampler or scheduler cannot handle the study's number of objectives.
 
     >>> study = create_study(direction="maximize")
     >>> study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
@@ -73,6 +80,7 @@ def create_study(
     dirs = tuple(Direction.parse(d) for d in (directions or [direction or "minimize"]))
     if not dirs:
         raise ConfigError("directions of create_study must name at least one direction. Got [].")
+    _check_objectives(sampler, scheduler, len(dirs), name or "(unnamed)")  # before anything is stored
     store = open_storage(storage, clock=clock)
     declared = space if space is None or isinstance(space, Space) else Space(space)
     system = {"space": declared.to_dict()} if declared is not None else {}
@@ -85,7 +93,7 @@ def create_study(
         record = store.get_study(name)
         if direction is not None or directions is not None:
             _check_directions(record, dirs, store.url)
-    return _study(record, store, sampler, scheduler, declared, heartbeat, retry, clock)
+    return _study(record, store, sampler, scheduler, declared, heartbeat, retry, clock, constraints_func)
 
 
 def load_study(
@@ -99,11 +107,12 @@ def load_study(
     clock: Clock | None = None,
     study_name: str | None = None,
     pruner: object = None,
+    constraints_func: ConstraintsFunc | None = None,
 ) -> Study:
     """Load an existing study; its declared space and directions come from storage.
 
     `study_name=` (Optuna's spelling of `name`) is accepted; `pruner=` is refused as in
-    `create_study`.
+    `create_study`; `constraints_func` is as in `create_study`.
 
     Raises:
         StudyNotFound: no study of that name; the message lists the ones there are.
@@ -115,7 +124,7 @@ def load_study(
                           "e.g. load_study('mnist', storage=...); 'shoal studies' lists them.")
     store = open_storage(storage, clock=clock)
     record = store.get_study(name)
-    return _study(record, store, sampler, scheduler, None, heartbeat, retry, clock)
+    return _study(record, store, sampler, scheduler, None, heartbeat, retry, clock, constraints_func)
 
 
 def delete_study(name: str | None = None, *, storage: str | Storage,
@@ -163,7 +172,8 @@ def _check_directions(record: StudyRecord, dirs: tuple[Direction, ...], url: str
 
 def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
            scheduler: Scheduler | None, space: Space | None, heartbeat: Heartbeat | None,
-           retry: RetryPolicy | None, clock: Clock | None) -> Study:
+           retry: RetryPolicy | None, clock: Clock | None,
+           constraints_func: ConstraintsFunc | None) -> Study:
     stored = record.system_attrs.get("space")
     if stored is not None:
         stored_space = Space.from_dict(stored)
@@ -175,6 +185,28 @@ def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
         from shoal.samplers import AutoSampler  # here: it loads numpy and scipy
 
         sampler = AutoSampler()
-    return Study(record=record, storage=storage, sampler=sampler,
-                 scheduler=scheduler or NoStopping(), space=space, heartbeat=heartbeat,
-                 retry=retry, clock=clock)
+    scheduler = scheduler or NoStopping()
+    _check_objectives(sampler, scheduler, len(record.directions), record.name)
+    if constraints_func is not None and not callable(constraints_func):
+        raise ConfigError(f"constraints_func of study {record.name!r} must be callable "
+                          f"(trial -> list of floats). Got {constraints_func!r}.")
+    return Study(record=record, storage=storage, sampler=sampler, scheduler=scheduler, space=space,
+                 heartbeat=heartbeat, retry=retry, clock=clock, constraints_func=constraints_func)
+
+
+_HANDLE_MANY = {"sampler": "Use RandomSampler, QMCSampler, GridSampler, CoarseToFineSampler, TPESampler, "
+                           "GPSampler or AutoSampler (a sampler of your own declares "
+                           "`multi_objective = True` once it ranks by every objective).",
+                "scheduler": "Use NoStopping() (the default)."}
+
+
+def _check_objectives(sampler: Sampler | None, scheduler: Scheduler | None, n: int, study: str) -> None:
+    """Refuse a sampler or scheduler written for one objective in a study with several."""
+    if n == 1:
+        return
+    for role, part in (("sampler", sampler), ("scheduler", scheduler)):
+        if part is None or getattr(part, "multi_objective", False) is True:
+            continue  # None: the defaults, AutoSampler and NoStopping, handle any number
+        name = type(part).__name__
+        raise ConfigError(f"{role} of study {study!r} must handle {n} objectives; {name} ranks "
+                          f"trials by one. Got {name}. {_HANDLE_MANY[role]}")

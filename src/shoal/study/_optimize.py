@@ -256,7 +256,11 @@ class _Run:
                      list(trial.values or ()), dict(trial.params), extra=extra)
             return
         best = self._best
-        assert best is not None  # a complete trial was just seen
+        if best is None:  # complete, yet no trial satisfies the constraints
+            log.info("Trial %d finished with value %s and parameters %s, violating its constraints "
+                     "%s. No trial is feasible yet.", trial.number, trial.value, dict(trial.params),
+                     list(trial.constraints or ()), extra=extra)
+            return
         log.info("Trial %d finished with value %s and parameters %s. Best is trial %d with value %s.",
                  trial.number, trial.value, dict(trial.params), best.number, best.value, extra=extra)
 

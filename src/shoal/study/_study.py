@@ -11,7 +11,6 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shoal._optuna_names import fail
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
@@ -21,7 +20,7 @@ from shoal.storage import Storage, StudyRecord
 from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
-from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts
+from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts, pareto_front
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,11 +28,13 @@ if TYPE_CHECKING:
 
     from shoal.executors import Executor
 
-__all__ = ["Study"]
+__all__ = ["ConstraintsFunc", "Study"]
 
 log = logging.getLogger("shoal")
 Objective = Callable[[Trial], Any]
 Callback = Callable[["Study", FrozenTrial], None]
+#: `f(frozen_trial) -> [c1, c2, ...]`: the trial is feasible when every value is <= 0.
+ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
 
 
 class Study:
@@ -46,8 +47,9 @@ class Study:
     def __init__(self, *, record: StudyRecord, storage: Storage, sampler: Sampler,
                  scheduler: Scheduler, space: Space | None = None,
                  heartbeat: Heartbeat | None = None, retry: RetryPolicy | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, constraints_func: ConstraintsFunc | None = None) -> None:
         self._record = record
+        self.constraints_func = constraints_func
         self.storage = storage
         self.sampler = sampler
         self.scheduler = scheduler
@@ -92,7 +94,11 @@ class Study:
         self.storage.set_study_attrs(self.study_id, user={key: value})
 
     def __repr__(self) -> str:
-        return f"Study(name={self.name!r}, direction={self.direction.value!r}, storage={self.storage.url!r})"
+        if len(self.directions) == 1:
+            aim = f"direction={self.direction.value!r}"
+        else:
+            aim = f"directions={[d.value for d in self.directions]!r}"
+        return f"Study(name={self.name!r}, {aim}, storage={self.storage.url!r})"
 
     # Reading ------------------------------------------------------------------------------------
     def _sync(self) -> None:
@@ -128,16 +134,30 @@ class Study:
 
     @property
     def best_trial(self) -> FrozenTrial:
-        """The completed trial with the best value. Raises NoCompletedTrials if there is none."""
+        """The feasible completed trial with the best value. Raises NoCompletedTrials if none."""
         if len(self.directions) != 1:
-            raise ConfigError("best_trial of a multi-objective study is not defined. Use .trials.")
+            raise ConfigError(f"best_trial of study {self.name!r} must have one objective; the "
+                              f"study has {len(self.directions)}. Use study.best_trials (the Pareto "
+                              "front).")
         trials = self._history()
         best = best_trial(trials)
         if best is None:
+            if any(t.state is TrialState.COMPLETE and not t.is_feasible for t in trials):
+                raise NoCompletedTrials(f"study {self.name!r} has no feasible trial yet: every "
+                                        "completed trial violates a constraint. Run more trials, "
+                                        "or loosen constraints_func.")
             raise NoCompletedTrials(f"study {self.name!r} has no completed trial yet "
                                     f"({describe_counts(trials)}). Run study.optimize(...), or see "
                                     f"why trials failed with 'shoal trials {self.name}'.")
         return best
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """The Pareto front: feasible completed trials no other dominates, by number.
+
+        With one objective, the trials that share the best value. Empty until a trial completes.
+        """
+        return pareto_front(self._history())
 
     @property
     def best_value(self) -> float:
@@ -256,7 +276,17 @@ class Study:
                      system_attrs: Mapping[str, Any] | None = None) -> FrozenTrial:
         """End a running trial (as `tell` does, which calls this through the trial)."""
         values, state, reason = _outcome(value, state, reason, len(self.directions))
-        attrs = {**(system_attrs or {}), **({"fail_reason": reason} if reason else {})}
+        attrs = dict(system_attrs or {})
+        if state is TrialState.COMPLETE and self.constraints_func is not None:
+            done = dataclasses.replace(trial, state=state, values=values,
+                                       system_attrs={**trial.system_attrs, **attrs})
+            constraints, reason = _constraints(self.constraints_func, done)
+            if constraints is None:
+                values, state = None, TrialState.FAILED
+            else:
+                attrs["constraints"] = constraints
+        if reason:
+            attrs["fail_reason"] = reason
         try:
             ok = self.storage.finish_trial(trial.trial_id, state=state, values=values,
                                            system_attrs=attrs)
@@ -360,13 +390,6 @@ class Study:
             return None
         return self.enqueue(params, user_attrs=user_attrs)
 
-    @property
-    def best_trials(self) -> list[FrozenTrial]:
-        """Optuna's Pareto front: not in shoal yet, so it fails naming what to use instead."""
-        raise fail("best_trials of Study is Optuna's name for the Pareto front, which shoal does "
-                   "not compute yet. Use study.best_trial (one objective), or study.trials and "
-                   "their .values (several).")
-
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the study's identity and policies; the trials stay in storage.
 
@@ -380,10 +403,22 @@ class Study:
                               "Use create_study(..., storage='sqlite:///shoal.db').")
         return {"record": self._record, "storage": self.storage, "sampler": self.sampler,
                 "scheduler": self.scheduler, "space": self.space, "heartbeat": self.heartbeat,
-                "retry": self.retry, "clock": self._clock}
+                "retry": self.retry, "clock": self._clock, "constraints_func": self.constraints_func}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         Study.__init__(self, **state)
+
+
+def _constraints(func: ConstraintsFunc, trial: FrozenTrial) -> tuple[list[float] | None, str | None]:
+    """The constraint values of a completed trial, or None and why the trial must fail instead."""
+    try:
+        raw = func(trial)
+        got = [float(c) for c in (raw if isinstance(raw, (list, tuple)) else list(raw))]
+    except Exception as err:  # a broken constraint marks this trial, as a broken objective would
+        return None, f"constraints_func raised {type(err).__name__}: {err}"
+    if not all(math.isfinite(c) for c in got):
+        return None, f"constraints_func returned {got!r}; every value must be a finite number"
+    return got, None
 
 
 def _outcome(value: Any, state: TrialState | None, reason: str | None,

@@ -52,7 +52,7 @@ class Trial:
         self._host = host
         self.number = frozen.number
         self.trial_id = frozen.trial_id
-        self._sign = frozen.sign
+        self._signs = frozen.signs
         self._given = dict(frozen.params) if frozen.is_fixed else {}
         self._proposal = dict(proposal or {})
         self._rng = rng
@@ -273,7 +273,7 @@ class Trial:
         return FrozenTrial(number=self.number, trial_id=self.trial_id, state=TrialState.RUNNING,
                            params=dict(self._params), distributions=dict(self._distributions),
                            intermediate=dict(self._intermediate), user_attrs=dict(self._user_attrs),
-                           system_attrs=dict(self._system_attrs), sign=self._sign,
+                           system_attrs=dict(self._system_attrs), signs=self._signs,
                            parent=self.parent, checkpoint=self.checkpoint)
 
     def __repr__(self) -> str:

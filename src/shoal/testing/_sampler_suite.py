@@ -371,7 +371,7 @@ def _unusual_histories(space: Space) -> list[History]:
     add(TrialState.PRUNED, intermediate={0: 2.0, 1: 1.5, 5: 1.2})
     add(TrialState.PRUNED, intermediate={0: math.nan})
     add(TrialState.PRUNED)
-    add(TrialState.COMPLETE, values=(0.5,), sign=-1.0)  # from a maximised objective
+    add(TrialState.COMPLETE, values=(0.5,), signs=(-1.0,))  # from a maximised objective
     add(TrialState.COMPLETE, values=(0.1,), system_attrs={"fixed_params": True})  # enqueued
     add(TrialState.RUNNING, params=False)
     add(TrialState.WAITING, params=False)

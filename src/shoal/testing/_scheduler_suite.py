@@ -206,9 +206,9 @@ def _cases_neighbours() -> Iterator[tuple[FrozenTrial, Sequence[FrozenTrial]]]:
 
 
 def _cases_maximised() -> Iterator[tuple[FrozenTrial, Sequence[FrozenTrial]]]:
-    done = [_done(i, _curve(6, start=0.5, slope=0.05), sign=-1.0) for i in range(6)]
+    done = [_done(i, _curve(6, start=0.5, slope=0.05), signs=(-1.0,)) for i in range(6)]
     for start in (0.0, 0.5, 1.0):
-        trial = _running(6, _curve(4, start=start, slope=0.05), sign=-1.0)
+        trial = _running(6, _curve(4, start=start, slope=0.05), signs=(-1.0,))
         yield trial, [*done, trial]
 
 

@@ -53,8 +53,9 @@ class Direction(str, Enum):
 class FrozenTrial:
     """An immutable snapshot of one trial, as storage returns it.
 
-    `score` and `intermediate_scores` are sign-normalised (lower is better), so algorithms never
-    need the study's direction.
+    `score`, `scores` and `intermediate_scores` are sign-normalised (lower is better), so
+    algorithms never need the study's directions. `score` is single-objective only; a trial of a
+    study with several objectives has `scores` (one per objective) and no `score`.
 
     Attributes:
         number: Position of the trial in its study, unique and gap-free from 0.
@@ -66,7 +67,7 @@ class FrozenTrial:
         intermediate: Reported values by step.
         user_attrs / system_attrs: Free-form JSON attributes (system ones are shoal's own: zoom
             round, failure reason, retry lineage, the sampler that drew the trial, ...).
-        sign: +1.0 for a minimised objective, -1.0 for a maximised one.
+        signs: One per objective: +1.0 for a minimised objective, -1.0 for a maximised one.
         parent: Number of the trial this one derives from (a retry, a PBT parent, a rewind).
         checkpoint: Where the checkpoint the trial starts from is stored, if any.
     """
@@ -80,13 +81,22 @@ class FrozenTrial:
     intermediate: Mapping[int, float] = field(default_factory=dict)
     user_attrs: Mapping[str, Any] = field(default_factory=dict)
     system_attrs: Mapping[str, Any] = field(default_factory=dict)
-    sign: float = 1.0
+    signs: tuple[float, ...] = (1.0,)
     datetime_start: float | None = None
     datetime_complete: float | None = None
     last_heartbeat: float | None = None
     worker: str | None = None
     parent: int | None = None
     checkpoint: str | None = None
+
+    @property
+    def sign(self) -> float:
+        """The first objective's sign: the only one in a single-objective study."""
+        return self.signs[0]
+
+    @property
+    def n_objectives(self) -> int:
+        return len(self.signs)
 
     @property
     def value(self) -> float | None:
@@ -100,12 +110,47 @@ class FrozenTrial:
 
     @property
     def score(self) -> float | None:
-        """The final value made lower-is-better; for a pruned trial, its last reported value."""
+        """The final value made lower-is-better; for a pruned trial, its last reported value.
+
+        Single-objective only: with several objectives there is no one score (use `scores`).
+        """
+        if len(self.signs) != 1:
+            raise ConfigError(f"score of trial {self.number} must be single; the study has "
+                              f"{len(self.signs)} objectives. Use .scores, or shoal.trial.pareto_front.")
         if self.values is not None:
             return self.sign * self.values[0]
         if self.state is TrialState.PRUNED and self.intermediate:
             return self.sign * self.intermediate[max(self.intermediate)]
         return None
+
+    @property
+    def scores(self) -> tuple[float, ...] | None:
+        """The final values made lower-is-better, one per objective; None without values.
+
+        With one objective this is `(score,)`, so a pruned trial that reported has it too.
+        """
+        if len(self.signs) == 1:
+            score = self.score
+            return None if score is None else (score,)
+        if self.values is None or len(self.values) != len(self.signs):
+            return None
+        return tuple(s * v for s, v in zip(self.signs, self.values, strict=True))
+
+    @property
+    def constraints(self) -> tuple[float, ...] | None:
+        """The constraint values recorded at completion (each <= 0 when satisfied), or None."""
+        stored = self.system_attrs.get("constraints")
+        return None if stored is None else tuple(float(c) for c in stored)
+
+    @property
+    def violation(self) -> float:
+        """How far the trial is from feasible: the sum of its positive constraint values (0 if none)."""
+        return float(sum(max(c, 0.0) for c in self.constraints or ()))
+
+    @property
+    def is_feasible(self) -> bool:
+        """True when every recorded constraint is satisfied (or none was recorded)."""
+        return self.violation == 0.0
 
     @property
     def intermediate_values(self) -> dict[int, float]:
@@ -143,6 +188,6 @@ class FrozenTrial:
         return bool(self.system_attrs.get("fixed_params"))
 
     def is_usable(self) -> bool:
-        """True when the trial has a finite score to learn from."""
-        s = self.score
-        return s is not None and math.isfinite(s)
+        """True when the trial has finite scores to learn from (one per objective)."""
+        scores = self.scores
+        return scores is not None and all(math.isfinite(s) for s in scores)

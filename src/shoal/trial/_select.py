@@ -15,16 +15,17 @@ STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED, TrialS
 def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     """The completed trial with the lowest score (ties: the earliest); None if none completed.
 
-    Scores are sign-normalised, so this needs no direction. Single objective only: a trial of a
-    multi-objective study has no single score to rank by.
+    Scores are sign-normalised, so this needs no direction. Feasible first: when constraints
+    were recorded, only a trial that satisfies them all can be best (None if none does). Single
+    objective only: a trial of a multi-objective study has no single score to rank by.
 
     >>> from shoal.trial import FrozenTrial, TrialState
-    >>> a = FrozenTrial(number=0, trial_id=1, state=TrialState.COMPLETE, values=(0.5,), sign=-1.0)
-    >>> b = FrozenTrial(number=1, trial_id=2, state=TrialState.COMPLETE, values=(0.9,), sign=-1.0)
+    >>> a = FrozenTrial(number=0, trial_id=1, state=TrialState.COMPLETE, values=(0.5,), signs=(-1.0,))
+    >>> b = FrozenTrial(number=1, trial_id=2, state=TrialState.COMPLETE, values=(0.9,), signs=(-1.0,))
     >>> best_trial([a, b]).number
     1
     """
-    done = [t for t in trials if t.state is TrialState.COMPLETE and t.is_usable()]
+    done = [t for t in trials if t.state is TrialState.COMPLETE and t.is_usable() and t.is_feasible]
     if not done:
         return None
     return min(done, key=lambda t: (t.score, t.number))
