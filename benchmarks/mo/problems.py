@@ -142,7 +142,8 @@ class LCBenchProblem(Problem):
     """Maximise final validation accuracy (%), minimise training time (s) of 52 epochs, on a task.
 
     Scoring (`hv_points`): accuracy is capped at `cap`, the best final accuracy of 20,000 random
-    configurations (the surrogate extrapolates at the corners of the space), and both objectives
+    configurations (the surrogate extrapolates at the corners of the space), time is floored at
+    their fastest training for the same reason, and both objectives
     are rescaled by the random configurations' range so that (0, 0) is (cap, fastest training)
     and the reference point (1, 1) is (their median accuracy, their slowest training):
     error = (cap - min(acc, cap)) / (cap - acc_median), time = log(t / t_min) / log(t_max / t_min)
@@ -165,7 +166,8 @@ class LCBenchProblem(Problem):
         v = np.asarray(values, dtype=float).reshape(-1, 2)
         c = self.caps
         err = (c["cap"] - np.minimum(v[:, 0], c["cap"])) / (c["cap"] - c["acc_median"])
-        time = np.log(np.maximum(v[:, 1], 1e-3) / c["time_min"]) / np.log(c["time_max"] / c["time_min"])
+        time = np.log(np.maximum(v[:, 1], c["time_min"]) / c["time_min"])
+        time /= np.log(c["time_max"] / c["time_min"])
         return np.column_stack([err, time])
 
 

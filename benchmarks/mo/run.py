@@ -153,7 +153,7 @@ def _versions() -> dict[str, str]:
         commit += "+dirty" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return {"shoal": str(src), "shoal_commit": commit, "optuna": optuna.__version__,
+    return {"host": platform.node(), "shoal": str(src), "shoal_commit": commit, "optuna": optuna.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
 
