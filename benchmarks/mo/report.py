@@ -39,8 +39,8 @@ def _cell(xs: list[float], n_seeds: int) -> str:
     if not xs:
         return "-"
     sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    digits = 4 if abs(statistics.fmean(xs)) < 1000 else 6
-    s = f"{statistics.fmean(xs):.{digits}g} ± {sd:.2g}"
+    m = statistics.fmean(xs)
+    s = f"{m:.4g} ± {sd:.2g}" if abs(m) < 1e4 else f"{m:,.0f} ± {sd:.2g}"
     return s if len(xs) == n_seeds else f"{s} ({len(xs)})"
 
 
