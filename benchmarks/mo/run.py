@@ -152,10 +152,11 @@ def _versions() -> dict[str, str]:
                                   check=True).stdout.strip()
 
         commit, dirty = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--", ".")
+        src_commit = git("log", "-1", "--format=%h", "--", ".")  # the last commit that changed shoal
         commit += "+dirty" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"host": platform.node(), "shoal": str(src), "shoal_commit": commit, "optuna": optuna.__version__,
+        commit = src_commit = "unknown"
+    return {"host": platform.node(), "shoal": str(src), "shoal_commit": commit, "shoal_src_commit": src_commit, "optuna": optuna.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
 
