@@ -156,7 +156,8 @@ def _versions() -> dict[str, str]:
         commit += "+dirty" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = src_commit = "unknown"
-    return {"host": platform.node(), "shoal": str(src), "shoal_commit": commit, "shoal_src_commit": src_commit, "optuna": optuna.__version__,
+    return {"host": platform.node(), "shoal": str(src), "shoal_commit": commit,
+            "shoal_src_commit": src_commit, "optuna": optuna.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
 
