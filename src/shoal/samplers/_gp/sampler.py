@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -12,17 +11,18 @@ import numpy as np
 from shoal import _validate
 from shoal.samplers._gp._acquisition import log_ei, log_ei_grad
 from shoal.samplers._gp._fit import GP, Warp, fit_hyper, warp_scores
+from shoal.samplers._gp._layout import Layout, candidates
 from shoal.samplers._gp._optimize import refine
 from shoal.samplers._protocol import History
 from shoal.samplers._qmc import initial_point
 from shoal.samplers._streams import space_rng
-from shoal.space import Categorical, Fixed, Int, Space
+from shoal.space import Space
 from shoal.trial import TrialState
 
 __all__ = ["GPSampler"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
-_N_RANDOM, _N_TOP, _N_PERTURB, _N_REFINE = 512, 5, 40, 5
+_N_TOP, _N_REFINE = 5, 5
 # TuRBO's schedule (Eriksson et al. 2019): grow after 3 successes in a row, halve after
 # max(4, d) failures in a row, start again from 0.8 once the box is below 2^-7.
 _TR_INIT, _TR_MIN, _TR_MAX, _TR_SUCCESS = 0.8, 2.0 ** -7, 1.6, 3
@@ -114,7 +114,7 @@ class GPSampler:
             return self._suggest(space, history, rng)
 
     def _suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
-        layout = _Layout(space)
+        layout = Layout(space)
         if layout.n_features == 0:
             return space.decode(np.full(len(space), 0.5))
         n_startup = self._n_startup(layout)
@@ -146,7 +146,7 @@ class GPSampler:
             return log_ei(*gp.posterior(layout.features(u)), best)
 
         top = u_obs[np.flatnonzero(finite)[np.argsort(scores[finite])[:_N_TOP]]]
-        cand = layout.canonical(_candidates(top, lower, upper, layout.is_choice, rng))
+        cand = layout.canonical(candidates(top, lower, upper, layout.is_choice, rng))
         values = acq(cand)
 
         # Refine the best distinct candidates by gradient over their active numeric inputs.
@@ -176,7 +176,7 @@ class GPSampler:
         `gp_phase` is "initial_design" (a Sobol point) or "model" (maximising log EI);
         `gp_trust_region` is the trust region's side relative to the length scales, when on.
         """
-        layout = _Layout(space)
+        layout = Layout(space)
         n_startup = self._n_startup(layout)
         u_obs, scores = _observations(space, history)
         if layout.n_features == 0:
@@ -186,10 +186,10 @@ class GPSampler:
         length = self._trust_length(layout, scores, n_startup)
         return {"gp_phase": "model", **({} if length is None else {"gp_trust_region": length})}
 
-    def _n_startup(self, layout: _Layout) -> int:
+    def _n_startup(self, layout: Layout) -> int:
         return self.n_startup or min(10, 2 * layout.n_searched + 2)
 
-    def _trust_length(self, layout: _Layout, scores: np.ndarray, n_startup: int) -> float | None:
+    def _trust_length(self, layout: Layout, scores: np.ndarray, n_startup: int) -> float | None:
         """The trust region's side (None: searching the whole space)."""
         # "auto": a local model pays once the global one has many points in many dimensions.
         tr_from = n_startup if self.trust_region is True else max(
@@ -207,124 +207,6 @@ def _in_initial_design(u_obs: np.ndarray, scores: np.ndarray, n_startup: int) ->
     finite = scores[np.isfinite(scores)]
     return (len(scores) < n_startup or len(np.unique(finite)) < 2
             or bool(np.isnan(u_obs).all()))
-
-
-@dataclass(frozen=True)
-class _Slot:
-    index: int  # position in the space (raw coordinate)
-    start: int  # first feature
-    width: int  # 0 (Fixed, single choice), 1 (Float, Int) or k (Categorical, one-hot)
-    choice: bool
-
-
-class _Layout:
-    """How raw points (one coordinate per parameter) map to the GP's inputs, and back."""
-
-    def __init__(self, space: Space) -> None:
-        self.space = space
-        slots, start = [], 0
-        for i, param in enumerate(space.values()):
-            choice = isinstance(param, Categorical)
-            width = len(param.choices) if isinstance(param, Categorical) else 1
-            width = 0 if isinstance(param, Fixed) or (choice and width == 1) else width
-            slots.append(_Slot(i, start, width, choice))
-            start += width
-        self.slots: list[_Slot] = slots
-        self.n_features = start
-        self.n_searched = sum(1 for s in slots if s.width)
-        numeric = [s for s in slots if s.width and not s.choice]
-        self.n_numeric = len(numeric)
-        self.numeric_features = np.array([s.start for s in numeric], dtype=int)
-        self.numeric_mask = np.zeros(start, dtype=bool)
-        self.numeric_mask[self.numeric_features] = True
-        self.is_choice = np.array([s.choice for s in slots], dtype=bool)
-        # One kernel dimension per searched parameter: a choice's one-hot columns share one
-        # length scale (see `fit_hyper`); None when there is no choice (inputs = dimensions).
-        searched = [s for s in slots if s.width]
-        self.tie: np.ndarray | None = None
-        if any(s.choice for s in searched):
-            self.tie = np.zeros((start, len(searched)))
-            for k, s in enumerate(searched):
-                self.tie[s.start:s.start + s.width, k] = 0.5 if s.choice else 1.0
-
-    def features(self, u: np.ndarray) -> np.ndarray:
-        """Encoded points (NaN = inactive) to GP inputs: one-hot choices, neutral fill."""
-        out = np.zeros((len(u), self.n_features))
-        for s in self.slots:
-            col = u[:, s.index]
-            active = ~np.isnan(col)
-            if s.width and not s.choice:
-                out[:, s.start] = np.where(active, col, 0.5)
-            elif s.width:
-                cell = np.minimum((np.nan_to_num(col) * s.width).astype(int), s.width - 1)
-                rows = np.flatnonzero(active)
-                out[rows, s.start + cell[rows]] = 1.0
-        return out
-
-    def to_feature_shape(self, u: np.ndarray) -> np.ndarray:
-        """Raw values placed at each parameter's first feature (NaN elsewhere): for masks, boxes."""
-        out = np.full((len(u), self.n_features), np.nan)
-        for s in self.slots:
-            if s.width and not s.choice:
-                out[:, s.start] = u[:, s.index]
-        return out
-
-    def raw(self, f: np.ndarray) -> np.ndarray:
-        """GP inputs back to raw points: numbers as they are, a choice at its argmax cell."""
-        out = np.full((len(f), len(self.slots)), 0.5)
-        for s in self.slots:
-            if s.width and not s.choice:
-                out[:, s.index] = f[:, s.start]
-            elif s.width:
-                out[:, s.index] = (np.argmax(f[:, s.start:s.start + s.width], axis=1) + 0.5) / s.width
-        return out
-
-    def canonical(self, r: np.ndarray) -> np.ndarray:
-        """Raw points to the encodings of the configurations they decode to (NaN = inactive)."""
-        space = self.space
-        if space.is_conditional:
-            return np.array([space.encode(space.decode(row)) for row in r])
-        out: np.ndarray = np.clip(r, 0.0, 1.0)
-        for s, param in zip(self.slots, space.values(), strict=True):
-            if isinstance(param, Int):
-                out[:, s.index] = [param.encode(param.decode(v)) for v in out[:, s.index]]
-            elif isinstance(param, Categorical):
-                k = len(param.choices)
-                out[:, s.index] = (np.minimum((out[:, s.index] * k).astype(int), k - 1) + 0.5) / k
-            elif isinstance(param, Fixed):
-                out[:, s.index] = 0.5
-        return out
-
-    def box(self, center: np.ndarray, length_scales: np.ndarray,
-            length: float) -> tuple[np.ndarray, np.ndarray]:
-        """TuRBO's box: side `length` times the length scales over their geometric mean."""
-        ls = length_scales[self.numeric_features]
-        weights = ls / np.exp(np.mean(np.log(ls)))
-        lower, upper = np.zeros(len(self.slots)), np.ones(len(self.slots))
-        for w, s in zip(weights, (s for s in self.slots if s.width and not s.choice), strict=True):
-            c = 0.5 if math.isnan(center[s.index]) else center[s.index]
-            lower[s.index] = max(c - w * length / 2, 0.0)
-            upper[s.index] = min(c + w * length / 2, 1.0)
-        return lower, upper
-
-
-def _candidates(top: np.ndarray, lower: np.ndarray, upper: np.ndarray, is_choice: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-    """Raw points to screen: uniform in the box, and the best trials jiggled.
-
-    A jiggle moves the numbers by a normal step whose size is log-uniform between 0.5% and 20%
-    of the box (fine steps refine the incumbent, coarse ones explore around it) and resamples
-    each choice with probability 1/d.
-    """
-    top = np.where(np.isnan(top), 0.5, top)
-    jiggled = np.repeat(top, _N_PERTURB, axis=0)
-    sd = np.exp(rng.uniform(math.log(0.005), math.log(0.2), (len(jiggled), 1)))
-    jiggled = jiggled + sd * (upper - lower) * rng.standard_normal(jiggled.shape)
-    resample = (rng.random(jiggled.shape) < 1.0 / top.shape[1]) & is_choice
-    jiggled[resample] = rng.random(int(resample.sum()))
-    uniform = lower + (upper - lower) * rng.random((_N_RANDOM, top.shape[1]))
-    out: np.ndarray = np.clip(np.vstack([uniform, jiggled]), lower, upper)
-    return out
 
 
 _BLAS: list[Any] = []  # a threadpoolctl controller, made once: scanning the libraries takes ms
