@@ -229,9 +229,9 @@ def test_describe_names_the_acquisition_and_parego_weights() -> None:
     history = History([*trials, FrozenTrial(11, 11, TrialState.RUNNING, signs=(1.0, 1.0))], 11)
     assert GPSampler(seed=0).describe(_CUBE, History(trials[:3], 3)) == {
         "gp_phase": "initial_design"}
-    assert GPSampler(seed=0).describe(_CUBE, history) == {"gp_phase": "model",
-                                                          "gp_acquisition": "ehvi"}
-    parego = GPSampler(seed=0, acquisition="parego").describe(_CUBE, history)
+    assert GPSampler(seed=0, acquisition="ehvi").describe(_CUBE, history) == {
+        "gp_phase": "model", "gp_acquisition": "ehvi"}
+    parego = GPSampler(seed=0).describe(_CUBE, history)
     assert parego["gp_acquisition"] == "parego"
     assert parego["gp_weights"] == parego_weights(0, 11, 2).tolist()
     constrained = [FrozenTrial(t.number, t.number, t.state, params=t.params, values=t.values,
@@ -261,5 +261,6 @@ def test_a_study_with_two_directions_and_constraints_runs() -> None:
                    for a in study.best_trials for b in study.best_trials)
     last = study.trials[-1].system_attrs
     assert last["gp_phase"] == "model"
-    assert last["gp_acquisition"] == "ehvi"
+    assert last["gp_acquisition"] == "parego"
+    assert len(last["gp_weights"]) == 2
     assert last["gp_constrained"] is True

@@ -1,9 +1,9 @@
 """The acquisition for several objectives and for constraints, built from arrays.
 
-Several objectives: one GP per objective (each fitted as the single-objective GP is, on its own
-warped scores) and the closed-form log EHVI over them ("ehvi"), or ParEGO: one GP on the
-augmented Chebyshev scalarisation of the normalised scores with a random weight vector, and log
-EI ("parego"). Constraints (one objective or several): one GP per constraint on its standardised
+Several objectives: ParEGO ("parego"): one GP on the augmented Chebyshev scalarisation of the
+scores normalised to [0, 1], with a random weight vector, and log EI; or one GP per objective
+(each fitted as the single-objective GP is, on its own warped scores) and the closed-form log
+EHVI over them ("ehvi"). Constraints (one objective or several): one GP per constraint on its standardised
 values, and log P(feasible) added to the log acquisition (Gardner et al. 2014, as Optuna's
 GPSampler); while no trial is feasible, log P(feasible) alone is maximised.
 """
