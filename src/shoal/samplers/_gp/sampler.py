@@ -75,8 +75,9 @@ class GPSampler:
     to [0, 1], and maximises log EI; "ehvi" fits one GP per objective and maximises the exact
     log expected hypervolume improvement (a box decomposition of the region no trial dominates,
     below the worst target plus 10% of the range). On issue 16's benchmark at 100 evaluations
-    ParEGO was ahead on 7 of 9 ZDT/DTLZ problems (EHVI, like Optuna's, stalls at one end of the
-    ZDT fronts), EHVI on 11 of 17 LCBench tasks by small margins (docs/decisions/gp-multi-objective.md).
+    ParEGO was ahead on 8 of 9 ZDT/DTLZ problems (the ninth a tie; EHVI, like Optuna's, stalls
+    at one end of the ZDT fronts), EHVI on 11 of 17 LCBench tasks by small margins
+    (docs/decisions/gp-multi-objective.md).
     The trust region is not used with several objectives or with constraints.
 
     Constraints (`create_study(constraints_func=...)`, one objective or several): one GP per
