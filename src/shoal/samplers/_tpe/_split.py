@@ -22,7 +22,10 @@ __all__ = ["REFERENCE", "WEIGHT_FLOOR", "Split", "contribution_weights", "greedy
            "split"]
 
 REFERENCE = 1.1  # the hypervolume reference in normalised space: 10 % beyond the worst point
-WEIGHT_FLOOR = 0.1  # the weight of a good point that adds no hypervolume (dominated, infeasible)
+# The least weight of a good kernel, and that of a point adding no hypervolume (dominated,
+# infeasible). At 0.1 the front's ends (thin boxes) kept little mass; 0.5 gave a larger mean
+# hypervolume on ZDT1, ZDT2, DTLZ2 (100 evaluations, 5 seeds; within noise on ZDT3).
+WEIGHT_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -126,12 +129,13 @@ def contribution_weights(points: np.ndarray) -> np.ndarray:
 
     Contributions are exclusive (what each point alone adds to the group's hypervolume), in the
     group normalised to [0, 1] per objective with the reference at `REFERENCE`, so no objective's
-    units dominate; points that add nothing (dominated by or equal to another) keep
-    `WEIGHT_FLOOR`, so the kernels of a front's second rank still count a little.
+    units dominate; no weight is below `WEIGHT_FLOOR`, the weight of points that add nothing
+    (dominated by or equal to another), so a front's ends and its second rank still count.
 
-    >>> w = contribution_weights(np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0], [1.0, 1.0]]))
+    >>> w = contribution_weights(np.array([[0.0, 1.0], [0.2, 0.4], [0.5, 0.1], [1.0, 0.0],
+    ...                                    [1.0, 1.0]]))
     >>> np.round(w, 9).tolist()
-    [0.2, 1.0, 0.2, 0.1]
+    [0.5, 1.0, 0.833333333, 0.5, 0.5]
     """
     if len(points) <= 1:
         return np.ones(len(points))
