@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal import Heartbeat
+from shoal.cli._front import constraint_names, front_json, front_table
 from shoal.cli._output import (
     CommandError,
     format_duration,
@@ -27,7 +28,7 @@ from shoal.cli._output import (
 from shoal.cli._store import open_existing, require_study, storage_flag, study_trials
 from shoal.clock import Clock, SystemClock
 from shoal.storage import StudyRecord
-from shoal.study._export import trial_rows
+from shoal.study._export import front_summary, trial_rows
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, count_states, describe_counts
 
 __all__ = ["SORT_KEYS", "best_of", "cmd_best", "cmd_export", "cmd_studies", "cmd_trials", "describe_counts",
@@ -283,12 +284,11 @@ def _section(console: Any, title: str, items: dict[str, str]) -> None:
 
 # best -----------------------------------------------------------------------------------------
 def cmd_best(args: argparse.Namespace) -> int:
-    """The best trial's number, value and parameters."""
+    """The best trial's number, value and parameters; for several objectives, the Pareto front."""
     store, record = require_study(args.storage, args.name)
-    if len(record.directions) != 1:
-        raise CommandError(f"study {record.name!r} has {len(record.directions)} objectives, so no single "
-                           "trial is best.", hint=f"shoal trials {record.name} --state complete")
     trials = study_trials(store, record)
+    if len(record.directions) != 1:
+        return _best_front(args, record, trials)
     best = best_of(trials, record.directions)
     if best is None:  # read-only: the same words as Study.best_trial, without opening a Study
         raise CommandError(f"study {record.name!r} has no completed trial yet ({describe_counts(trials)}).",
@@ -309,6 +309,25 @@ def cmd_best(args: argparse.Namespace) -> int:
                       f"test examples (trial {score['trial']}{note})"))
     key_values(console, pairs)
     _section(console, "Parameters", {k: format_value(v, 10) for k, v in best.params.items()})
+    return 0
+
+
+def _best_front(args: argparse.Namespace, record: StudyRecord, trials: Sequence[FrozenTrial]) -> int:
+    """`shoal best` of a study with several objectives: its Pareto front, best first by value 0."""
+    summary = front_summary(trials)
+    if not summary.front:
+        infeasible = any(t.state is TrialState.COMPLETE and not t.is_feasible for t in trials)
+        why = "every completed trial violates a constraint" if infeasible else describe_counts(trials)
+        raise CommandError(f"study {record.name!r} has no feasible completed trial yet ({why}).",
+                           hint=f"shoal trials {record.name}   (to see values, constraints and failures)")
+    names = constraint_names(record.system_attrs, trials)
+    if args.json:
+        print_json(front_json(summary, record.directions, names))
+        return 0
+    console = stdout()
+    console.print(front_table(summary, record.directions, names,
+                              title=f"Pareto front of {record.name!r} ({len(record.directions)} objectives)"))
+    console.print(f"{summary.describe()[0].upper()}{summary.describe()[1:]}.")
     return 0
 
 

@@ -106,7 +106,7 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: 
                   header_style="bold")
     for name in columns:
         right = name in ("#", "step", "value", "duration", "trials", "best value", "copied",
-                         "unreadable", "skipped")
+                         "unreadable", "skipped") or name.startswith("value ")
         table.add_column(name, justify="right" if right else "left", overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
