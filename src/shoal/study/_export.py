@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.trial import Direction, FrozenTrial, TrialState, hypervolume, normalise, pareto_front
+from shoal.trial import Direction, FrozenTrial, TrialState, dominates, hypervolume, normalise, pareto_front
 
-__all__ = ["FRONT_REFERENCE", "FrontSummary", "front_summary", "trial_rows"]
+__all__ = ["FRONT_REFERENCE", "FrontSummary", "RunningFront", "front_summary", "trial_rows"]
 
 #: The reference point of a reported hypervolume, in every normalised objective (see front_summary).
 FRONT_REFERENCE = 1.1
@@ -95,3 +95,63 @@ def trial_rows(trials: Sequence[FrozenTrial], directions: Sequence[Direction]) -
         row["fail_reason"] = t.failure_reason
         rows.append(row)
     return rows
+
+
+class RunningFront:
+    """The Pareto front of a growing set of trials, and a hypervolume that never decreases.
+
+    For a progress bar: the normalisation box is fixed once (the best and worst value per
+    objective of the feasible completed trials, when they first span a positive range in every
+    objective), with reference point FRONT_REFERENCE, so a trial can only add hypervolume.
+    Until then `hypervolume` is None. Trials added must belong to one study.
+
+    >>> front = RunningFront()
+    >>> for i, v in enumerate([(1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.6, 0.6)]):
+    ...     front.add(FrozenTrial(i, i, TrialState.COMPLETE, values=v, signs=(1.0, 1.0)))
+    >>> front.size, round(front.hypervolume or 0.0, 4), front.fixed_at
+    (3, 0.46, 1)
+    """
+
+    def __init__(self) -> None:
+        self._front: dict[int, tuple[float, ...]] = {}
+        self._seen: list[tuple[float, ...]] = []
+        self._box: tuple[list[float], list[float]] | None = None
+        self.fixed_at: int | None = None  # the trial whose arrival fixed the box
+
+    @property
+    def size(self) -> int:
+        return len(self._front)
+
+    @property
+    def hypervolume(self) -> float | None:
+        """Normalised hypervolume of the front in the fixed box; None until the box is fixed."""
+        if self._box is None or not self._front:
+            return None
+        ideal, nadir = self._box
+        k = len(ideal)
+        points = normalise(list(self._front.values()), ideal=ideal, nadir=nadir)
+        return hypervolume(points, [FRONT_REFERENCE] * k)
+
+    def add(self, trial: FrozenTrial) -> None:
+        """Count a finished trial: only a complete, usable, feasible one can join the front."""
+        scores = trial.scores
+        if trial.state is not TrialState.COMPLETE or not trial.is_usable() or not trial.is_feasible \
+                or scores is None:
+            return
+        if self._box is None:
+            self._seen.append(scores)
+            k = len(scores)
+            low = [min(p[j] for p in self._seen) for j in range(k)]
+            high = [max(p[j] for p in self._seen) for j in range(k)]
+            if all(h > lo for lo, h in zip(low, high, strict=True)):
+                self._box, self._seen, self.fixed_at = (low, high), [], trial.number
+        if scores not in self._front.values() and any(
+                _dominates_or_equals(other, scores) for other in self._front.values()):
+            return
+        for number in [n for n, other in self._front.items() if dominates(scores, other)]:
+            del self._front[number]
+        self._front[trial.number] = scores
+
+
+def _dominates_or_equals(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True))

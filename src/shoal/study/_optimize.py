@@ -25,6 +25,7 @@ from shoal.exceptions import (
 )
 from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, WorkerContext
 from shoal.storage import is_shareable
+from shoal.study._export import RunningFront
 from shoal.study._host import one_line as _one_line
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
@@ -217,7 +218,13 @@ class _Run:
         self._max_failures = max_failures
         self._progress = progress
         self._single = len(study.directions) == 1
-        self._best = best_trial(study.trials) if self._single else None  # one read, at the start
+        history = study.trials  # one read, at the start
+        self._best = best_trial(history) if self._single else None
+        self._front: RunningFront | None = None
+        if not self._single:
+            self._front = RunningFront()
+            for t in history:
+                self._front.add(t)
         self._in_a_row: list[FrozenTrial] = []
         self.finished: list[FrozenTrial] = []
         self.gave_up: list[FrozenTrial] | None = None
@@ -230,9 +237,11 @@ class _Run:
         self.finished.append(trial)
         if self._single:
             self._best = best_trial([t for t in (self._best, trial) if t is not None])
+        elif self._front is not None:
+            self._front.add(trial)
         self._log(trial)
         if self._progress is not None:
-            self._progress.update(len(self.finished), self._best)
+            self._progress.update(len(self.finished), self._best, self._front)
         interrupted = trial.state is TrialState.FAILED and trial.failure_reason == INTERRUPTED
         if trial.state is TrialState.FAILED and not interrupted:
             self._in_a_row.append(trial)
@@ -252,8 +261,10 @@ class _Run:
         if trial.state is not TrialState.COMPLETE:
             return  # a failure is logged as a warning where it happened
         if not self._single:
-            log.info("Trial %d finished with values %s and parameters %s.", trial.number,
-                     list(trial.values or ()), dict(trial.params), extra=extra)
+            violating = "" if trial.is_feasible else \
+                f", violating its constraints {list(trial.constraints or ())} (so not on the front)"
+            log.info("Trial %d finished with values %s and parameters %s%s.", trial.number,
+                     list(trial.values or ()), dict(trial.params), violating, extra=extra)
             return
         best = self._best
         if best is None:  # complete, yet no trial satisfies the constraints
@@ -270,7 +281,12 @@ class _Run:
 
 
 class _Progress:
-    """A progress bar of the trials this optimize call finished (not other processes' trials)."""
+    """A progress bar of the trials this optimize call finished (not other processes' trials).
+
+    With several objectives it shows the study's front size and a hypervolume that only grows
+    in this run: objectives are scaled by a box fixed once (`RunningFront`), so it can exceed the
+    bounded figure `shoal best` prints, which rescales to every trial.
+    """
 
     def __init__(self, name: str, n_trials: int | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -280,11 +296,16 @@ class _Progress:
         self._task = self._bar.add_task(name, total=n_trials, best="")
         self._bar.start()
 
-    def update(self, done: int, top: FrozenTrial | None) -> None:
-        best = ""
-        if top is not None and top.value is not None:
-            best = f"best {top.value:.6g} (trial {top.number})"
+    def update(self, done: int, top: FrozenTrial | None, front: RunningFront | None = None) -> None:
+        """Show `done` trials, and the best (one objective) or the front's size and hypervolume."""
         with contextlib.suppress(Exception):  # drawing must never break a run
+            best = ""
+            if front is not None and front.size:
+                volume = front.hypervolume
+                best = f"front of {front.size}" + (
+                    f", hypervolume {volume:.4g} (box fixed at trial {front.fixed_at})" if volume else "")
+            elif top is not None and top.value is not None:
+                best = f"best {top.value:.6g} (trial {top.number})"
             self._bar.update(self._task, completed=done, best=best)
 
     def close(self) -> None:
