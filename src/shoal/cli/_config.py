@@ -188,7 +188,7 @@ def _constraints(data: Mapping[str, Any], path: Path) -> AttrConstraints | None:
     if value is None:
         return None
     example = 'constraints: {latency_ms: "<= 20"}   # the objective calls trial.set_user_attr'
-    if not isinstance(value, Mapping):
+    if not isinstance(value, Mapping) or not value:
         raise _wrong("constraints", path, "a mapping of user attributes to bounds", value, example)
     constraints: AttrConstraints = _checked(AttrConstraints.parse, value, owner=f"constraints of {path.name}",
                                             example=example)

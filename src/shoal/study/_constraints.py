@@ -50,7 +50,7 @@ class AttrConstraints:
                                    limit)
 
     @classmethod
-    def parse(cls, mapping: Mapping[str, Any], *, owner: str = "constraints") -> AttrConstraints:
+    def parse(cls, mapping: Mapping[str, Any], *, owner: str = "AttrConstraints.parse") -> AttrConstraints:
         """From `{attr: "<= 20", other: ">= 0.9"}` (a bare number means `<=` it).
 
         Raises:
@@ -72,8 +72,8 @@ class AttrConstraints:
                 op = match.group(1)
             bounds.append((attr, op, limit))
         if not bounds:
-            raise config_error(owner, "the config", "a mapping with at least one bound", dict(mapping),
-                               hint='e.g. constraints: {latency_ms: "<= 20"}')
+            raise config_error("bounds", owner, "a mapping with at least one entry", dict(mapping),
+                               hint='e.g. {"latency_ms": "<= 20"}')
         return cls(tuple(bounds))
 
     @property
