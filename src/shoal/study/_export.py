@@ -32,7 +32,8 @@ class FrontSummary:
         k = self.front[0].n_objectives if self.front else 0
         return (f"front of {len(self.front)} trial{'s' if len(self.front) != 1 else ''}, hypervolume "
                 f"{self.hypervolume:.4g} (each objective scaled to [0, 1] between the best and worst of "
-                f"the {self.n_box} feasible completed trials, reference point {FRONT_REFERENCE:g} in "
+                f"the {self.n_box} feasible completed trial{'s' if self.n_box != 1 else ''}, reference "
+                f"point {FRONT_REFERENCE:g} in "
                 f"each; at most {FRONT_REFERENCE ** k:.4g})")
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -294,6 +295,7 @@ class _Progress:
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), TextColumn("{task.fields[best]}"), transient=False)
         self._task = self._bar.add_task(name, total=n_trials, best="")
+        self._slow = False
         self._bar.start()
 
     def update(self, done: int, top: FrozenTrial | None, front: RunningFront | None = None) -> None:
@@ -301,9 +303,13 @@ class _Progress:
         with contextlib.suppress(Exception):  # drawing must never break a run
             best = ""
             if front is not None and front.size:
-                volume = front.hypervolume
-                best = f"front of {front.size}" + (
-                    f", hypervolume {volume:.4g} (box fixed at trial {front.fixed_at})" if volume else "")
+                best = f"front of {front.size}"
+                if not self._slow:  # a big front in many objectives: the size alone, not a slow bar
+                    started = time.perf_counter()
+                    volume = front.hypervolume
+                    self._slow = time.perf_counter() - started > 0.05
+                    if volume:
+                        best += f", hypervolume {volume:.4g} (box fixed at trial {front.fixed_at})"
             elif top is not None and top.value is not None:
                 best = f"best {top.value:.6g} (trial {top.number})"
             self._bar.update(self._task, completed=done, best=best)
