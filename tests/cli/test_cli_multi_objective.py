@@ -238,3 +238,15 @@ def test_a_scheduler_for_one_objective_is_refused_in_config_words(run: Run, url:
     code, _, err = run("tune", config, "--n-trials", "1", "--storage", url)
     assert code == 1
     assert err.splitlines()[0].endswith("Use scheduler: none (the default).")
+
+
+def test_a_task_stays_single_objective(run: Run, url: str, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    example = Path(__file__).resolve().parents[2] / "examples" / "mnist1d_mlp.yaml"
+    config = tmp_path / "task.yaml"
+    config.write_text(example.read_text() + "directions: [maximize, minimize]\n")
+    code, _, err = run("tune", str(config), "--n-trials", "1", "--storage", url)
+    assert code == 1
+    assert err.splitlines()[0] == ("Error: directions of task.yaml must be left out for a task, which trains "
+                                   "for one metric ('accuracy'). Got ['maximize', 'minimize'].")
+    assert not (tmp_path / "s.db").exists()
