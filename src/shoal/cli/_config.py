@@ -332,6 +332,9 @@ def load_objective(spec: str, config_dir: Path) -> Callable[..., Any]:
         CommandError: the module cannot be imported, or has no such callable.
     """
     module_name, _, attr_path = spec.partition(":")
+    if module_name.endswith(".py"):  # a file name where a module name goes: say so, do not guess
+        raise CommandError(f"objective {spec!r} must name a module, not a file. Got {module_name!r}.",
+                           hint=f"objective: {module_name[:-3].replace('/', '.')}:{attr_path or 'objective'}")
     for folder in (str(Path.cwd()), str(config_dir.resolve())):
         if folder not in sys.path:
             sys.path.insert(0, folder)
