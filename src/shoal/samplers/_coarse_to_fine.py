@@ -12,6 +12,7 @@ from shoal import _validate
 from shoal.samplers._protocol import History
 from shoal.samplers._streams import space_rng
 from shoal.space import Categorical, Float, Int, Space
+from shoal.trial import FrozenTrial, crowding_distance, feasible_first_ranks
 
 __all__ = ["CoarseToFineSampler", "Zoom", "zoom"]
 
@@ -33,6 +34,13 @@ class CoarseToFineSampler:
     of the full range, centred on the best trial, clipped to [0, 1]. Working in encoded space
     means a log-scale parameter zooms in log space. Categorical parameters are restricted to the
     choices the top trials used. After `rounds` zoom rounds the last box size is kept.
+
+    Trials that violate their constraints rank after every feasible one (by violation). With
+    several objectives "best" means the front: trials rank by `feasible_first_ranks` (the
+    non-dominated rank), ties broken by crowding distance (the lonelier first, so the top
+    trials spread along the front), and the box is their padded bounding box, not capped around
+    one trial: a front that spans a parameter's range keeps that range, where zooming onto one
+    end of it would give up the rest of the front.
 
     The round is derived from `history.position`, so parallel workers agree on it; a trial's
     round and box are recorded by `describe` (computed by the same function as `suggest`). With
@@ -66,6 +74,8 @@ class CoarseToFineSampler:
     >>> -2.0 <= sampler.suggest(space, History(trials, 4), sampler_rng(0, 4))["x"] <= 1.75
     True
     """
+
+    multi_objective = True  # it zooms around the front, ranked by every objective
 
     def __init__(
         self,
@@ -160,7 +170,7 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
     whole = Zoom(0, np.zeros(d), np.ones(d), {})
     if zoom_round == 0 or d == 0:
         return whole
-    rows, scores = [], []
+    rows, used = [], []
     for t in history.usable():
         if t.number >= history.number:
             continue
@@ -169,11 +179,13 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
         except (ValueError, TypeError):  # a value this space cannot hold (the space changed)
             continue
         rows.append(x)
-        scores.append((float(t.score), t.number))  # type: ignore[arg-type]
+        used.append(t)
     if len(rows) < _MIN_USABLE:
         return whole
     k = min(len(rows), max(2, math.ceil(top_fraction * len(rows))))
-    order = sorted(range(len(rows)), key=lambda i: scores[i])[:k]
+    several = used[0].n_objectives > 1
+    order = (_front_order(used) if several else sorted(
+        range(len(rows)), key=lambda i: (used[i].violation, used[i].score, used[i].number)))[:k]
     top = np.asarray([rows[i] for i in order])  # best first; NaN where inactive
     width = shrink ** zoom_round
     pad = _PAD * width
@@ -188,8 +200,28 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
             n = len(param.choices)
             choices[name] = tuple(sorted({min(int(v * n), n - 1) for v in active}))
         elif isinstance(param, (Float, Int)):
+            # Several objectives have no one best to centre on: the box spans the front found.
             best = float(active[0])
-            low[j] = max(float(active.min()) - pad, best - width / 2, 0.0)
-            high[j] = min(float(active.max()) + pad, best + width / 2, 1.0)
+            low[j] = max(float(active.min()) - pad, -math.inf if several else best - width / 2, 0.0)
+            high[j] = min(float(active.max()) + pad, math.inf if several else best + width / 2, 1.0)
     return Zoom(zoom_round, low, high, choices)
+
+
+def _front_order(trials: list[FrozenTrial]) -> list[int]:
+    """Indices of `trials` best first: feasible-first rank, then the lonelier (crowding), then number.
+
+    >>> from shoal.trial import TrialState
+    >>> ts = [FrozenTrial(i, i, TrialState.COMPLETE, values=v, signs=(1.0, 1.0))
+    ...       for i, v in enumerate([(0, 4), (1, 2), (3, 3), (1.5, 1.5), (4, 0)])]
+    >>> _front_order(ts)  # the front's ends, then its middle by crowding, then the dominated one
+    [0, 4, 3, 1, 2]
+    """
+    ranks = feasible_first_ranks(trials)
+    crowding = [0.0] * len(trials)
+    for rank in set(ranks):
+        group = [i for i, r in enumerate(ranks) if r == rank]
+        distances = crowding_distance([trials[i].scores or () for i in group]).tolist()
+        for i, d in zip(group, distances, strict=True):
+            crowding[i] = d
+    return sorted(range(len(trials)), key=lambda i: (ranks[i], -crowding[i], trials[i].number))
 
