@@ -15,7 +15,13 @@ from shoal.exceptions import ConfigError
 from shoal.samplers import CoarseToFineSampler, History, Sampler, sampler_rng
 from shoal.space import Categorical, Float, Int, Space
 from shoal.testing import SamplerSuite
-from shoal.trial import FrozenTrial, TrialState, hypervolume
+from shoal.trial import (
+    FrozenTrial,
+    TrialState,
+    crowding_distance,
+    feasible_first_ranks,
+    hypervolume,
+)
 
 
 class TestCoarseToFineSamplerSuite(SamplerSuite):
@@ -325,10 +331,11 @@ def test_front_order_ranks_by_front_then_crowding() -> None:
               for i, (a, b) in enumerate(pts)]
     # Front {0, 1, 3, 4}; crowding by hand: the ends inf, 3 = 0.75 + 0.5, 1 = 0.375 + 0.625.
     # Then (2, 2), rank 1, and (3, 3), which it dominates, rank 2.
-    assert _front_order(trials) == [0, 4, 3, 1, 5, 2]
+    assert _front_order(trials, 6) == [0, 4, 3, 1, 5, 2]
+    assert _front_order(trials, 3) == [0, 4, 3]
     infeasible = [FrozenTrial(6, 6, TrialState.COMPLETE, values=(-9.0, 9.0), signs=(1.0, -1.0),
                               system_attrs={"constraints": [0.5, -1.0]})]
-    assert _front_order([*infeasible, *trials]) == [1, 5, 4, 2, 6, 3, 0]
+    assert _front_order([*infeasible, *trials], 7) == [1, 5, 4, 2, 6, 3, 0]
 
 
 def test_several_objectives_with_constraints_zoom_on_feasible_trials() -> None:
@@ -340,3 +347,34 @@ def test_several_objectives_with_constraints_zoom_on_feasible_trials() -> None:
     sampler = CoarseToFineSampler(n_initial=5, top_fraction=0.4, shrink=0.5)
     low, high = sampler.describe(space, History(done, 5))["zoom_box"]["x"]
     assert (low, high) == pytest.approx((0.6 - 0.125, 0.7 + 0.125))
+
+
+def _rank_everything(trials: list[FrozenTrial]) -> list[int]:
+    """The reference order: every trial ranked by feasible_first_ranks, crowding within a rank."""
+    ranks = feasible_first_ranks(trials)
+    crowding = [0.0] * len(trials)
+    for rank in set(ranks):
+        group = [i for i, r in enumerate(ranks) if r == rank]
+        for i, d in zip(group, crowding_distance([trials[i].scores for i in group]).tolist(),
+                        strict=True):
+            crowding[i] = d
+    return sorted(range(len(trials)), key=lambda i: (ranks[i], -crowding[i], trials[i].number))
+
+
+@pytest.mark.parametrize("n_objectives", [2, 3])
+def test_front_order_is_the_top_of_feasible_first_ranks(n_objectives: int) -> None:
+    from shoal.samplers._coarse_to_fine import _front_order
+
+    rng = np.random.default_rng(n_objectives)
+    for case in range(60):
+        n = int(rng.integers(1, 40))
+        values = rng.integers(0, 6, size=(n, n_objectives)).astype(float)  # many ties
+        violation = rng.choice([0.0, 0.0, 0.5, 1.0, 2.0], size=n)
+        trials = [FrozenTrial(i, i, TrialState.COMPLETE, values=tuple(v),
+                              signs=tuple(rng.choice([1.0, -1.0], size=n_objectives)) if case % 2
+                              else (1.0,) * n_objectives,
+                              system_attrs={"constraints": [float(c)]})
+                  for i, (v, c) in enumerate(zip(values, violation, strict=True))]
+        expected = _rank_everything(trials)
+        for k in (1, 2, max(1, n // 5), n):
+            assert _front_order(trials, k) == expected[:k], (case, k)

