@@ -12,7 +12,7 @@ from shoal.samplers import History, Sampler, sampler_rng
 from shoal.space import Float, Space
 from shoal.trial import FrozenTrial, TrialState
 
-__all__ = ["MultiObjectiveCases", "spread_of_proposals"]
+__all__ = ["MultiObjectiveCases", "mo_histories", "spread_of_proposals"]
 
 _SEED = 7
 #: Mixed directions: the second objective is maximised (sign -1).
@@ -63,6 +63,11 @@ class MultiObjectiveCases:
     def make_sampler_for(self, space: Space, seed: int | None) -> Sampler:
         raise NotImplementedError("MultiObjectiveCases is mixed into SamplerSuite")
 
+    def handles_several_objectives(self, sampler: Sampler) -> bool:
+        """Whether the multi-objective cases run for `sampler` (declared and not pending)."""
+        return getattr(type(sampler), "multi_objective", False) is True \
+            and not self.multi_objective_pending
+
     def _mo_sampler(self, space: Space) -> Sampler:
         """The sampler for `space`, or a skip saying why its multi-objective cases do not run."""
         sampler = self.make_sampler_for(space, _SEED)
@@ -106,7 +111,7 @@ class MultiObjectiveCases:
     def test_several_objectives_unusual_histories(self, n_objectives: int) -> None:
         space = _space("mixed")
         sampler = self._mo_sampler(space)
-        suggested = [self._mo_suggest(sampler, space, h) for h in _mo_histories(space, n_objectives)]
+        suggested = [self._mo_suggest(sampler, space, h) for h in mo_histories(space, n_objectives)]
         assert any(p is not None for p in suggested), "the sampler proposed nothing"
 
     @pytest.mark.parametrize("n_objectives", [2, 3])
@@ -116,7 +121,7 @@ class MultiObjectiveCases:
         space = _space("conditional")
         first = self._mo_sampler(space)
         second = self.make_sampler_for(space, _SEED)
-        for history in _mo_histories(space, n_objectives):
+        for history in mo_histories(space, n_objectives):
             expected = canonical(self._mo_suggest(first, space, history))
             assert canonical(self._mo_suggest(first, space, history)) == expected
             assert canonical(self._mo_suggest(second, space, history)) == expected
@@ -188,7 +193,7 @@ def _mo_finished(number: int, params: dict[str, Any], space: Space, n_objectives
                        system_attrs=attrs)
 
 
-def _mo_histories(space: Space, n_objectives: int) -> list[History]:
+def mo_histories(space: Space, n_objectives: int) -> list[History]:
     """Histories of a study with several objectives, with every kind of trial it can hold."""
     rng = np.random.default_rng(40 + n_objectives)
     signs = _SIGNS[:n_objectives]

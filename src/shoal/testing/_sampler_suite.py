@@ -17,7 +17,7 @@ import pytest
 from shoal.exceptions import ConfigError, SearchSpaceExhausted
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
 from shoal.space import Categorical, Fixed, Float, Int, Space
-from shoal.testing._mo_cases import MultiObjectiveCases
+from shoal.testing._mo_cases import MultiObjectiveCases, mo_histories
 from shoal.trial import FrozenTrial, TrialState
 
 __all__ = ["SUITE_SPACES", "SamplerSuite"]
@@ -198,20 +198,23 @@ class SamplerSuite(MultiObjectiveCases):
     def test_reproducible_in_a_fresh_process(self) -> None:
         space = SUITE_SPACES["conditional"]()
         sampler = self.make_sampler_for(space, _SEED)
-        history = _unusual_histories(space)[0]
+        histories = [_unusual_histories(space)[0]]
+        if self.handles_several_objectives(sampler):  # and a 3-objective history with constraints
+            histories.append(mo_histories(space, 3)[0])
         script = ("import pickle, sys\n"
                   "from shoal.samplers import sampler_rng\n"
-                  "sampler, space, history = pickle.loads(sys.stdin.buffer.read())\n"
-                  "params = sampler.suggest(space, history, sampler_rng(sampler.seed, "
-                  "history.number))\n"
+                  "sampler, space, histories = pickle.loads(sys.stdin.buffer.read())\n"
+                  "params = [sampler.suggest(space, h, sampler_rng(sampler.seed, h.number))\n"
+                  "          for h in histories]\n"
                   "sys.stdout.buffer.write(pickle.dumps(params))\n")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                              input=pickle.dumps((sampler, space, history)), timeout=60,
+                              input=pickle.dumps((sampler, space, histories)), timeout=60,
                               check=False)
         assert done.returncode == 0, done.stderr.decode(errors="replace")
         there = pickle.loads(done.stdout)
-        assert canonical(there) == canonical(_suggest_or_none(sampler, space, history))
+        assert [canonical(p) for p in there] == [
+            canonical(_suggest_or_none(sampler, space, h)) for h in histories]
 
     def test_exhausts_only_when_exhausted(self) -> None:
         space = _finite_space()
