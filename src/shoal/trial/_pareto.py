@@ -33,9 +33,9 @@ def _points(points: ArrayLike) -> np.ndarray:
     import numpy as np
 
     arr = np.asarray(points, dtype=float)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    return arr.reshape(len(arr), -1)
+    if arr.ndim == 1:  # one objective, or no points at all
+        return arr[:, None]
+    return arr
 
 
 def _dominators(pts: np.ndarray) -> np.ndarray:
