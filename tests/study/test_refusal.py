@@ -1,4 +1,6 @@
-"""A sampler or scheduler written for one objective is refused by a study with several."""
+"""A sampler written for one objective is refused by a study with several: the whole message,
+what counts as declaring the capability, and what is accepted (the basic refusals, the
+scheduler's among them, are in tests/study/test_multi_objective.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import shoal
 import shoal.samplers
 from shoal.exceptions import ConfigError
 from shoal.samplers import History, RandomSampler
-from shoal.schedulers import MedianStopping, NoStopping
 from shoal.space import Float, Space
 
 
@@ -67,22 +68,6 @@ def test_samplers_that_declare_it_are_accepted(sampler: Any) -> None:
     assert study.directions == (shoal.Direction.MINIMIZE, shoal.Direction.MAXIMIZE)
     if sampler is None:
         assert type(study.sampler).__name__ == "AutoSampler"
-
-
-def test_a_scheduler_for_one_objective_is_refused() -> None:
-    message = ("scheduler of study 'mo' must handle 3 objectives; MedianStopping ranks trials by "
-               "one. Got MedianStopping. Use NoStopping() (the default).")
-    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        shoal.create_study("mo", directions=["minimize"] * 3, sampler=RandomSampler(),
-                           scheduler=MedianStopping())
-    shoal.create_study("ok", directions=["minimize"] * 3, sampler=RandomSampler(),
-                       scheduler=NoStopping())
-
-
-def test_one_objective_accepts_any_sampler_and_scheduler() -> None:
-    study = shoal.create_study(sampler=OneObjectiveSampler(seed=0), scheduler=MedianStopping())
-    study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=2)
-    assert len(study.trials) == 2
 
 
 def test_load_study_refuses_it_too_and_keeps_the_trials(tmp_path: Path) -> None:
