@@ -378,3 +378,28 @@ def test_front_order_is_the_top_of_feasible_first_ranks(n_objectives: int) -> No
         expected = _rank_everything(trials)
         for k in (1, 2, max(1, n // 5), n):
             assert _front_order(trials, k) == expected[:k], (case, k)
+
+
+def test_a_study_with_two_objectives_and_constraints() -> None:
+    import shoal
+
+    def constraint(trial: FrozenTrial) -> list[float]:
+        return [0.35 - trial.params["x"]]  # feasible where x >= 0.35: part of the front
+
+    study = shoal.create_study(directions=["minimize", "maximize"], space=UNIT2,
+                               sampler=CoarseToFineSampler(seed=4, n_initial=12,
+                                                           trials_per_round=8, rounds=2),
+                               constraints_func=constraint)
+    study.optimize(lambda t: _two_objectives(t.params), n_trials=36)
+    trials = study.trials
+    assert [t.system_attrs["zoom_round"] for t in trials] == [0] * 12 + [1] * 8 + [2] * 16
+    for t in trials[12:]:
+        box = t.system_attrs["zoom_box"]
+        assert box["x"][0] <= t.params["x"] <= box["x"][1]
+        assert box["y"][0] <= t.params["y"] <= box["y"][1]
+    front = study.best_trials
+    assert front
+    assert all(t.is_feasible for t in front)
+    for t in trials[12:]:  # the top trials are feasible (x >= 0.35): the box starts a pad below
+        pad = 0.25 * 0.5 ** t.system_attrs["zoom_round"]
+        assert t.system_attrs["zoom_box"]["x"][0] >= 0.35 - pad - 1e-9
