@@ -32,7 +32,8 @@ def spread_of_proposals(sampler: Sampler, space: Space) -> tuple[list[float], in
     """
     trials: list[FrozenTrial] = []
     for number in range(SPREAD_TRIALS):
-        history = History((*trials, FrozenTrial(number, number, TrialState.RUNNING)), number)
+        filling = FrozenTrial(number, number, TrialState.RUNNING, signs=(1.0, -1.0))
+        history = History((*trials, filling), number)
         try:
             params = sampler.suggest(space, history, sampler_rng(sampler.seed, number))
         except SearchSpaceExhausted:
@@ -93,7 +94,8 @@ class MultiObjectiveCases:
     def _mo_study(self, sampler: Sampler, space: Space, n_objectives: int, n: int) -> list[FrozenTrial]:
         trials: list[FrozenTrial] = []
         for number in range(n):
-            history = History((*trials, FrozenTrial(number, number, TrialState.RUNNING)), number)
+            filling = FrozenTrial(number, number, TrialState.RUNNING, signs=_SIGNS[:n_objectives])
+            history = History((*trials, filling), number)
             params = self._mo_suggest(sampler, space, history)
             if params is None:
                 break
