@@ -15,14 +15,13 @@ from shoal.samplers._tpe import TPESampler
 from shoal.samplers._tpe._split import (
     REFERENCE,
     WEIGHT_FLOOR,
-    _front_mask,
     contribution_weights,
     greedy_subset,
     split,
 )
 from shoal.samplers._tpe.sampler import _scores
 from shoal.space import Float, Space
-from shoal.trial import FrozenTrial, TrialState, dominates, hypervolume, normalise
+from shoal.trial import FrozenTrial, TrialState, hypervolume, normalise
 
 # Ten points, two objectives, fronts by hand: rank 0 = {0, 1, 3, 5, 8}, rank 1 = {2, 4, 6},
 # rank 2 = {7}, rank 3 = {9}.
@@ -99,15 +98,6 @@ def test_greedy_subset_keeps_its_guarantee_against_the_best_subset() -> None:
         ratios.append(hypervolume(q[greedy_subset(pts, 3)], ref) / best)
     assert min(ratios) >= 1 - 1 / math.e
     assert np.mean(ratios) > 0.95, ratios
-
-
-@pytest.mark.parametrize("k", [3, 4])
-def test_the_front_by_sum_order_is_the_brute_force_front(k: int) -> None:
-    rng = np.random.default_rng(k)
-    for n in (1, 7, 150):  # 150: several blocks of 64
-        for pts in (np.round(rng.random((n, k)) * 5), rng.random((n, k))):  # with ties, without
-            brute = [not any(dominates(q, p) for q in pts) for p in pts]
-            assert _front_mask(pts).tolist() == brute
 
 
 def test_infeasible_points_join_only_after_every_feasible_one() -> None:

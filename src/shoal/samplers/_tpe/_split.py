@@ -80,7 +80,7 @@ def _by_rank(scores: np.ndarray, rows: np.ndarray, n_good: int) -> np.ndarray:
     chosen: list[np.ndarray] = []
     n_chosen, left = 0, rows
     while n_chosen < n_good and len(left):
-        mask = pareto_mask(scores[left]) if scores.shape[1] == 2 else _front_mask(scores[left])
+        mask = pareto_mask(scores[left])
         front = left[mask]
         if n_chosen + len(front) > n_good:
             front = front[greedy_subset(scores[front], n_good - n_chosen)]
@@ -88,36 +88,6 @@ def _by_rank(scores: np.ndarray, rows: np.ndarray, n_good: int) -> np.ndarray:
         n_chosen += len(front)
         left = left[~mask]
     return np.concatenate(chosen).astype(int) if chosen else np.empty(0, dtype=int)
-
-
-def _front_mask(points: np.ndarray, block: int = 64) -> np.ndarray:
-    """`pareto_mask` for three or more objectives, in O(n * front) instead of O(n^2) memory/time.
-
-    Only a point of smaller sum can dominate another, so points are taken in order of their sum,
-    a block at a time, and each is checked against the front found so far and its own block
-    (`pareto_mask` of 500 points in 3 objectives: ~35 ms; this: a few ms).
-    """
-    order = np.argsort(points.sum(axis=1), kind="stable")
-    mask = np.zeros(len(points), dtype=bool)
-    front = np.empty((0, points.shape[1]))
-    for start in range(0, len(order), block):
-        rows = order[start:start + block]
-        pts = points[rows]
-        if len(front):  # dominated[i, j]: front point j dominates pts[i] (2-D, objective by objective)
-            leq = np.ones((len(pts), len(front)), dtype=bool)
-            lt = np.zeros((len(pts), len(front)), dtype=bool)
-            for j in range(points.shape[1]):
-                a, b = front[None, :, j], pts[:, None, j]
-                leq &= a <= b
-                lt |= a < b
-            keep = ~(leq & lt).any(axis=1)
-            rows, pts = rows[keep], pts[keep]
-        if len(rows):
-            own = pareto_mask(pts)
-            rows, pts = rows[own], pts[own]
-            mask[rows] = True
-            front = np.vstack([front, pts])
-    return mask
 
 
 def greedy_subset(points: np.ndarray, size: int) -> np.ndarray:
