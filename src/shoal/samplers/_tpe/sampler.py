@@ -75,7 +75,8 @@ class TPESampler:
             kernels, Falkner et al. 2018); both clipped below at 1/min(100, n+2). None (default):
             "neighbour" with one objective, "scott" with several (the neighbour rule's narrow
             kernels around a clustered good set lost the front's spread: on DTLZ2 with 3
-            objectives it fell below random search, 13.4 against 14.1 hypervolume; scott 14.5).
+            objectives, 6 inputs, 100 evaluations, it fell below random search, 13.4 against
+            14.1 hypervolume (reference 2.5 each, 5 seeds); scott 14.5, Optuna's TPE 14.7).
 
     Raises:
         ConfigError: An argument is out of range.
