@@ -1,10 +1,10 @@
 """Hypervolume: the volume a set of points dominates below a reference point (lower is better).
 
-Two objectives: an exact O(n log n) sweep in numpy. Three or more: moocore's C code (HV3D+, HV4D+
-and their recursive extension), which `benchmarks/bench_hypervolume.py` measured one to four
-orders of magnitude faster than a numpy implementation and Optuna 5.0's, with the same values
-(`benchmarks/RESULTS.md`; the rejected options are in `docs/decisions/hypervolume.md`). moocore is
-imported inside the functions, so `import shoal` stays free of it.
+Computed by moocore's C code (O(n log n) in 2 and 3 objectives, HV4D+ in 4, its recursion above):
+`benchmarks/bench_hypervolume.py` measured it at least as fast as a numpy sweep in 2D and one to
+four orders of magnitude faster than Optuna 5.0's in 3+ objectives, with the same values
+(`benchmarks/RESULTS.md`; the options not taken are in `docs/decisions/hypervolume.md`). moocore
+is imported inside the functions, so `import shoal` stays free of it.
 """
 
 from __future__ import annotations
@@ -39,15 +39,15 @@ def hypervolume(points: ArrayLike, reference: ArrayLike) -> float:
     >>> hypervolume([[0, 0, 0], [0.5, 0.5, 0.5]], [1, 1, 1])
     1.0
     """
-    pts, ref, _ = _inputs(points, reference, "hypervolume")
+    import numpy as np
+
+    pts, ref, nan = _inputs(points, reference, "hypervolume")
+    if nan:  # a NaN row is not below the reference
+        pts = pts[~np.isnan(pts).any(axis=1)]
     if len(pts) == 0:
         return 0.0
-    if len(pts) == 1:
-        return float((ref - pts[0]).prod())
     if len(ref) == 1:
-        return float(ref[0] - pts[:, 0].min())
-    if len(ref) == 2:
-        return _hv2d(pts, ref)
+        return max(float(ref[0] - pts[:, 0].min()), 0.0)
     import moocore
 
     return float(moocore.hypervolume(pts, ref=ref))
@@ -71,133 +71,82 @@ def hypervolume_contributions(points: ArrayLike, reference: ArrayLike) -> np.nda
 
     >>> hypervolume_contributions([[1, 3], [2, 2], [3, 1], [2, 2]], [4, 4]).tolist()
     [1.0, 0.0, 1.0, 0.0]
+    >>> hypervolume_contributions([[1, 1], [2, 2], [2, 3]], [3, 3]).tolist()  # [2, 2] covers [1, 1]'s share
+    [3.0, 0.0, 0.0]
     """
     import numpy as np
 
-    pts, ref, below = _inputs(points, reference, "hypervolume_contributions")
-    inside = np.flatnonzero(below)
-    out = np.zeros(len(below))
-    if len(pts) == 0:
+    pts, ref, _ = _inputs(points, reference, "hypervolume_contributions")
+    below = np.all(pts < ref, axis=1)
+    out = np.zeros(len(pts))
+    inside = pts if below.all() else pts[below]
+    if len(inside) == 0:
         return out
-    if len(pts) == 1:
-        out[inside] = (ref - pts[0]).prod()
-    elif len(ref) == 1:
-        best = pts[:, 0].argmin()
-        if np.count_nonzero(pts[:, 0] == pts[best, 0]) == 1:
-            out[inside[best]] = np.partition(pts[:, 0], 1)[1] - pts[best, 0]
-    elif len(ref) == 2:
-        out[inside] = _contributions2d(pts, ref)
-    else:
-        out[inside] = _contributions_nd(pts, ref)
+    if len(ref) == 1:
+        best = inside[:, 0].argmin()
+        if np.count_nonzero(inside[:, 0] == inside[best, 0]) == 1:
+            second = np.partition(inside[:, 0], 1)[1] if len(inside) > 1 else ref[0]
+            out[np.flatnonzero(below)[best]] = second - inside[best, 0]
+        return out
+    out[below] = _contributions(inside, ref)
     return out
 
 
-def _inputs(points: ArrayLike, reference: ArrayLike, owner: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows strictly below the reference as floats, the reference, and which rows those are."""
+def _inputs(points: ArrayLike, reference: ArrayLike, owner: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The points as an (n, k) float array and the reference, checked; whether a point holds NaN."""
     import numpy as np
 
     ref = np.asarray(reference, dtype=float)
-    if ref.ndim != 1 or len(ref) == 0 or not np.all(np.isfinite(ref)):
+    if ref.ndim != 1 or len(ref) == 0 or not np.isfinite(ref).all():
         raise config_error("reference", owner, "a non-empty vector of finite numbers", reference,
                            "Pass one finite bound per objective, e.g. the worst score seen plus a margin.")
     pts = np.asarray(points, dtype=float)
     if pts.size == 0:
-        pts = pts.reshape(0, len(ref))
+        return pts.reshape(0, len(ref)), ref, False
     if pts.ndim != 2 or pts.shape[1] != len(ref):
         raise config_error("points", owner, f"an array of shape (n, {len(ref)}) to match the reference",
                            f"shape {pts.shape}", "Pass one row per point and one column per objective.")
-    if np.any(np.isneginf(pts)):
-        raise config_error("points", owner, "finite or +inf", float("-inf"),
-                           "Drop or clip the rows with -inf: their volume would be infinite.")
-    below = np.all(pts < ref, axis=1)
-    return (pts if below.all() else pts[below]), ref, below
+    lowest = pts.min()  # NaN when any value is NaN, which may hide a -inf
+    nan = bool(lowest != lowest)
+    if lowest == float("-inf") or (nan and np.isneginf(pts).any()):  # moocore would crash on it
+        raise config_error("points", owner, "finite, +inf or NaN", float("-inf"),
+                           "Drop or clip the rows holding -inf.")
+    return pts, ref, nan
 
 
-def _hv2d(pts: np.ndarray, ref: np.ndarray) -> float:
-    """Sweep by x (then y): each point adds the slab between its y and the lowest y before it."""
-    import numpy as np
-
-    order = np.lexsort((pts[:, 1], pts[:, 0]))
-    x, y = pts[order, 0], pts[order, 1]
-    lowest_before = np.minimum.accumulate(np.concatenate(([ref[1]], y[:-1])))
-    return float(np.dot(ref[0] - x, np.maximum(lowest_before - y, 0.0)))
+# Up to how many points moocore's exact contributions (ignore_dominated=False) beat the
+# alternatives below, by objectives (benchmarks/bench_hypervolume.py; 2D: at every size).
+_MOOCORE_EXACT_BELOW = {2: float("inf"), 3: 64, 4: 200}
+_MOOCORE_EXACT_BELOW_MORE = 64
 
 
-def _contributions2d(pts: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Each front point's rectangle between its neighbours, less what its own dominated points cover.
+def _contributions(pts: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Exact contributions of points all strictly below the reference, in 2+ objectives.
 
-    A dominated point inside front point f's rectangle is dominated by f alone, so removing f
-    leaves it covering part of that rectangle; a point outside every rectangle changes nothing.
-    """
-    import numpy as np
-
-    n = len(pts)
-    order = np.lexsort((pts[:, 1], pts[:, 0]))
-    x, y = pts[order, 0], pts[order, 1]
-    lowest_before = np.minimum.accumulate(np.concatenate(([np.inf], y[:-1])))
-    front = lowest_before > y  # the first copy of each non-dominated value, by increasing x
-    copied = np.zeros(n, dtype=bool)
-    copied[:-1] = (x[1:] == x[:-1]) & (y[1:] == y[:-1])
-    fx, fy = x[front], y[front]
-    right = np.append(fx[1:], ref[0])  # the next front point's x bounds the rectangle
-    top = np.insert(fy[:-1], 0, ref[1])  # the previous one's y
-    rect = (right - fx) * (top - fy)
-    rest = np.flatnonzero(~front)
-    if len(rest):
-        owner = np.searchsorted(fx, x[rest], side="right") - 1
-        inside = y[rest] < top[owner]
-        rest, owner = rest[inside], owner[inside]
-        rect -= _grouped_hv2d(x[rest], y[rest], owner, right, top)
-    values = np.where(copied[front], 0.0, rect)
-    out = np.zeros(n)
-    out[order[front]] = values
-    return out
-
-
-def _grouped_hv2d(x: np.ndarray, y: np.ndarray, group: np.ndarray, right: np.ndarray,
-                  top: np.ndarray) -> np.ndarray:
-    """The 2D hypervolume of each group of points, group g bounded by (right[g], top[g])."""
-    import numpy as np
-
-    m = len(x)
-    if m == 0:
-        return np.zeros(len(right))
-    order = np.lexsort((y, x, group))
-    x, y, group = x[order], y[order], group[order]
-    # A running minimum of y that restarts at each group: later groups get keys below every
-    # earlier one (integer ranks, so no rounding), and the minimum of keys restarts there.
-    ranks = np.empty(m, dtype=np.int64)
-    ranks[np.argsort(y, kind="stable")] = np.arange(m)
-    keys = ranks - group.astype(np.int64) * (m + 1)
-    running = np.minimum.accumulate(keys)
-    same = np.zeros(m, dtype=bool)
-    same[1:] = group[1:] == group[:-1]
-    before = np.empty(m, dtype=np.int64)
-    before[0] = 0
-    before[1:] = running[:-1] + group[1:].astype(np.int64) * (m + 1)
-    lowest_before = np.where(same, np.sort(y)[np.clip(before, 0, m - 1)], top[group])
-    gains = (right[group] - x) * np.maximum(lowest_before - y, 0.0)
-    return np.bincount(group, weights=gains, minlength=len(right))
-
-
-def _contributions_nd(pts: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Exact contributions in 3+ objectives; only non-dominated, unduplicated points have one.
-
+    moocore's exact contributions are the fastest up to a size (all sizes in 2D); above it:
     3 objectives: moocore's HVC3D (O(n log n)) ignores dominated points, so a front point f that
     is the only one dominating some point is recomputed as hv(all) - hv(all without f), since
-    that point covers part of f's share once f is gone. 4 and more: moocore's own contributions
-    were 10-30x slower at 1000 points than the box of f less the hypervolume of every other point
-    clipped to that box, which counts dominated points by itself.
+    that point covers part of f's share once f is gone. 4 and more: the box of f less the
+    hypervolume of every other point clipped to that box, which counts dominated points by itself.
     """
     import moocore
     import numpy as np
 
     n, k = pts.shape
+    if n < _MOOCORE_EXACT_BELOW.get(k, _MOOCORE_EXACT_BELOW_MORE):
+        exact = np.array(moocore.hv_contributions(pts, ref=ref, ignore_dominated=False), dtype=float)
+        exact[exact < 0.0] = 0.0  # rounding can leave -1e-17 where a share is ~0
+        return exact
+    if k == 3:
+        fast = np.array(moocore.hv_contributions(pts, ref=ref), dtype=float)
+        if np.asarray(moocore.is_nondominated(pts)).all():  # no dominated or duplicated point: exact
+            fast[fast < 0.0] = 0.0
+            return fast
     _, inverse, counts = np.unique(pts, axis=0, return_inverse=True, return_counts=True)
     lone = np.asarray(moocore.is_nondominated(pts, keep_weakly=True)) & (counts[inverse.ravel()] == 1)
     out = np.zeros(n)
     if k == 3:
-        out[lone] = np.asarray(moocore.hv_contributions(pts, ref=ref), dtype=float)[lone]
+        out[lone] = fast[lone]
         others = np.flatnonzero(~lone)
         # covers[i, j]: the front point lone[j] weakly dominates the point others[i]
         covers = np.all(pts[lone][None, :, :] <= pts[others][:, None, :], axis=2)
