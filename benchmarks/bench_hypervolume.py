@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,7 +104,7 @@ def fmt(seconds: float | None) -> str:
         return "skipped"
     if seconds < 1e-2:
         return f"{seconds * 1e6:.0f} µs"
-    return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def spread(values: list[Any]) -> str:
@@ -141,7 +142,7 @@ def main() -> None:
                                f" | {spread([got[x][1] for x in HV])} |")
                 hvc_rows.append(f"| {k} | {shape} | {n} | " + " | ".join(fmt(got[x][0]) for x in HVC) +
                                 f" | {spread([got[x][1] for x in HVC])} |")
-                print(hv_rows[-1], flush=True)
+                print(hv_rows[-1], file=sys.stderr, flush=True)  # progress
     print("\nhypervolume(points, reference)\n")
     print("| objectives | points | n | shoal | moocore | Optuna 5.0 | agree |\n|---|---|---|---|---|---|---|")
     print("\n".join(hv_rows))
