@@ -78,8 +78,10 @@ def hypervolume_contributions(points: ArrayLike, reference: ArrayLike) -> np.nda
 
     pts, ref, _ = _inputs(points, reference, "hypervolume_contributions")
     below = np.all(pts < ref, axis=1)
+    if len(ref) > 1 and len(pts) and below.all():
+        return _contributions(pts, ref)
     out = np.zeros(len(pts))
-    inside = pts if below.all() else pts[below]
+    inside = pts[below]
     if len(inside) == 0:
         return out
     if len(ref) == 1:
