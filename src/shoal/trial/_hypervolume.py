@@ -77,9 +77,11 @@ def hypervolume_contributions(points: ArrayLike, reference: ArrayLike) -> np.nda
     import numpy as np
 
     pts, ref, _ = _inputs(points, reference, "hypervolume_contributions")
-    below = np.all(pts < ref, axis=1)
-    if len(ref) > 1 and len(pts) and below.all():
+    if len(ref) > 1 and len(pts) and (pts < ref).all():  # a flat all(): by row is slow on narrow arrays
         return _contributions(pts, ref)
+    below = np.ones(len(pts), dtype=bool)
+    for j, bound in enumerate(ref):  # a loop over objectives, for the same reason
+        below &= pts[:, j] < bound
     out = np.zeros(len(pts))
     inside = pts[below]
     if len(inside) == 0:
