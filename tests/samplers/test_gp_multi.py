@@ -265,3 +265,27 @@ def test_a_study_with_two_directions_and_constraints_runs() -> None:
     assert last["gp_acquisition"] == "parego"
     assert len(last["gp_weights"]) == 2
     assert last["gp_constrained"] is True
+
+
+_STUDY_SCRIPT = """
+import json, shoal
+def objective(trial):
+    x, y = trial.suggest_float("x", 0.0, 1.0), trial.suggest_float("y", 0.0, 1.0)
+    return x, (1.0 + y) * (1.0 - x ** 0.5)
+study = shoal.create_study(directions=["minimize", "minimize"], sampler=shoal.samplers.GPSampler(seed=8))
+study.optimize(objective, n_trials=14)
+print(json.dumps([t.params for t in study.trials]))
+"""
+
+
+def test_seeded_two_objective_study_is_reproducible_across_processes() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONHASHSEED": "random"}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _STUDY_SCRIPT], env=env, check=True,
+                                      capture_output=True, text=True).stdout) for _ in range(2)]
+    assert len(runs[0]) == 14
+    assert runs[0] == runs[1]
