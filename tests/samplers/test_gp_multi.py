@@ -289,3 +289,15 @@ def test_seeded_two_objective_study_is_reproducible_across_processes() -> None:
                                       capture_output=True, text=True).stdout) for _ in range(2)]
     assert len(runs[0]) == 14
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("n_constrained", [1, 3])
+def test_constraints_recorded_on_only_some_trials(n_constrained: int) -> None:
+    # A study given constraints_func when reloaded: earlier trials have none recorded.
+    space = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    trials = [FrozenTrial(i, i, TrialState.COMPLETE, params={"x": x, "y": y}, values=(x, y),
+                          signs=(1.0, 1.0),
+                          system_attrs={"constraints": [0.5 - x]} if i >= 10 - n_constrained else {})
+              for i, (x, y) in enumerate(RNG.random((10, 2)))]
+    history = History([*trials, FrozenTrial(10, 10, TrialState.RUNNING, signs=(1.0, 1.0))], 10)
+    space.validate(GPSampler(seed=0).suggest(space, history, sampler_rng(0, 10)))

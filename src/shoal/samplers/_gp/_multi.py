@@ -111,13 +111,14 @@ def build(x: np.ndarray, scores: np.ndarray, constraints: np.ndarray | None, x_r
 
     cons: list[GP] = []
     threshold = np.empty(0)
-    if constraints is not None:
-        rows = np.flatnonzero(np.all(np.isfinite(constraints), axis=1))
+    rows = (np.flatnonzero(np.all(np.isfinite(constraints), axis=1)) if constraints is not None
+            else np.empty(0, dtype=int))
+    if constraints is not None and len(rows) >= 2:  # else too few complete rows to model them
         mean, sd = constraints[rows].mean(axis=0), constraints[rows].std(axis=0)
         sd = np.where(sd > 0, sd, 1.0)
         threshold = -mean / sd  # the constraint's 0, standardised
         cons = [model((constraints[rows, i] - mean[i]) / sd[i], rows) for i in range(len(mean))]
-    use_objective = bool(feasible.any()) or constraints is None
+    use_objective = bool(feasible.any()) or not cons
     ehvi = k > 1 and mode == "ehvi"
 
     def value(f: np.ndarray) -> np.ndarray:
