@@ -166,7 +166,8 @@ print(json.dumps([[t.params, t.values, t.constraints] for t in study.trials]))
 """
 
 
-@pytest.mark.parametrize("sampler", ["RandomSampler", "QMCSampler"])
+@pytest.mark.parametrize("sampler", ["RandomSampler", "QMCSampler", "CoarseToFineSampler", "TPESampler",
+                                     "GPSampler", "AutoSampler"])
 def test_seeded_multi_objective_study_is_identical_in_two_processes(tmp_path: Path, sampler: str) -> None:
     runs = []
     for i in range(2):
