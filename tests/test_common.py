@@ -30,7 +30,8 @@ import shoal.storage
 from shoal.clock import FakeClock
 from shoal.exceptions import SearchSpaceExhausted
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor
-from shoal.samplers import GridSampler, History, Sampler
+from shoal.samplers import GridSampler, History, RandomSampler, Sampler
+from shoal.samplers._streams import space_rng
 from shoal.schedulers import Decision, MedianStopping, Scheduler
 from shoal.space import Float, Space
 from shoal.storage import InMemoryStorage, Storage
@@ -119,9 +120,24 @@ EXECUTOR_CLASSES = _classes(shoal.executors, "run")
 STORAGE_CLASSES = [*_classes(shoal.storage, "create_trial"), SQLStorage]
 
 
+def _multi_objective_pending(cls: type) -> str:
+    """Why a sampler's multi-objective cases wait, or "" when they run.
+
+    AutoSampler declares the capability on behalf of GPSampler and TPESampler, whose
+    multi-objective paths land on their own branches; its cases run once both declare it.
+    """
+    if cls is not shoal.samplers.AutoSampler:
+        return ""
+    missing = [c.__name__ for c in (shoal.samplers.GPSampler, shoal.samplers.TPESampler)
+               if getattr(c, "multi_objective", False) is not True]
+    return (f"it delegates to {' and '.join(missing)}, which do not declare "
+            "multi_objective = True yet") if missing else ""
+
+
 def _sampler_suite(cls: type) -> type:
     make, make_for = SAMPLERS.get(cls.__name__, (lambda seed: cls(seed=seed), None))
-    body: dict[str, Any] = {"make_sampler": lambda self, seed: make(seed)}
+    body: dict[str, Any] = {"make_sampler": lambda self, seed: make(seed),
+                            "multi_objective_pending": _multi_objective_pending(cls)}
     if make_for is not None:
         body["make_sampler_for"] = lambda self, space, seed: make_for(space, seed)
     return type(f"Test{cls.__name__}Suite", (SamplerSuite,), body)
@@ -240,6 +256,41 @@ class AcceptsAnySeed(OneStreamForAll):
         return shoal.samplers.RandomSampler().suggest(space, history, rng)
 
 
+class CollapsesOnAFront(_Base):  # the issue's GP: it optimises the first objective only
+    multi_objective = True
+
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        done = [t for t in history.usable() if t.scores is not None]
+        if len(done) < 5:
+            return shoal.samplers.RandomSampler().suggest(space, history, rng)
+        return dict(min(done, key=lambda t: (t.scores or (0.0,))[0]).params)
+
+
+class HugsOneEnd(_Base):  # softer: uniform, but in the first 30 % of every range
+    multi_objective = True
+
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        if len(history.usable()) < 5:
+            return shoal.samplers.RandomSampler().suggest(space, history, rng)
+        return space.decode(0.3 * space_rng(rng, space).random(len(space)))
+
+
+class ReadsTheScore(_Base):  # a single-objective sampler that declares the capability anyway
+    multi_objective = True
+
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        done = history.usable()
+        if done:
+            best = min(done, key=lambda t: t.score or 0.0)
+            return dict(best.params) if rng.random() < 0.5 else space.sample(space_rng(rng, space))
+        return space.sample(space_rng(rng, space))
+
+
+class Undeclared(_Base):  # random search without `multi_objective`: refused, its cases skipped
+    def suggest(self, space: Space, history: History, rng: np.random.Generator) -> dict[str, Any]:
+        return shoal.samplers.RandomSampler().suggest(space, history, rng)
+
+
 _SLOW = {"test_reproducible_in_a_fresh_process"}  # a subprocess each; covered by the others
 
 
@@ -295,6 +346,48 @@ _SUGGESTING = {"test_suggestions_are_valid", "test_unusual_histories",
 def test_the_sampler_suite_fails_broken_samplers(sampler_cls: type, must_fail: set[str]) -> None:
     failed = _suite_failures(sampler_cls)
     assert must_fail <= failed, f"the suite passed {sampler_cls.__name__} in {sorted(must_fail - failed)}"
+
+
+_MULTI_OBJECTIVE = {"test_several_objectives_valid", "test_several_objectives_unusual_histories",
+                    "test_several_objectives_reproducible", "test_several_objectives_do_not_collapse",
+                    "test_refused_unless_multi_objective"}
+
+
+@pytest.mark.parametrize(("sampler_cls", "must_fail"), [
+    (CollapsesOnAFront, {"test_several_objectives_do_not_collapse"}),
+    (HugsOneEnd, {"test_several_objectives_do_not_collapse"}),
+    (ReadsTheScore, _MULTI_OBJECTIVE - {"test_several_objectives_do_not_collapse"}),
+])
+def test_the_multi_objective_cases_fail_broken_samplers(sampler_cls: type,
+                                                        must_fail: set[str]) -> None:
+    failed = _suite_failures(sampler_cls) & _MULTI_OBJECTIVE
+    assert must_fail <= failed, f"the suite passed {sampler_cls.__name__} in {sorted(must_fail - failed)}"
+
+
+def test_the_collapse_check_is_calibrated() -> None:
+    # Random search spreads its last 10 proposals over 6-7 of 10 bins; the broken ones 1 and 3.
+    from shoal.testing._mo_cases import SPREAD_BINS, SPREAD_MIN, spread_of_proposals
+
+    space = Space({"x": Float(0.0, 1.0)})
+    bins = {}
+    for cls in (shoal.samplers.RandomSampler, CollapsesOnAFront, HugsOneEnd):
+        xs, last = spread_of_proposals(cls(seed=7), space)
+        bins[cls.__name__] = len({min(int(x * SPREAD_BINS), SPREAD_BINS - 1) for x in xs[-last:]})
+    assert bins["RandomSampler"] >= SPREAD_MIN + 2
+    assert bins["CollapsesOnAFront"] == 1
+    assert bins["HugsOneEnd"] == 3 < SPREAD_MIN
+
+
+def test_the_multi_objective_cases_skip_a_sampler_that_does_not_declare_them() -> None:
+    suite = type("Undeclared", (SamplerSuite,),
+                 {"make_sampler": lambda self, seed: Undeclared(seed=seed)})()
+    assert not _suite_failures(Undeclared) & _MULTI_OBJECTIVE  # refusal checked, the rest skipped
+    with pytest.raises(pytest.skip.Exception, match="Undeclared does not declare multi_objective"):
+        suite.test_several_objectives_valid(n_objectives=2)
+    pending = type("Pending", (SamplerSuite,), {"make_sampler": lambda self, seed: RandomSampler(
+        seed=seed), "multi_objective_pending": "waits for its model"})()
+    with pytest.raises(pytest.skip.Exception, match="RandomSampler: waits for its model"):
+        pending.test_several_objectives_do_not_collapse()
 
 
 def test_the_sampler_suite_passes_a_correct_sampler() -> None:

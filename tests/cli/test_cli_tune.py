@@ -97,6 +97,8 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
     ("objective: quadratic:objective\nspace: [1, 2]\n", "space of tune.yaml must be a mapping"),
     ("objective: quadratic:objective\nstorage: 3\n", "storage of tune.yaml must be a storage URL"),
     ("objective: no_such_module:objective\n", "no module 'no_such_module'"),
+    ("objective: quadratic.py:objective\n",
+     "objective 'quadratic.py:objective' must name a module, not a file. Got 'quadratic.py'."),
     ("objective: quadratic:objectiv\n", "has no 'objectiv' (did you mean 'objective'?)"),
     ("objective: quadratic:math\n", "objective 'quadratic:math' must be a function taking a trial"),
 ])

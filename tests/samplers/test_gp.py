@@ -177,3 +177,24 @@ def test_describe_names_the_phase_and_the_trust_region() -> None:
     assert shrunk["gp_phase"] == "model"
     assert 0.0 < shrunk["gp_trust_region"] <= 1.6
     assert GPSampler(seed=0).describe(Space({"k": Fixed(1)}), history(0)) == {}
+
+
+_MIXED = Space({"x": Float(-5.0, 5.0), "n": Int(1, 64, log=True), "c": Categorical(["a", "b", "c"])})
+
+
+def _mixed_objective(p: dict[str, Any]) -> float:
+    return (p["x"] - 1.0) ** 2 + abs(p["n"] - 8) / 8 + {"a": 1.0, "b": 0.0, "c": 2.0}[p["c"]]
+
+
+def test_single_objective_proposals_are_those_of_the_single_objective_sampler() -> None:
+    # Recorded on main at b7cdd09, before the multi-objective path: one objective must not move.
+    plane = [{"x": 1.565001231, "y": -0.593760352}, {"x": 1.335827623, "y": -0.7368501},
+             {"x": 1.310676207, "y": -0.713649437}, {"x": 1.310985256, "y": -0.713632205},
+             {"x": 1.305496859, "y": -0.705822101}, {"x": 1.291237773, "y": -0.682545123}]
+    mixed = [{"x": 1.058496332, "n": 2, "c": "a"}, {"x": 1.116199536, "n": 2, "c": "b"},
+             {"x": 2.616668168, "n": 1, "c": "b"}, {"x": 1.046551444, "n": 3, "c": "b"},
+             {"x": 0.802343379, "n": 4, "c": "c"}, {"x": 1.033162754, "n": 4, "c": "b"}]
+    got_plane = [t.params for t in _run(GPSampler(seed=11), _PLANE, _quadratic, 16)[10:]]
+    got_mixed = [t.params for t in _run(GPSampler(seed=12), _MIXED, _mixed_objective, 16)[10:]]
+    assert got_plane == [pytest.approx(p, abs=1e-8) for p in plane]
+    assert got_mixed == [pytest.approx(p, abs=1e-8) for p in mixed]

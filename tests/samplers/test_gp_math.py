@@ -22,8 +22,9 @@ from shoal.samplers._gp._fit import (
     warp_scores,
 )
 from shoal.samplers._gp._kernel import kernel, matern52, matern52_dr2, pairwise_sq_diffs
+from shoal.samplers._gp._layout import Layout as _Layout
 from shoal.samplers._gp._optimize import refine
-from shoal.samplers._gp.sampler import _Layout, _trust_length
+from shoal.samplers._gp.sampler import _trust_length
 from shoal.space import Categorical, Fixed, Float, Int, Space
 
 RNG = np.random.default_rng(20231)

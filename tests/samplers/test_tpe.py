@@ -322,3 +322,33 @@ def test_the_memo_is_not_shared_with_another_space_or_a_pickled_copy() -> None:
                                   values=((0.04 * i - 0.1) ** 2,)) for i in range(20)], offset=1e9)
     assert sampler.suggest(other, History(moved, 20), sampler_rng(0, 20)) == TPESampler(
         seed=0).suggest(other, History(moved, 20), sampler_rng(0, 20))
+
+
+def test_single_objective_draws_are_those_of_before_several_objectives() -> None:
+    # A seeded run on a mixed, conditional space with failed and pruned trials; the digest was
+    # taken on main before the multi-objective split (commit b7cdd09): one objective must draw
+    # exactly as it did.
+    import hashlib
+
+    space = Space({"x": Float(1e-3, 10.0, scale="log"), "n": Int(1, 8),
+                   "c": Categorical(["a", "b", "c"]), "m": Float(0.0, 1.0, when={"c": ["a"]})})
+    sampler = TPESampler(seed=11, n_startup=6)
+    trials: list[FrozenTrial] = []
+    drawn = []
+    for number in range(45):
+        history = History((*trials, FrozenTrial(number, number, TrialState.RUNNING)), number)
+        p = sampler.suggest(space, history, sampler_rng(sampler.seed, number))
+        drawn.append(p)
+        v = (math.log(p["x"]) ** 2 + (p["n"] - 3) ** 2 / 4 + {"a": 0.0, "b": 0.5, "c": 1.0}[p["c"]]
+             + p.get("m", 0.3))
+        if number % 9 == 4:
+            trials.append(FrozenTrial(number, number, TrialState.FAILED, params=p))
+        elif number % 7 == 5:
+            trials.append(FrozenTrial(number, number, TrialState.PRUNED, params=p,
+                                      intermediate={1: v + 1.0}, signs=(-1.0,)))
+        else:
+            trials.append(FrozenTrial(number, number, TrialState.COMPLETE, params=p, values=(-v,),
+                                      signs=(-1.0,)))
+    assert drawn[-1] == {"x": 0.013461323756477789, "n": 6, "c": "b"}
+    assert hashlib.sha256(repr(drawn).encode()).hexdigest() == (
+        "1e650f9545805fc5842c36edf8e1ddb6faef2cd111481e962bf596df68d119a5")

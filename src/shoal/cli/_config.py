@@ -22,12 +22,13 @@ from shoal.samplers import Sampler
 from shoal.schedulers import MedianStopping, NoStopping, Scheduler
 from shoal.space import Space
 from shoal.space._yaml import load_yaml
-from shoal.study import Heartbeat, RetryPolicy
+from shoal.study import AttrConstraints, Heartbeat, RetryPolicy
 
 __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "load_objective"]
 
-KEYS = ("objective", "task", "study", "space", "direction", "sampler", "scheduler", "n_trials", "n_jobs",
-        "timeout", "storage", "retry", "heartbeat", "max_consecutive_failures")
+KEYS = ("objective", "task", "study", "space", "direction", "directions", "constraints", "sampler",
+        "scheduler", "n_trials", "n_jobs", "timeout", "storage", "retry", "heartbeat",
+        "max_consecutive_failures")
 SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
             "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler"}
 SCHEDULERS: dict[str, type[NoStopping] | type[MedianStopping]] = {
@@ -45,6 +46,8 @@ class TuneConfig:
     task: Mapping[str, Any] | None = None
     space: Space | None = None
     direction: str | None = None
+    directions: tuple[str, ...] | None = None
+    constraints: AttrConstraints | None = None
     sampler: tuple[str, Mapping[str, Any]] = ("auto", {})
     scheduler: tuple[str, Mapping[str, Any]] = ("none", {})
     n_trials: int | None = None
@@ -164,6 +167,34 @@ def _named(data: Mapping[str, Any], key: str, path: Path, choices: Mapping[str, 
     return name.lower(), kwargs
 
 
+def _directions(data: Mapping[str, Any], path: Path) -> tuple[str, ...] | None:
+    """`directions: [maximize, minimize]`: one per value the objective returns; not with `direction:`."""
+    value = data.get("directions")
+    if value is None:
+        return None
+    example = "directions: [maximize, minimize]   # one per value the objective returns"
+    if data.get("direction") is not None:
+        raise _wrong("direction", path, "left out when directions is given (directions has one per "
+                     "objective)", data["direction"], example)
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(d, str) and d.lower() in ("minimize", "maximize") for d in value)):
+        raise _wrong("directions", path, "a list of minimize or maximize, one per objective", value, example)
+    return tuple(d.lower() for d in value)
+
+
+def _constraints(data: Mapping[str, Any], path: Path) -> AttrConstraints | None:
+    """`constraints: {latency_ms: "<= 20"}`: bounds on user attributes the objective sets."""
+    value = data.get("constraints")
+    if value is None:
+        return None
+    example = 'constraints: {latency_ms: "<= 20"}   # the objective calls trial.set_user_attr'
+    if not isinstance(value, Mapping) or not value:
+        raise _wrong("constraints", path, "a mapping of user attributes to bounds", value, example)
+    constraints: AttrConstraints = _checked(AttrConstraints.parse, value, owner=f"constraints of {path.name}",
+                                            example=example)
+    return constraints
+
+
 def _did_you_mean(word: str, choices: Mapping[str, Any] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -230,6 +261,7 @@ def load_config(path: Path) -> TuneConfig:
     if direction is not None and (not isinstance(direction, str)
                                   or direction.lower() not in ("minimize", "maximize")):
         raise _wrong("direction", path, "minimize or maximize", direction, "direction: minimize")
+    directions = _directions(data, path)
     sampler = _named(data, "sampler", path, SAMPLERS, "sampler: {name: random, seed: 0}") \
         if data.get("sampler") is not None else ("auto", {})
     scheduler = _named(data, "scheduler", path, SCHEDULERS, "scheduler: {name: median, min_trials: 5}") \
@@ -244,7 +276,8 @@ def load_config(path: Path) -> TuneConfig:
     return TuneConfig(
         path=path, objective=objective.strip() if objective is not None else None, task=task,
         study=study.strip(), space=space,
-        direction=direction.lower() if direction is not None else None, sampler=sampler,
+        direction=direction.lower() if direction is not None else None, directions=directions,
+        constraints=_constraints(data, path), sampler=sampler,
         scheduler=scheduler,
         n_trials=_check_int(data, "n_trials", path, low=1, example="n_trials: 50"),
         n_jobs=_check_int(data, "n_jobs", path, low=1, allow=(-1,), example="n_jobs: 2") or 1,
@@ -299,6 +332,9 @@ def load_objective(spec: str, config_dir: Path) -> Callable[..., Any]:
         CommandError: the module cannot be imported, or has no such callable.
     """
     module_name, _, attr_path = spec.partition(":")
+    if module_name.endswith(".py"):  # a file name where a module name goes: say so, do not guess
+        raise CommandError(f"objective {spec!r} must name a module, not a file. Got {module_name!r}.",
+                           hint=f"objective: {module_name[:-3].replace('/', '.')}:{attr_path or 'objective'}")
     for folder in (str(Path.cwd()), str(config_dir.resolve())):
         if folder not in sys.path:
             sys.path.insert(0, folder)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal import Heartbeat
+from shoal.cli._front import constraint_names, front_json, front_table
 from shoal.cli._output import (
     CommandError,
     format_duration,
@@ -27,8 +28,17 @@ from shoal.cli._output import (
 from shoal.cli._store import open_existing, require_study, storage_flag, study_trials
 from shoal.clock import Clock, SystemClock
 from shoal.storage import StudyRecord
-from shoal.study._export import trial_rows
-from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, count_states, describe_counts
+from shoal.study._export import front_summary, trial_rows
+from shoal.trial import (
+    Direction,
+    FrozenTrial,
+    TrialState,
+    best_trial,
+    count_states,
+    describe_counts,
+    feasible_first_ranks,
+    pareto_front,
+)
 
 __all__ = ["SORT_KEYS", "best_of", "cmd_best", "cmd_export", "cmd_studies", "cmd_trials", "describe_counts",
            "heartbeat_ages", "sort_trials", "state_counts"]
@@ -62,13 +72,20 @@ def heartbeat_ages(trials: Sequence[FrozenTrial], now: float) -> dict[int, float
 def sort_trials(trials: Sequence[FrozenTrial], key: str) -> list[FrozenTrial]:
     """Trials by `key` (one of SORT_KEYS); trials without a value or a duration come last, by number.
 
-    `value` puts the best first for either direction (it sorts by the sign-normalised score).
+    `value` puts the best first for either direction (it sorts by the sign-normalised score). With
+    several objectives: by feasible-first non-dominated rank (the front first), then by the first
+    objective, as `shoal best` lists the front.
     """
     if key == "number":
         return sorted(trials, key=lambda t: t.number)
     if key == "value":
         ranked = [t for t in trials if t.values is not None]
-        ranked.sort(key=lambda t: (t.sign * t.values[0] if t.values is not None else 0.0, t.number))
+        if any(t.n_objectives > 1 for t in ranked):
+            ranked = [t for t in ranked if t.is_usable()]
+            rank = dict(zip((t.number for t in ranked), feasible_first_ranks(ranked), strict=True))
+            ranked.sort(key=lambda t: (rank[t.number], (t.scores or (0.0,))[0], t.number))
+        else:
+            ranked.sort(key=lambda t: (t.sign * t.values[0] if t.values is not None else 0.0, t.number))
     else:
         ranked = sorted((t for t in trials if t.duration is not None),
                         key=lambda t: (-(t.duration or 0.0), t.number))
@@ -118,6 +135,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
     for record in records:
         trials = study_trials(store, record) if store is not None else []
         best = best_of(trials, record.directions)
+        front = len(pareto_front(trials)) if len(record.directions) > 1 else None  # numpy only here
         ages = heartbeat_ages(trials, now)
         summaries.append({
             "name": record.name,
@@ -126,6 +144,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
             "states": state_counts(trials),
             "best_value": best.value if best is not None else None,
             "best_trial": best.number if best is not None else None,
+            "front_size": front,
             "test_score": record.system_attrs.get(TEST_SCORE_ATTR),
             "created": record.created,
             "stale_trials": sorted(n for n, age in ages.items() if age > grace),
@@ -143,7 +162,8 @@ def cmd_studies(args: argparse.Namespace) -> int:
     rows = [[s["name"], ", ".join(s["directions"]), str(s["n_trials"]),
              describe_counts(s["states"]) + _stale_text({int(n): a for n, a in s["heartbeat_ages"].items()},
                                                         grace),
-             format_value(s["best_value"]), _test_text(s["test_score"]), format_time(s["created"])]
+             format_value(s["best_value"]) if s["front_size"] is None else f"front of {s['front_size']}",
+             _test_text(s["test_score"]), format_time(s["created"])]
             for s in summaries]
     header = ["study", "direction", "trials", "states", "best value", "test score", "created"]
     console.print(make_table(header, rows, title=f"Studies in {url}"))
@@ -189,9 +209,6 @@ def cmd_trials(args: argparse.Namespace) -> int:
     if sort is not None and sort not in SORT_KEYS:
         raise CommandError(f"--sort must be one of {', '.join(SORT_KEYS)}. Got {sort!r}.",
                            hint=f"shoal trials {record.name} --sort value --top 5")
-    if sort == "value" and len(record.directions) != 1:
-        raise CommandError(f"--sort value needs a single objective; study {record.name!r} has "
-                           f"{len(record.directions)}.", hint=f"shoal trials {record.name} --sort number")
     if sort is not None:
         trials = sort_trials(trials, sort)
     if args.top is not None:
@@ -208,19 +225,31 @@ def cmd_trials(args: argparse.Namespace) -> int:
         which = f" in state {state.value}" if state is not None else ""
         console.print(f"Study {record.name!r} has no trials{which} yet.")
         return 0
-    columns = ["#", "state", "value", "duration", "params", "fail reason"]
+    several = len(record.directions) > 1
+    columns = ["#", "state", "values" if several else "value", "duration", "params", "fail reason"]
     rows = [[str(t.number), t.state.value, _values_text(t), format_duration(t.duration),
              format_params(t.params), t.failure_reason or ""] for t in trials]
-    if ages:
-        columns.insert(4, "heartbeat")
+    if any(t.constraints is not None for t in trials):
+        columns.insert(3, "feasible")
         for row, t in zip(rows, trials, strict=True):
-            row.insert(4, _heartbeat_text(ages.get(t.number), grace))
+            row.insert(3, "-" if t.constraints is None else "yes" if t.is_feasible
+                       else f"no (violation {format_value(t.violation, 4)})")
+    if several:  # the front of the whole study, not of the trials shown
+        front = {t.number for t in pareto_front(study_trials(store, record))}
+        columns.insert(1, "front")
+        for row, t in zip(rows, trials, strict=True):
+            row.insert(1, "*" if t.number in front else "")
+    if ages:
+        at = columns.index("duration") + 1
+        columns.insert(at, "heartbeat")
+        for row, t in zip(rows, trials, strict=True):
+            row.insert(at, _heartbeat_text(ages.get(t.number), grace))
     direction = ", ".join(d.value for d in record.directions)
-    order = {"value": ", best first", "duration": ", longest first"}.get(sort or "", "")
+    order = {"value": ", best first" if not several else ", front first", "duration": ", longest first"
+             }.get(sort or "", "")
     pruned = any(t.state is TrialState.PRUNED for t in trials)
     console.print(make_table(columns, rows, title=f"Trials of {record.name!r} ({direction}{order})",
-                             caption="a pruned trial's value is its last report @ the step it stopped at"
-                             if pruned else None))
+                             caption=_trials_caption(pruned=pruned, several=several)))
     if any(age > grace for age in ages.values()):
         console.print(f"A stale trial's worker sent no heartbeat for over {format_duration(grace)}: it is "
                       "probably dead. The next 'shoal tune' (or optimize) on the study marks it FAILED.")
@@ -228,6 +257,13 @@ def cmd_trials(args: argparse.Namespace) -> int:
         console.print(f"Details and tracebacks: shoal trials {record.name} --number K"
                       f"{storage_flag(args.storage)}")
     return 0
+
+
+def _trials_caption(*, pruned: bool, several: bool) -> str | None:
+    notes = ["* marks the Pareto front of the whole study ('shoal best' lists it)"] if several else []
+    if pruned:
+        notes.append("a pruned trial's value is its last report @ the step it stopped at")
+    return "; ".join(notes) or None
 
 
 def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[FrozenTrial]) -> int:
@@ -283,12 +319,11 @@ def _section(console: Any, title: str, items: dict[str, str]) -> None:
 
 # best -----------------------------------------------------------------------------------------
 def cmd_best(args: argparse.Namespace) -> int:
-    """The best trial's number, value and parameters."""
+    """The best trial's number, value and parameters; for several objectives, the Pareto front."""
     store, record = require_study(args.storage, args.name)
-    if len(record.directions) != 1:
-        raise CommandError(f"study {record.name!r} has {len(record.directions)} objectives, so no single "
-                           "trial is best.", hint=f"shoal trials {record.name} --state complete")
     trials = study_trials(store, record)
+    if len(record.directions) != 1:
+        return _best_front(args, record, trials)
     best = best_of(trials, record.directions)
     if best is None:  # read-only: the same words as Study.best_trial, without opening a Study
         raise CommandError(f"study {record.name!r} has no completed trial yet ({describe_counts(trials)}).",
@@ -309,6 +344,25 @@ def cmd_best(args: argparse.Namespace) -> int:
                       f"test examples (trial {score['trial']}{note})"))
     key_values(console, pairs)
     _section(console, "Parameters", {k: format_value(v, 10) for k, v in best.params.items()})
+    return 0
+
+
+def _best_front(args: argparse.Namespace, record: StudyRecord, trials: Sequence[FrozenTrial]) -> int:
+    """`shoal best` of a study with several objectives: its Pareto front, best first by value 0."""
+    summary = front_summary(trials)
+    if not summary.front:
+        infeasible = any(t.state is TrialState.COMPLETE and not t.is_feasible for t in trials)
+        why = "every completed trial violates a constraint" if infeasible else describe_counts(trials)
+        raise CommandError(f"study {record.name!r} has no feasible completed trial yet ({why}).",
+                           hint=f"shoal trials {record.name}   (to see values, constraints and failures)")
+    names = constraint_names(record.system_attrs, trials)
+    if args.json:
+        print_json(front_json(summary, record.directions, names))
+        return 0
+    console = stdout()
+    console.print(front_table(summary, record.directions, names,
+                              title=f"Pareto front of {record.name!r} ({len(record.directions)} objectives)"))
+    console.print(f"{summary.describe()[0].upper()}{summary.describe()[1:]}.")
     return 0
 
 

@@ -61,6 +61,9 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) f
     (r"force=True", "--force"),
     (r", or pass spec= to evaluate\(\)\.", "."),
     (r"Run study\.optimize\(\.\.\.\)", "Run 'shoal tune CONFIG.yaml'"),
+    (r"Use NoStopping\(\) \(the default\)\.", "Use scheduler: none (the default)."),
+    (r"Use RandomSampler, [^(]*\(a sampler of your own[^)]*\)\.",
+     "Use a sampler that does in the config (sampler: random always does)."),
 ))
 
 
@@ -106,7 +109,7 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: 
                   header_style="bold")
     for name in columns:
         right = name in ("#", "step", "value", "duration", "trials", "best value", "copied",
-                         "unreadable", "skipped")
+                         "unreadable", "skipped") or name.startswith("value ")
         table.add_column(name, justify="right" if right else "left", overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))

@@ -10,12 +10,14 @@ from typing import Any
 
 from rich.console import Console
 
+from shoal.cli._front import constraint_names, front_table
 from shoal.cli._inspect import best_of, describe_counts, state_counts
 from shoal.cli._output import format_value, key_values
 from shoal.cli._store import sqlite_path, storage_flag
 from shoal.exceptions import Terminated, TooManyFailures
 from shoal.storage import is_shareable
 from shoal.study import Study
+from shoal.study._export import front_summary
 from shoal.trial import FrozenTrial, TrialState
 
 __all__ = ["RunResult", "describe_start", "describe_storage", "print_outcome", "print_where", "run_study"]
@@ -115,7 +117,25 @@ def print_outcome(console: Console, study: Study, result: RunResult, *, rerun: s
         key_values(console, [(f"  {k}", format_value(v, 6)) for k, v in best.params.items()])
     elif len(study.directions) == 1:
         console.print(f"No trial of study {study.name!r} has completed yet.")
+    else:
+        _print_front(console, study)
     return best
+
+
+def _print_front(console: Console, study: Study, rows: int = 5) -> None:
+    """The first rows of the study's Pareto front, and its size and hypervolume."""
+    trials = study.trials
+    summary = front_summary(trials)
+    if not summary.front:
+        infeasible = any(t.state is TrialState.COMPLETE and not t.is_feasible for t in trials)
+        console.print(f"No trial of study {study.name!r} is on a Pareto front yet: "
+                      + ("every completed trial violates a constraint." if infeasible
+                         else "none has completed."))
+        return
+    names = constraint_names(study.storage.get_study(study.name).system_attrs, trials)
+    console.print(front_table(summary, study.directions, names, limit=rows,
+                              title=f"Pareto front of the study ({len(study.directions)} objectives)"))
+    console.print(f"{summary.describe()[0].upper()}{summary.describe()[1:]}.")
 
 
 def print_where(console: Console, study: Study, url: str, *, rerun: str) -> None:

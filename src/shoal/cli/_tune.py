@@ -16,6 +16,7 @@ from shoal.cli._running import describe_start, describe_storage, print_outcome, 
 from shoal.cli._store import storage_flag
 from shoal.storage import default_storage_url, open_storage
 from shoal.study import Study, create_study
+from shoal.study._constraints import NAMES_ATTR
 
 __all__ = ["cmd_tune"]
 
@@ -38,11 +39,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         assert config.objective is not None  # load_config requires one of the two
         objective, direction, remember = load_objective(config.objective, config.path.parent), None, None
-    study = create_study(config.study, storage=open_storage(url), direction=config.direction or direction,
-                         sampler=sampler, scheduler=scheduler, space=config.space, load_if_exists=True,
-                         retry=config.retry, heartbeat=config.heartbeat)
+    study = create_study(config.study, storage=open_storage(url),
+                         direction=None if config.directions else config.direction or direction,
+                         directions=config.directions, sampler=sampler, scheduler=scheduler,
+                         space=config.space, load_if_exists=True, retry=config.retry,
+                         heartbeat=config.heartbeat, constraints_func=config.constraints)
     if remember is not None:
         remember(study)
+    if config.constraints is not None:  # named in the tables of `shoal best` and `shoal trials`
+        study.storage.set_study_attrs(study.study_id, system={NAMES_ATTR: list(config.constraints.names)})
 
     console = stdout()
     budget = f"{config.n_trials} trials" if config.n_trials is not None else "trials"
@@ -80,6 +85,11 @@ def _task_objective(config: TuneConfig) -> tuple[Callable[..., Any], str, Callab
         raise CommandError(f"space of {config.path.name} must say which hyperparameters to tune.",
                            hint="space: {lr: {type: float, low: 1.0e-4, high: 1.0, scale: log}}")
     spec.check_space(config.space)
+    if config.directions is not None:
+        raise CommandError(f"directions of {config.path.name} must be left out for a task, which "
+                           f"trains for one metric ({spec.resolved_metric().name!r}). "
+                           f"Got {list(config.directions)!r}.",
+                           hint="objective: my_module:my_function   (returning one value per direction)")
     if config.direction is not None and config.direction != spec.direction:
         raise CommandError(f"direction of {config.path.name} must follow the metric "
                            f"{spec.resolved_metric().name!r}, which is {spec.direction}d. "

@@ -28,7 +28,8 @@ class AutoSampler:
     Categorical one per choice, a Fixed none) and the study has fewer than 300 trials; TPE
     otherwise. On BBOB the GP wins at these budgets (benchmarks/bbob/README.md), but its cost
     grows with the cube of the number of trials, and in many dimensions it needs more trials
-    than a tuning budget holds. The choice is recorded on each trial (`auto_choice`).
+    than a tuning budget holds. The choice is recorded on each trial (`auto_choice`). The same
+    rule holds with several objectives, where each of the two ranks trials by every objective.
 
     >>> from shoal.space import Float
     >>> sampler = AutoSampler(seed=0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,7 @@ from shoal import _validate
 from shoal.samplers._protocol import History
 from shoal.samplers._streams import space_rng
 from shoal.space import Categorical, Float, Int, Space
+from shoal.trial import FrozenTrial, crowding_distance, pareto_mask
 
 __all__ = ["CoarseToFineSampler", "Zoom", "zoom"]
 
@@ -33,6 +36,13 @@ class CoarseToFineSampler:
     of the full range, centred on the best trial, clipped to [0, 1]. Working in encoded space
     means a log-scale parameter zooms in log space. Categorical parameters are restricted to the
     choices the top trials used. After `rounds` zoom rounds the last box size is kept.
+
+    Trials that violate their constraints rank after every feasible one (by violation). With
+    several objectives "best" means the front: trials rank by `feasible_first_ranks` (the
+    non-dominated rank), ties broken by crowding distance (the lonelier first, so the top
+    trials spread along the front), and the box is their padded bounding box, not capped around
+    one trial: a front that spans a parameter's range keeps that range, where zooming onto one
+    end of it would give up the rest of the front.
 
     The round is derived from `history.position`, so parallel workers agree on it; a trial's
     round and box are recorded by `describe` (computed by the same function as `suggest`). With
@@ -66,6 +76,8 @@ class CoarseToFineSampler:
     >>> -2.0 <= sampler.suggest(space, History(trials, 4), sampler_rng(0, 4))["x"] <= 1.75
     True
     """
+
+    multi_objective = True  # it zooms around the front, ranked by every objective
 
     def __init__(
         self,
@@ -160,7 +172,7 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
     whole = Zoom(0, np.zeros(d), np.ones(d), {})
     if zoom_round == 0 or d == 0:
         return whole
-    rows, scores = [], []
+    rows, used = [], []
     for t in history.usable():
         if t.number >= history.number:
             continue
@@ -169,11 +181,13 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
         except (ValueError, TypeError):  # a value this space cannot hold (the space changed)
             continue
         rows.append(x)
-        scores.append((float(t.score), t.number))  # type: ignore[arg-type]
+        used.append(t)
     if len(rows) < _MIN_USABLE:
         return whole
     k = min(len(rows), max(2, math.ceil(top_fraction * len(rows))))
-    order = sorted(range(len(rows)), key=lambda i: scores[i])[:k]
+    several = used[0].n_objectives > 1
+    order = (_front_order(used, k) if several else sorted(
+        range(len(rows)), key=lambda i: (used[i].violation, used[i].score, used[i].number)))[:k]
     top = np.asarray([rows[i] for i in order])  # best first; NaN where inactive
     width = shrink ** zoom_round
     pad = _PAD * width
@@ -188,8 +202,72 @@ def zoom(space: Space, history: History, *, zoom_round: int, shrink: float,
             n = len(param.choices)
             choices[name] = tuple(sorted({min(int(v * n), n - 1) for v in active}))
         elif isinstance(param, (Float, Int)):
+            # Several objectives have no one best to centre on: the box spans the front found.
             best = float(active[0])
-            low[j] = max(float(active.min()) - pad, best - width / 2, 0.0)
-            high[j] = min(float(active.max()) + pad, best + width / 2, 1.0)
+            low[j] = max(float(active.min()) - pad, -math.inf if several else best - width / 2, 0.0)
+            high[j] = min(float(active.max()) + pad, math.inf if several else best + width / 2, 1.0)
     return Zoom(zoom_round, low, high, choices)
 
+
+def _front_order(trials: list[FrozenTrial], k: int) -> list[int]:
+    """The indices of the best `k` trials, best first: as `feasible_first_ranks` ranks them
+    (feasible trials by non-dominated rank, then the others by violation), ties broken by
+    crowding distance within the rank (the lonelier first), then by number.
+
+    Only the fronts that hold the first `k` are peeled (the box needs only the top): ranking
+    every trial by `feasible_first_ranks` cost 1.2 s a suggestion at 1000 trials of 3 objectives.
+
+    >>> from shoal.trial import TrialState
+    >>> ts = [FrozenTrial(i, i, TrialState.COMPLETE, values=v, signs=(1.0, 1.0))
+    ...       for i, v in enumerate([(0, 4), (1, 2), (3, 3), (1.5, 1.5), (4, 0)])]
+    >>> _front_order(ts, 5)  # the front's ends, then its middle by crowding, then the dominated one
+    [0, 4, 3, 1, 2]
+    """
+    feasible = np.asarray([i for i, t in enumerate(trials) if t.is_feasible], dtype=int)
+    points = np.asarray([trials[i].scores for i in feasible], dtype=float)
+    order: list[int] = []
+    for front in _fronts(points, k):
+        order += _lonelier_first(trials, feasible[front].tolist())
+    infeasible = sorted((i for i, t in enumerate(trials) if not t.is_feasible),
+                        key=lambda i: trials[i].violation)
+    for _, group in itertools.groupby(infeasible, key=lambda i: trials[i].violation):
+        if len(order) >= k:
+            break
+        order += _lonelier_first(trials, list(group))
+    return order[:k]
+
+
+def _fronts(points: np.ndarray, k: int) -> Iterator[np.ndarray]:
+    """The non-dominated fronts of `points` (as `pareto_mask` peels them), until they hold `k`.
+
+    Two objectives peel by `pareto_mask`'s sort and sweep; more count dominators once and peel
+    by the counts (NSGA-II's fast non-dominated sort), 20x faster than peeling at 1000 points.
+    """
+    left = np.arange(len(points))
+    if len(points) == 0:
+        return
+    if points.shape[1] == 2:
+        while k > 0 and len(left):
+            front = pareto_mask(points[left])
+            yield left[front]
+            k -= int(front.sum())
+            left = left[~front]
+        return
+    # beaten[i, j]: point j dominates point i (no worse everywhere, better somewhere).
+    beaten = (np.all(points[None, :, :] <= points[:, None, :], axis=2)
+              & np.any(points[None, :, :] < points[:, None, :], axis=2))
+    count = beaten.sum(axis=1)
+    done = np.zeros(len(points), dtype=bool)
+    while k > 0 and not done.all():
+        front = np.flatnonzero((count == 0) & ~done)
+        yield front
+        k -= len(front)
+        done[front] = True
+        count -= beaten[:, front].sum(axis=1)
+
+
+def _lonelier_first(trials: list[FrozenTrial], group: list[int]) -> list[int]:
+    """The trials of one rank by crowding distance, largest first, then by number."""
+    distances = crowding_distance([trials[i].scores or () for i in group]).tolist()
+    crowding = dict(zip(group, distances, strict=True))
+    return sorted(group, key=lambda i: (-crowding[i], trials[i].number))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shoal.study._callbacks import MaxTrialsCallback
+from shoal.study._constraints import AttrConstraints
 from shoal.study._factory import create_study, delete_study, list_studies, load_study
 from shoal.study._host import TrialHost
 from shoal.study._policies import Heartbeat, RetryPolicy
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from shoal.study._importance import param_importances
 
 __all__ = [
+    "AttrConstraints",
     "Heartbeat",
     "MaxTrialsCallback",
     "RetryPolicy",

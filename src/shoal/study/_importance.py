@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from shoal._validate import config_error, integer
 from shoal.space import Categorical, Fixed, Param
 from shoal.trial import FrozenTrial, TrialState
 
 __all__ = ["param_importances"]
 
 
-def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4) -> dict[str, float]:
+def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4,
+                      objective: int | None = None) -> dict[str, float]:
     """Share of the score variance explained by each parameter on its own (the correlation ratio).
 
     For each parameter, the finished trials are grouped by its value (categories as they are;
@@ -23,9 +25,16 @@ def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4) -> dict[s
     (a parameter with no effect still gets about (groups - 1) / (trials - 1) by chance, which we
     subtract and clip at 0). Completed and pruned trials count; pruned ones by their last report.
 
+    Args:
+        objective: Which objective's values to explain (0, 1, ...): required when the trials
+            have several objectives (then completed trials count); a single objective is 0.
+
     Returns:
         Parameter name -> importance, sorted from most to least important; empty when fewer
         than 8 usable trials exist.
+
+    Raises:
+        ConfigError: `objective` is missing for several objectives, or not one of their indices.
 
     >>> from shoal.space import Float
     >>> import numpy as np
@@ -38,10 +47,16 @@ def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4) -> dict[s
     >>> list(imp)[0], imp["x"] > 0.8, imp["y"] < 0.2
     ('x', True, True)
     """
+    k = max((t.n_objectives for t in trials), default=1)
+    if objective is None and k > 1:
+        raise config_error("objective", "param_importances", f"an index in [0, {k - 1}] for trials with {k} "
+                           "objectives", objective, hint="Pass objective=0 (then 1, ...) for each one.")
+    index = integer(0 if objective is None else objective, what="objective", owner="param_importances",
+                    low=0, high=k - 1)
     usable = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.is_usable()]
     if len(usable) < 8:
         return {}
-    scores = np.array([t.score for t in usable], dtype=float)
+    scores = np.array([(t.scores or ())[index] for t in usable], dtype=float)
     ranks = np.argsort(np.argsort(scores)).astype(float)
     out: dict[str, float] = {}
     names = dict.fromkeys(name for t in usable for name in t.params)

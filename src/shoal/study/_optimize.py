@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from shoal.exceptions import (
 )
 from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, WorkerContext
 from shoal.storage import is_shareable
+from shoal.study._export import RunningFront
 from shoal.study._host import one_line as _one_line
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
@@ -217,7 +219,13 @@ class _Run:
         self._max_failures = max_failures
         self._progress = progress
         self._single = len(study.directions) == 1
-        self._best = best_trial(study.trials) if self._single else None  # one read, at the start
+        history = study.trials  # one read, at the start
+        self._best = best_trial(history) if self._single else None
+        self._front: RunningFront | None = None
+        if not self._single:
+            self._front = RunningFront()
+            for t in history:
+                self._front.add(t)
         self._in_a_row: list[FrozenTrial] = []
         self.finished: list[FrozenTrial] = []
         self.gave_up: list[FrozenTrial] | None = None
@@ -230,9 +238,11 @@ class _Run:
         self.finished.append(trial)
         if self._single:
             self._best = best_trial([t for t in (self._best, trial) if t is not None])
+        elif self._front is not None:
+            self._front.add(trial)
         self._log(trial)
         if self._progress is not None:
-            self._progress.update(len(self.finished), self._best)
+            self._progress.update(len(self.finished), self._best, self._front)
         interrupted = trial.state is TrialState.FAILED and trial.failure_reason == INTERRUPTED
         if trial.state is TrialState.FAILED and not interrupted:
             self._in_a_row.append(trial)
@@ -252,8 +262,10 @@ class _Run:
         if trial.state is not TrialState.COMPLETE:
             return  # a failure is logged as a warning where it happened
         if not self._single:
-            log.info("Trial %d finished with values %s and parameters %s.", trial.number,
-                     list(trial.values or ()), dict(trial.params), extra=extra)
+            violating = "" if trial.is_feasible else \
+                f", violating its constraints {list(trial.constraints or ())} (so not on the front)"
+            log.info("Trial %d finished with values %s and parameters %s%s.", trial.number,
+                     list(trial.values or ()), dict(trial.params), violating, extra=extra)
             return
         best = self._best
         if best is None:  # complete, yet no trial satisfies the constraints
@@ -270,7 +282,12 @@ class _Run:
 
 
 class _Progress:
-    """A progress bar of the trials this optimize call finished (not other processes' trials)."""
+    """A progress bar of the trials this optimize call finished (not other processes' trials).
+
+    With several objectives it shows the study's front size and a hypervolume that only grows
+    in this run: objectives are scaled by a box fixed once (`RunningFront`), so it can exceed the
+    bounded figure `shoal best` prints, which rescales to every trial.
+    """
 
     def __init__(self, name: str, n_trials: int | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -278,13 +295,23 @@ class _Progress:
         self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), TextColumn("{task.fields[best]}"), transient=False)
         self._task = self._bar.add_task(name, total=n_trials, best="")
+        self._slow = False
         self._bar.start()
 
-    def update(self, done: int, top: FrozenTrial | None) -> None:
-        best = ""
-        if top is not None and top.value is not None:
-            best = f"best {top.value:.6g} (trial {top.number})"
+    def update(self, done: int, top: FrozenTrial | None, front: RunningFront | None = None) -> None:
+        """Show `done` trials, and the best (one objective) or the front's size and hypervolume."""
         with contextlib.suppress(Exception):  # drawing must never break a run
+            best = ""
+            if front is not None and front.size:
+                best = f"front of {front.size}"
+                if not self._slow:  # a big front in many objectives: the size alone, not a slow bar
+                    started = time.perf_counter()
+                    volume = front.hypervolume
+                    self._slow = time.perf_counter() - started > 0.05
+                    if volume:
+                        best += f", hypervolume {volume:.4g} (box fixed at trial {front.fixed_at})"
+            elif top is not None and top.value is not None:
+                best = f"best {top.value:.6g} (trial {top.number})"
             self._bar.update(self._task, completed=done, best=best)
 
     def close(self) -> None:

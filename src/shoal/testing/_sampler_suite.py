@@ -17,6 +17,7 @@ import pytest
 from shoal.exceptions import ConfigError, SearchSpaceExhausted
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
 from shoal.space import Categorical, Fixed, Float, Int, Space
+from shoal.testing._mo_cases import MultiObjectiveCases, mo_histories
 from shoal.trial import FrozenTrial, TrialState
 
 __all__ = ["SUITE_SPACES", "SamplerSuite"]
@@ -72,7 +73,7 @@ def _finite_space() -> Space:
     })
 
 
-class SamplerSuite:
+class SamplerSuite(MultiObjectiveCases):
     """Conformance tests for a sampler: subclass it in a test file and define `make_sampler`.
 
     The suite builds `History` objects from `FrozenTrial` records directly (no study, no
@@ -93,7 +94,13 @@ class SamplerSuite:
       generators in the same state do not get the same (or correlated) quantiles;
     - refuses a seed that is not an integer >= 0 or None at construction (`ConfigError`);
     - if it has a `describe(space, history)` hook (`DescribesTrials`), returns JSON-serialisable
-      attributes, the same for the same inputs.
+      attributes, the same for the same inputs;
+    - with `multi_objective = True` (`MultiObjectiveCases`): proposes valid configurations from
+      histories of 2 and 3 objectives in mixed directions, with failed, pruned, running and
+      infeasible trials, reproducibly, and does not collapse onto one end of a front where every
+      point is Pareto-optimal; without it, `create_study` refuses it for several objectives
+      (the other multi-objective cases are skipped, saying so). A sampler that declares the
+      capability but waits on parts that lack it sets `multi_objective_pending` to the reason.
 
     Override `make_sampler_for(space, seed)` when the sampler must be configured for a space
     (a grid naming points for its continuous parameters). Samplers are called with
@@ -141,7 +148,7 @@ class SamplerSuite:
                     f"{sampler!r} raised SearchSpaceExhausted after proposing a configuration "
                     "twice")
                 break
-            _check(space, params)
+            check_params(space, params)
             trials.append(_finished(number, params, space))
         return trials
 
@@ -191,20 +198,23 @@ class SamplerSuite:
     def test_reproducible_in_a_fresh_process(self) -> None:
         space = SUITE_SPACES["conditional"]()
         sampler = self.make_sampler_for(space, _SEED)
-        history = _unusual_histories(space)[0]
+        histories = [_unusual_histories(space)[0]]
+        if self.handles_several_objectives(sampler):  # and a 3-objective history with constraints
+            histories.append(mo_histories(space, 3)[0])
         script = ("import pickle, sys\n"
                   "from shoal.samplers import sampler_rng\n"
-                  "sampler, space, history = pickle.loads(sys.stdin.buffer.read())\n"
-                  "params = sampler.suggest(space, history, sampler_rng(sampler.seed, "
-                  "history.number))\n"
+                  "sampler, space, histories = pickle.loads(sys.stdin.buffer.read())\n"
+                  "params = [sampler.suggest(space, h, sampler_rng(sampler.seed, h.number))\n"
+                  "          for h in histories]\n"
                   "sys.stdout.buffer.write(pickle.dumps(params))\n")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                              input=pickle.dumps((sampler, space, history)), timeout=60,
+                              input=pickle.dumps((sampler, space, histories)), timeout=60,
                               check=False)
         assert done.returncode == 0, done.stderr.decode(errors="replace")
         there = pickle.loads(done.stdout)
-        assert canonical(there) == canonical(_suggest_or_none(sampler, space, history))
+        assert [canonical(p) for p in there] == [
+            canonical(_suggest_or_none(sampler, space, h)) for h in histories]
 
     def test_exhausts_only_when_exhausted(self) -> None:
         space = _finite_space()
@@ -289,7 +299,7 @@ def canonical(params: Any) -> Any:
     return tuple(sorted((name, type(v).__name__, repr(v)) for name, v in params.items()))
 
 
-def _check(space: Space, params: dict[str, Any]) -> None:
+def check_params(space: Space, params: dict[str, Any]) -> None:
     """A valid configuration, with values for the active parameters and no others."""
     space.validate(params)
     extra = set(params) - set(space.active_names(params))
@@ -308,7 +318,7 @@ def _suggest_or_none(sampler: Sampler, space: Space, history: History) -> dict[s
         assert history.position > 0, (
             f"{sampler!r} raised SearchSpaceExhausted before any trial was proposed")
         return None
-    _check(space, params)
+    check_params(space, params)
     return params
 
 

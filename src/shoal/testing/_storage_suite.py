@@ -74,6 +74,17 @@ class StorageSuite:
         storage.create_study("pareto", [MIN, MAX, MIN])
         assert storage.get_study("pareto").directions == (MIN, MAX, MIN)
 
+    def test_trials_carry_one_sign_per_objective(self, storage: Storage) -> None:
+        study = storage.create_study("pareto", [MIN, MAX, MIN])
+        assert study.signs == (1.0, -1.0, 1.0)
+        created = storage.create_trial(study.study_id)
+        assert created.signs == (1.0, -1.0, 1.0)
+        storage.finish_trial(created.trial_id, state=TrialState.COMPLETE, values=(1.0, 2.0, 3.0),
+                             system_attrs={"constraints": [-1.0, 0.5]})
+        [got] = storage.get_trials(study.study_id).trials
+        assert (got.signs, got.scores) == ((1.0, -1.0, 1.0), (1.0, -2.0, 3.0))
+        assert (got.constraints, got.is_feasible) == ((-1.0, 0.5), False)
+
     def test_create_existing_study_raises_study_exists(self, storage: Storage) -> None:
         storage.create_study("mnist", [MIN])
         with pytest.raises(StudyExists, match=r"Study 'mnist' already exists in .*"
