@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The peers' runs behind RESULTS.md section 9, in order of importance, on one core (nice -n 19).
+# The peers' runs behind RESULTS.md section 10, in order of importance, on one core (nice -n 19).
 # Resumable: run it again and it skips what results/peers.jsonl already holds.
 # Cuts, to fit about an hour of one core on the shared 2-core machine (one Optuna GP run to 100
 # evaluations took 20-45 s on ZDT and about 150 s on an LCBench task; 138 s and 309 s to 200):
