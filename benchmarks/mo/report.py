@@ -86,6 +86,7 @@ def wins(runs: dict[tuple[str, str, int], dict[str, Any]], probs: list[str], sam
            "| shoal sampler | " + " | ".join(f"vs {q}" for q in peers) + " | worst fraction |",
            "|---" * (len(peers) + 2) + "|"]
     worst: dict[str, float] = {}
+    weakest: dict[str, str] = {}
     for s in mine:
         cells, fracs = [], []
         for q in peers:
@@ -100,6 +101,8 @@ def wins(runs: dict[tuple[str, str, int], dict[str, Any]], probs: list[str], sam
             t = sum(abs(hv[p, s] - hv[p, q]) <= 1e-12 * max(abs(hv[p, q]), 1e-300) for p in common)
             frac = w / len(common)
             fracs.append(frac)
+            if frac == min(fracs):
+                weakest[s] = f"{q}, {len(common)} problems"
             cells.append(f"{w}/{t}/{len(common) - w - t} ({100 * frac:.0f} %)")
         worst[s] = min(fracs) if fracs else 0.0
         out.append(f"| {s} | " + " | ".join(cells) + f" | {100 * worst[s]:.0f} % |")
@@ -107,7 +110,8 @@ def wins(runs: dict[tuple[str, str, int], dict[str, Any]], probs: list[str], sam
     if best is not None:
         verdict = "met" if worst[best] >= 0.7 else "not met"
         out.append(f"\nTarget (the best shoal sampler wins on >= 70 % of the problems against each peer): "
-                   f"{verdict}: {best}, {100 * worst[best]:.0f} % against its strongest peer.")
+                   f"{verdict}: {best}, {100 * worst[best]:.0f} % against its strongest peer "
+                   f"({weakest.get(best, '-')}).")
     return "\n".join(out) + "\n"
 
 
