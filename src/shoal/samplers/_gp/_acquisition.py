@@ -11,15 +11,15 @@ import math
 
 import numpy as np
 
-__all__ = ["log_ei", "log_ei_grad", "log_h", "log_h_grad"]
+__all__ = ["log1mexp", "log_ei", "log_ei_grad", "log_h", "log_h_grad"]
 
 _C1 = 0.5 * math.log(2.0 * math.pi)  # log √(2π)
 _C2 = 0.5 * math.log(0.5 * math.pi)  # log √(π/2)
 _INV_SQRT_EPS = 1.0 / math.sqrt(np.finfo(float).eps)
 
 
-def _log1mexp(x: np.ndarray) -> np.ndarray:
-    """log(1 - exp(x)) for x < 0, accurate on both sides of -log 2 (Mächler 2012)."""
+def log1mexp(x: np.ndarray) -> np.ndarray:
+    """log(1 - exp(x)) for x < 0 (-inf gives 0), accurate on both sides of -log 2 (Mächler 2012)."""
     out = np.empty_like(x)
     near = x > -math.log(2.0)
     out[near] = np.log(-np.expm1(x[near]))
@@ -43,7 +43,7 @@ def log_h(z: np.ndarray) -> np.ndarray:
     tail = (z <= -1.0) & (z > -_INV_SQRT_EPS)
     zt = z[tail]
     # φ(z) + zΦ(z) = φ(z)(1 - |z| erfcx(-z/√2) √(π/2)) for z < 0, since Φ(z) = ½erfcx(-z/√2)e^{-z²/2}.
-    out[tail] = -0.5 * zt * zt - _C1 + _log1mexp(np.log(erfcx(-zt / math.sqrt(2)) * -zt) + _C2)
+    out[tail] = -0.5 * zt * zt - _C1 + log1mexp(np.log(erfcx(-zt / math.sqrt(2)) * -zt) + _C2)
     far = z <= -_INV_SQRT_EPS
     zf = z[far]
     out[far] = -0.5 * zf * zf - _C1 - 2.0 * np.log(-zf)  # h(z) ~ φ(z)/z² as z → -∞

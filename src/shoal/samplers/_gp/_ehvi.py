@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from shoal.samplers._gp._acquisition import log_h
+from shoal.samplers._gp._acquisition import log1mexp, log_h
 
 __all__ = ["box_decomposition", "log_ehvi", "log_ehvi_grad", "log_pof", "log_pof_grad"]
 
@@ -84,17 +84,8 @@ def _log_factors(mean: np.ndarray, sd: np.ndarray, lower: np.ndarray, upper: np.
     logh_l = np.full(zu.shape, -np.inf)
     logh_l[~open_low] = log_h(zl[~open_low])
     gap = np.minimum(logh_l - logh_u, -_TINY)  # h is increasing; rounding may tie them
-    log_dh = logh_u + np.where(open_low, 0.0, _log1mexp(gap))
+    log_dh = logh_u + np.where(open_low, 0.0, log1mexp(gap))
     return log_dh, zu, zl, logh_u, logh_l
-
-
-def _log1mexp(x: np.ndarray) -> np.ndarray:
-    """log(1 - exp(x)) for x < 0 (x = -inf gives 0)."""
-    out = np.empty_like(x)
-    near = x > -math.log(2.0)
-    out[near] = np.log(-np.expm1(x[near]))
-    out[~near] = np.log1p(-np.exp(x[~near]))
-    return out
 
 
 def log_ehvi(mean: np.ndarray, var: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
