@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -46,6 +47,24 @@ def test_tune_runs_the_example_and_resumes(run: Run, url: str) -> None:
     assert "Resuming study 'quadratic' (6 trials so far)" in out
     assert len(shoal.load_study("quadratic", storage=url).trials) == 10
     assert [s.name for s in shoal.list_studies(storage=url)] == ["quadratic"]
+
+
+def test_tune_runs_the_two_objective_example_and_best_lists_its_front(run: Run, url: str) -> None:
+    code, out, err = run("tune", str(EXAMPLES / "tune_tradeoff.yaml"), "--n-trials", "16", "--storage", url)
+    assert code == 0, err
+    assert "Pareto front of the study (2 objectives)" in out
+    study = shoal.load_study("tradeoff", storage=url)
+    assert [d.value for d in study.directions] == ["maximize", "minimize"]
+    trials = study.trials
+    assert len(trials) == 16
+    assert all(t.state is shoal.TrialState.COMPLETE for t in trials)
+    assert all(t.constraints == (pytest.approx(t.user_attrs["params_m"] - 2.0),) for t in trials)
+    front = {t.number for t in study.best_trials}
+    assert front
+    assert all(trials[n].is_feasible for n in front)
+    code, out, err = run("best", "tradeoff", "--storage", url, "--json")
+    assert code == 0, err
+    assert {row["number"] for row in json.loads(out)} == front
 
 
 def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: Path) -> None:
