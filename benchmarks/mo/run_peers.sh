@@ -7,7 +7,7 @@
 # (LCBENCH_GP). Random search (both libraries) and NSGA-II run everything to 200.
 set -euo pipefail
 cd "$(dirname "$0")"
-PY=${PY:-/work/main/.venv/bin/python}
+PY=${PY:-../../.venv/bin/python}
 OUT=${OUT:-results/peers.jsonl}
 LCBENCH_GP=${LCBENCH_GP:-"lcbench_34539 lcbench_126025 lcbench_167149"}
 run() { nice -n 19 "$PY" run.py --out "$OUT" "$@"; }
