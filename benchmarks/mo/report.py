@@ -76,13 +76,25 @@ def wins(runs: dict[tuple[str, str, int], dict[str, Any]], probs: list[str], sam
     """
     at = WIN_AT if any(WIN_AT in r["hv"] for r in runs.values()) else max(
         (k for r in runs.values() for k in r["hv"]), key=int)
-    hv = {k: statistics.fmean(v) for k, v in _mean_hv(runs, at).items()}
+    by_seed: dict[tuple[str, str], dict[int, float]] = {}
+    for (p, s, seed), r in runs.items():
+        if at in r["hv"]:
+            by_seed.setdefault((p, s), {})[seed] = r["hv"][at]
+
+    def paired(p: str, s: str, q: str) -> tuple[float, float] | None:
+        """Both samplers' mean over the seeds both ran: a peer cut to fewer seeds is met on those."""
+        a, b = by_seed.get((p, s), {}), by_seed.get((p, q), {})
+        seeds = sorted(set(a) & set(b))
+        if not seeds:
+            return None
+        return statistics.fmean(a[i] for i in seeds), statistics.fmean(b[i] for i in seeds)
+
     mine = [s for s in samplers if s.startswith("shoal_")]
     peers = [s for s in samplers if s.startswith("optuna_") or s == "shoal_random"]
     if not mine or not peers:
         return ""
     out = [f"### Wins at {at} evaluations: problems where the row's mean hypervolume is larger "
-           "(wins/ties/losses, fraction of wins)\n",
+           "(wins/ties/losses, fraction of wins; means over the seeds both samplers ran)\n",
            "| shoal sampler | " + " | ".join(f"vs {q}" for q in peers) + " | worst fraction |",
            "|---" * (len(peers) + 2) + "|"]
     worst: dict[str, float] = {}
@@ -93,12 +105,13 @@ def wins(runs: dict[tuple[str, str, int], dict[str, Any]], probs: list[str], sam
             if q == s:
                 cells.append("-")
                 continue
-            common = [p for p in probs if (p, s) in hv and (p, q) in hv]
-            if not common:
+            pairs = [m for m in (paired(p, s, q) for p in probs) if m is not None]
+            if not pairs:
                 cells.append("-")
                 continue
-            w = sum(hv[p, s] > hv[p, q] * (1 + 1e-12) + 1e-300 for p in common)
-            t = sum(abs(hv[p, s] - hv[p, q]) <= 1e-12 * max(abs(hv[p, q]), 1e-300) for p in common)
+            common = pairs
+            w = sum(x > y * (1 + 1e-12) + 1e-300 for x, y in pairs)
+            t = sum(abs(x - y) <= 1e-12 * max(abs(y), 1e-300) for x, y in pairs)
             frac = w / len(common)
             fracs.append(frac)
             if frac == min(fracs):
