@@ -6,7 +6,7 @@ the time of every ask (the sampler's work; the objective is not timed). Runs are
 `--out` as JSON lines; runs already there are skipped, so a long run can be split and resumed.
 
     python run.py --out results/peers.jsonl --samplers optuna_nsga2 optuna_tpe --seeds 0 1 2 3 4
-    python run.py --report results/peers.jsonl.gz results/shoal.jsonl
+    python run.py --report results/runs.jsonl.gz
 
 README.md (beside this file) says how to set up, what is measured and how to read the tables.
 """
