@@ -135,6 +135,15 @@ def test_studies_and_trials_speak_of_the_front(run: Run, url: str,
     feasible = {int(cells[0]) for cells in rows if cells[4].strip() == "yes"}
     assert feasible == {t.number for t in trials if t.is_feasible}
 
+    code, out, err = run("trials", "mo", "--storage", url, "--json", "--limit", "5")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert len(shown) == 5
+    for row in shown:  # the front of the whole study, also for the trials shown
+        assert row["pareto"] is (row["number"] in front)
+        assert row["feasible"] is trials[row["number"]].is_feasible
+        assert row["constraints"] == list(trials[row["number"]].constraints or ())
+
 
 def test_sort_by_value_puts_feasible_fronts_first_then_the_first_objective(
         run: Run, url: str, tuned: tuple[list[FrozenTrial], str]) -> None:

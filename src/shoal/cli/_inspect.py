@@ -215,9 +215,16 @@ def cmd_trials(args: argparse.Namespace) -> int:
         trials = trials[:args.top]
     grace = _grace(args)
     ages = heartbeat_ages(trials, CLOCK.now())
+    several = len(record.directions) > 1
+    # the front of the whole study, not of the trials shown
+    front = {t.number for t in pareto_front(study_trials(store, record))} if several else set()
     if args.json:
-        print_json([{**trial_json(t), **({"heartbeat_age": round(ages[t.number], 3),
-                                           "stale": ages[t.number] > grace} if t.number in ages else {})}
+        print_json([{**trial_json(t),
+                     **({"pareto": t.number in front} if several else {}),
+                     **({"constraints": list(t.constraints), "feasible": t.is_feasible}
+                        if t.constraints is not None else {}),
+                     **({"heartbeat_age": round(ages[t.number], 3),
+                         "stale": ages[t.number] > grace} if t.number in ages else {})}
                     for t in trials])
         return 0
     console = stdout()
@@ -225,7 +232,6 @@ def cmd_trials(args: argparse.Namespace) -> int:
         which = f" in state {state.value}" if state is not None else ""
         console.print(f"Study {record.name!r} has no trials{which} yet.")
         return 0
-    several = len(record.directions) > 1
     columns = ["#", "state", "values" if several else "value", "duration", "params", "fail reason"]
     rows = [[str(t.number), t.state.value, _values_text(t), format_duration(t.duration),
              format_params(t.params), t.failure_reason or ""] for t in trials]
@@ -234,8 +240,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
         for row, t in zip(rows, trials, strict=True):
             row.insert(3, "-" if t.constraints is None else "yes" if t.is_feasible
                        else f"no (violation {format_value(t.violation, 4)})")
-    if several:  # the front of the whole study, not of the trials shown
-        front = {t.number for t in pareto_front(study_trials(store, record))}
+    if several:
         columns.insert(1, "front")
         for row, t in zip(rows, trials, strict=True):
             row.insert(1, "*" if t.number in front else "")
