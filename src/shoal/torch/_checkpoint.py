@@ -13,7 +13,7 @@ from urllib.parse import quote
 import numpy as np
 import torch
 
-from shoal.storage import sqlite_file
+from shoal.storage import artifacts_root
 
 if TYPE_CHECKING:
     from shoal.study import Trial
@@ -93,25 +93,6 @@ class CheckpointStore:
     def __repr__(self) -> str:
         extra = "" if self.resume_from is None else f", resume_from={str(self.resume_from)!r}"
         return f"CheckpointStore({str(self.folder)!r}{extra})"
-
-
-def artifacts_root(storage_url: str) -> Path:
-    """The folder where a study stored at `storage_url` keeps checkpoints and other files.
-
-    SQLite file storage keeps them beside the database: `sqlite:///runs/shoal.db` gives
-    `runs/shoal-artifacts` (made absolute against the current folder, as the storage does with
-    its own path). Other storage (PostgreSQL, in-memory SQLite, "memory") says nothing about a
-    filesystem the workers share, so the folder is `$SHOAL_ARTIFACTS` when set (point it at a
-    shared filesystem when workers run on several machines), else `./shoal-artifacts`.
-
-    >>> artifacts_root("sqlite:////data/runs/shoal.db")
-    PosixPath('/data/runs/shoal-artifacts')
-    """
-    database = sqlite_file(storage_url)
-    if database is not None:
-        return database.with_name(f"{database.stem}-artifacts")
-    configured = os.environ.get("SHOAL_ARTIFACTS")
-    return Path(configured).absolute() if configured else Path.cwd() / "shoal-artifacts"
 
 
 def trial_checkpoint_dir(trial: Trial) -> Path:
