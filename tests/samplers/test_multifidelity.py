@@ -256,8 +256,8 @@ def test_refuses_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
 def test_repr_and_seed() -> None:
     sampler = MultiFidelitySampler(seed=4)
     assert sampler.seed == 4
-    assert isinstance(sampler.base, TPESampler)
-    assert repr(sampler).startswith("MultiFidelitySampler(base=TPESampler(seed=4")
+    assert isinstance(sampler.base, GPSampler)
+    assert repr(sampler).startswith("MultiFidelitySampler(base=GPSampler(seed=4")
 
 
 def test_views_equal_dataclasses_replace() -> None:
