@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from shoal import _validate
+from shoal.samplers._gp import GPSampler
 from shoal.samplers._multifidelity_view import FINAL, Unreached, choose_level, level_view, reached
 from shoal.samplers._protocol import DescribesTrials, History, Sampler
 from shoal.samplers._streams import space_rng
-from shoal.samplers._gp import GPSampler
 from shoal.space import Fixed, Space
 from shoal.trial import FrozenTrial, TrialState
 
