@@ -89,7 +89,9 @@ def test_fit_puts_its_built_in_hooks_in_one_order(tmp_path: Path) -> None:
     hooks = fit_hooks(trial=trial, early_stopping=EarlyStopping(), after_step=lambda m: None,
                       checkpoints=CheckpointStore(tmp_path), extra=[mine])
     assert [type(h).__name__ for h in hooks] == ["SaveCheckpoints", "ReportToTrial", "StopEarly",
-                                                 "CallAfterStep", "Recorder", "PruneTrial"]
+                                                 "CallAfterStep", "Recorder", "PruneTrial", "PauseTrial"]
+    # Without checkpoints a pause would lose the epochs trained: PAUSE then reads as continue.
+    assert [type(h).__name__ for h in fit_hooks(trial=trial)] == ["ReportToTrial", "PruneTrial"]
 
 
 class StepLog(Hook):
