@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +20,18 @@ from torch.nn import functional as F  # noqa: N812
 import shoal
 from shoal.schedulers import Decision, Suggestion
 from shoal.storage import Retention
-from shoal.torch import CheckpointStore, Hook, Run, build_optimizer, fit, trial_checkpoint_dir
+from shoal.storage._sql import SQLStorage
+from shoal.torch import (
+    CheckpointStore,
+    Hook,
+    KFold,
+    Run,
+    TaskSpec,
+    _task,
+    build_optimizer,
+    fit,
+    trial_checkpoint_dir,
+)
 from shoal.torch._epoch import TensorPair
 from shoal.torch._runtime import seed_everything
 from shoal.trial import FrozenTrial, TrialState
@@ -67,7 +84,8 @@ class LastEpoch(Hook):
     def after_step(self, run: Run) -> None:
         if self.first_lrs is None:  # the rates the optimiser stepped with first in this segment
             self.first_lrs = [float(g["lr"]) for g in run.optimizer.param_groups]
-            self.first_groups = [{k: v for k, v in g.items() if k != "params"} for g in run.optimizer.param_groups]
+            groups = run.optimizer.param_groups
+            self.first_groups = [{k: v for k, v in g.items() if k != "params"} for g in groups]
 
     def after_epoch(self, run: Run) -> None:
         self.state = {k: v.clone() for k, v in run.model.state_dict().items()}
@@ -162,7 +180,7 @@ def test_a_fork_with_new_hyperparameters_trains_with_them(kind: str) -> None:
         study.tell(fork, result.best_metric)
         return fork, last, result
 
-    same, same_last, _ = run_fork({})
+    _, same_last, _ = run_fork({})
     assert same_state(same_last.state, parent_last.state)  # a fork that changes nothing continues exactly
     fork, last, result = run_fork(changed)
     # StepLR(step_size=2, gamma=0.5): epoch 2 runs at half the base rate, of the fork's new base.
@@ -239,3 +257,123 @@ def test_a_retry_still_resumes_an_older_last_pt_layout() -> None:
     assert [t.state for t in study.trials] == [TrialState.FAILED, TrialState.COMPLETE]
     assert results[0].resumed_epochs == 2
     assert results[0].history == straight.history
+
+
+# A task's cross-validation -----------------------------------------------------------------------
+def test_a_task_paused_mid_cross_validation_resumes_the_right_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = TaskSpec(dataset="wine", protocol=KFold(k=2), epochs=3, batch_size=32, standardize=True)
+    params = {"optimizer": "adam", "lr": 0.01, "dropout": 0.2}
+    straight = shoal.create_study(direction=spec.direction)
+    straight.enqueue(params)
+    straight.optimize(spec.objective(), n_trials=1)
+    [reference] = straight.trials
+
+    offsets: list[int] = []
+    real = _task.train_model
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        offsets.append(kwargs["step_offset"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_task, "train_model", counted)
+    study = shoal.create_study(direction=spec.direction, scheduler=PauseOnce(at=4))  # fold 1, epoch 1
+    study.enqueue(params)
+    study.optimize(spec.objective(), n_trials=1)
+    [trial] = study.trials
+    # Fold 0 (steps 0-2), then fold 1 until the pause at step 4; resumed: fold 1 only.
+    assert offsets == [0, 3, 3]
+    assert [e["event"] for e in trial.lineage] == ["paused", "resumed"]
+    assert trial.intermediate == reference.intermediate
+    assert trial.user_attrs == reference.user_attrs  # fold_scores and best_epochs, fold 0 from the checkpoint
+    assert trial.value == reference.value
+
+
+# Across processes --------------------------------------------------------------------------------
+def _straight(lr: float) -> tuple[dict[str, Tensor], Any]:
+    last = LastEpoch()
+    _, result = train({**PARAMS, "lr": lr}, hooks=[last])
+    return last.state, result
+
+
+def _saving_objective(folder: Path) -> Any:
+    def objective(trial: shoal.Trial) -> float:
+        torch.set_num_threads(1)
+        lr = trial.suggest_float("lr", 0.005, 0.05, log=True)
+        last = LastEpoch()
+        _, result = train({**PARAMS, "lr": lr}, trial=trial, hooks=[last])
+        torch.save(last.state, folder / f"final-{trial.number}.pt")
+        return float(result.best_metric)
+
+    return objective
+
+
+@pytest.mark.skipif(not hasattr(SQLStorage, "resume_trial"),
+                    reason="SQL storage resumes paused trials from branch mf-storage on")
+def test_trials_paused_in_one_worker_process_are_resumed_by_any(tmp_path: Path) -> None:
+    study = shoal.create_study("workers", storage=f"sqlite:///{tmp_path}/s.db", scheduler=PauseOnce(),
+                               sampler=shoal.samplers.RandomSampler(seed=0))
+    study.optimize(_saving_objective(tmp_path), n_trials=4, n_jobs=2)
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert len({t.worker for t in trials} | {e["worker"] for t in trials for e in t.lineage
+                                              if e["event"] == "resumed"}) == 2
+    for t in trials:
+        assert [e["event"] for e in t.lineage] == ["paused", "resumed"]
+        state, straight = _straight(t.params["lr"])
+        assert same_state(torch.load(tmp_path / f"final-{t.number}.pt", weights_only=True), state)
+        assert t.intermediate == dict(enumerate(straight.history["val_metric"]))
+
+
+@pytest.mark.slow
+def test_a_sigkilled_workers_trial_is_retried_from_its_newest_step(tmp_path: Path) -> None:
+    url, marker = f"sqlite:///{tmp_path}/s.db", tmp_path / "stalled"
+    code = f"""
+        import time, torch, shoal
+        from pathlib import Path
+        from test_lifecycle import PARAMS, Hook, train
+        torch.set_num_threads(1)
+
+        class Stall(Hook):  # the worker hangs in epoch 4, after saving steps 0-3, and is killed
+            def after_step(self, run):
+                if run.step == 4 * 8 + 3:
+                    Path({str(marker)!r}).touch()
+                    time.sleep(600)
+
+        study = shoal.create_study("killed", storage={url!r},
+                                   heartbeat=shoal.Heartbeat(interval=0.2, grace=1.0))
+        def objective(trial):
+            params = {{k: trial.suggest_categorical(k, [v]) for k, v in PARAMS.items()}}
+            return train(params, trial=trial, checkpoints=True, hooks=[Stall()])[1].best_metric
+        study.optimize(objective, n_trials=1)
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    worker = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not marker.exists():
+        assert worker.poll() is None, worker.communicate()
+        assert time.time() < deadline, "the worker never reached epoch 4"
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.communicate(timeout=10)
+    time.sleep(1.2)  # the grace period passes with no heartbeat
+    study = shoal.load_study("killed", storage=url, heartbeat=shoal.Heartbeat(interval=0.2, grace=1.0),
+                             retry=shoal.RetryPolicy(max_retries=1))
+    starts: list[int | None] = []
+    last = LastEpoch()
+
+    def objective(trial: shoal.Trial) -> float:
+        starts.append(trial.resume_step)
+        params = {k: trial.suggest_categorical(k, [v]) for k, v in PARAMS.items()}
+        return float(train(params, trial=trial, checkpoints=True, hooks=[last])[1].best_metric)
+
+    study.optimize(objective, n_trials=1)
+    dead, retry = study.trials
+    assert dead.state is TrialState.FAILED
+    assert (retry.state, retry.parent) == (TrialState.COMPLETE, 0)
+    assert starts == [3]
+    straight_last = LastEpoch()
+    _, straight = train(PARAMS, hooks=[straight_last])
+    assert same_state(last.state, straight_last.state)
+    assert retry.intermediate == dict(enumerate(straight.history["val_metric"]))
