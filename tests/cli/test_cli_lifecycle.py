@@ -191,3 +191,19 @@ def test_export_has_parent_and_lineage_columns(run: Run, mf: str, tmp_path: Path
     exported = json.loads(target.read_text())
     assert [r["parent"] for r in exported] == [None, None, 0, 1, None]
     assert exported[2]["lineage"] == [FORK]
+
+
+def test_a_fork_without_a_checkpoint_starts_from_scratch(run: Run, url: str) -> None:
+    storage = open_storage(url)
+    sid = storage.create_study("scratch", [Direction.MINIMIZE]).study_id
+    storage.create_trial(sid, params={"lr": 0.1})
+    fork = {**FORK, "step": None, "replaces": None}
+    storage.create_trial(sid, params={"lr": 0.012}, parent=0, lineage=[fork])
+    storage.close()
+    code, out, err = run("trials", "scratch", "--storage", url, "--number", "1")
+    assert code == 0, err
+    pairs = _pairs(out)
+    assert pairs["lineage"] == "fork of #0 (lr 0.01 -> 0.012)"
+    assert "start step" not in pairs
+    code, out, _ = run("trials", "scratch", "--storage", url)
+    assert "fork of #0 (lr 0.01 -> 0.012)" in _rows(out)["1"]

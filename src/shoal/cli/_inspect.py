@@ -316,8 +316,10 @@ def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[
     note = lineage_note(trial)
     if note:
         pairs.append(("lineage", note))
-    if trial.start_step:
-        pairs.append(("start step", trial.start_step))
+    # Not trial.start_step: a fork made without a checkpoint has step None (starts from scratch).
+    fork = next((e for e in trial.lineage if e.get("event") == "forked"), None)
+    if fork is not None and fork.get("step") is not None:
+        pairs.append(("start step", int(fork["step"]) + 1))
     if checkpoints is not None:
         pairs.append(("checkpoints kept", _checkpoints_text(checkpoints)))
     key_values(console, pairs)
