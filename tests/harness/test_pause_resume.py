@@ -20,7 +20,6 @@ from torch.nn import functional as F  # noqa: N812
 import shoal
 from shoal.schedulers import Decision, Suggestion
 from shoal.storage import Retention
-from shoal.storage._sql import SQLStorage
 from shoal.torch import (
     CheckpointStore,
     Hook,
@@ -307,8 +306,6 @@ def _saving_objective(folder: Path) -> Any:
     return objective
 
 
-@pytest.mark.skipif(not hasattr(SQLStorage, "resume_trial"),
-                    reason="SQL storage resumes paused trials from branch mf-storage on")
 def test_trials_paused_in_one_worker_process_are_resumed_by_any(tmp_path: Path) -> None:
     study = shoal.create_study("workers", storage=f"sqlite:///{tmp_path}/s.db", scheduler=PauseOnce(),
                                sampler=shoal.samplers.RandomSampler(seed=0))
@@ -330,7 +327,7 @@ def test_a_sigkilled_workers_trial_is_retried_from_its_newest_step(tmp_path: Pat
     code = f"""
         import time, torch, shoal
         from pathlib import Path
-        from test_lifecycle import PARAMS, Hook, train
+        from test_pause_resume import PARAMS, Hook, train
         torch.set_num_threads(1)
 
         class Stall(Hook):  # the worker hangs in epoch 4, after saving steps 0-3, and is killed
