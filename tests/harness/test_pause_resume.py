@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
 import shoal
+from shoal.cli import _config, main
 from shoal.schedulers import Decision, Suggestion
 from shoal.storage import Retention
 from shoal.torch import (
@@ -109,7 +110,7 @@ def same_state(a: dict[str, Tensor], b: dict[str, Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-PARAMS = {"optimizer": "adam", "lr": 0.01, "weight_decay": 1e-3}
+PARAMS: dict[str, Any] = {"optimizer": "adam", "lr": 0.01, "weight_decay": 1e-3}
 
 
 # Pause and resume: a promotion -------------------------------------------------------------------
@@ -161,7 +162,8 @@ def test_without_checkpoints_a_pause_reads_as_continue() -> None:
 @pytest.mark.parametrize("kind", ["momentum", "adam"])
 def test_a_fork_with_new_hyperparameters_trains_with_them(kind: str) -> None:
     study = shoal.create_study(retention=Retention(keep_last=4))  # step 1 is kept to fork from
-    base = {"optimizer": kind, "lr": 0.01, "momentum": 0.9, "beta1": 0.9, "eps": 1e-8, "weight_decay": 0.0}
+    base: dict[str, Any] = {"optimizer": kind, "lr": 0.01, "momentum": 0.9, "beta1": 0.9, "eps": 1e-8,
+                            "weight_decay": 0.0}
     changed = {"lr": 0.02, "momentum": 0.5, "beta1": 0.8, "eps": 1e-6, "weight_decay": 0.01}
     parent = study.ask()
     params = {k: parent.suggest_categorical(k, [v]) for k, v in base.items()}
@@ -374,3 +376,34 @@ def test_a_sigkilled_workers_trial_is_retried_from_its_newest_step(tmp_path: Pat
     _, straight = train(PARAMS, hooks=[straight_last])
     assert same_state(last.state, straight_last.state)
     assert retry.intermediate == dict(enumerate(straight.history["val_metric"]))
+
+
+def test_shoal_tune_runs_a_task_under_a_pausing_scheduler(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`shoal tune task.yaml` with `scheduler: {name: ...}`: the promotion schedulers' names come
+    with branch mf-schedulers, so a toy pausing scheduler stands in under a name of its own."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(_config.SCHEDULERS, "pause-once", PauseOnce)
+    config = tmp_path / "task.yaml"
+    config.write_text(textwrap.dedent("""\
+        study: paused-task
+        task: {dataset: wine, epochs: 3, batch_size: 32, standardize: true}
+        space:
+          lr: {type: float, low: 0.001, high: 0.1, scale: log}
+        scheduler: {name: pause-once, at: 1}
+        """))
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert main(["tune", str(config), "--storage", url, "--n-trials", "2"]) == 0
+    trials = shoal.load_study("paused-task", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2  # resumes are not new trials
+    spec = TaskSpec(dataset="wine", epochs=3, batch_size=32, standardize=True)
+    for t in trials:
+        assert [e["event"] for e in t.lineage] == ["paused", "resumed"]
+        assert t.lineage[0]["step"] == 1
+        straight = shoal.create_study(direction=spec.direction)
+        straight.enqueue(dict(t.params))
+        straight.optimize(spec.objective(), n_trials=1)
+        assert t.intermediate == straight.trials[0].intermediate
+        assert t.value == straight.trials[0].value
+        folder = tmp_path / "s-artifacts" / "paused-task" / f"trial-{t.number}"
+        assert (folder / "step-1" / "state.pt").is_file()  # the rung is kept
