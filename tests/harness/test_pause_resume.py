@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
@@ -19,8 +20,10 @@ from torch.nn import functional as F  # noqa: N812
 
 import shoal
 from shoal.cli import _config, main
+from shoal.exceptions import ConfigError
 from shoal.schedulers import Decision, Suggestion
 from shoal.storage import Retention
+from shoal.study import Trial
 from shoal.torch import (
     CheckpointStore,
     Hook,
@@ -32,6 +35,7 @@ from shoal.torch import (
     fit,
     trial_checkpoint_dir,
 )
+from shoal.torch._checkpoint import wants_checkpoints
 from shoal.torch._epoch import TensorPair
 from shoal.torch._runtime import seed_everything
 from shoal.trial import FrozenTrial, TrialState
@@ -407,3 +411,18 @@ def test_shoal_tune_runs_a_task_under_a_pausing_scheduler(tmp_path: Path,
         assert t.value == straight.trials[0].value
         folder = tmp_path / "s-artifacts" / "paused-task" / f"trial-{t.number}"
         assert (folder / "step-1" / "state.pt").is_file()  # the rung is kept
+
+
+def test_checkpoints_true_needs_a_trial_of_a_study() -> None:
+    with pytest.raises(ConfigError, match=r"^checkpoints=True of fit must come with a trial .* "
+                                          r"Pass checkpoints=CheckpointStore\(folder\) instead\.$"):
+        train(PARAMS, checkpoints=True)
+
+    class Host:  # a host that is no Study: it is never called before the refusal
+        pass
+
+    orphan = Trial(host=Host(), frozen=FrozenTrial(0, 0, TrialState.RUNNING),  # type: ignore[arg-type]
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="must come from a Study"):
+        train(PARAMS, trial=orphan, checkpoints=True)
+    assert not wants_checkpoints(orphan)  # by default such a trial writes none, and fit does not fail

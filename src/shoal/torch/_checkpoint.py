@@ -146,7 +146,7 @@ class TrialCheckpoints:
 
     def load(self) -> dict[str, Any] | None:
         """The checkpoint this fit continues from, or None to start afresh (see the class)."""
-        self.trial.checkpoint_dir  # noqa: B018  (a trial with no checkpoint folder fails here, in one line)
+        _ = self.trial.checkpoint_dir  # a trial without a study's checkpoint folder is refused, in one line
         where, step = self.trial.resume_checkpoint, self.trial.resume_step
         if where is not None and step is not None:
             if step < self.step_offset:
@@ -154,10 +154,10 @@ class TrialCheckpoints:
             last = step if self.epochs is None else min(step, self.step_offset + self.epochs - 1)
             folder = CheckpointFolder(where.parent)
             taken = folder.latest(at_most=last)
-            if taken is not None and taken >= self.step_offset:
-                self.loaded_from = folder.step_path(taken) / STATE
-                if self.loaded_from.is_file():
-                    return read_checkpoint(folder.step_path(taken))
+            found = None if taken is None or taken < self.step_offset else folder.step_path(taken)
+            if found is not None and (found / STATE).is_file():
+                self.loaded_from = found / STATE
+                return read_checkpoint(found)
             log.warning("trial %d: no checkpoint of steps %d..%d is kept in %s; training them again",
                         self.trial.number, self.step_offset, last, folder.path)
             return None
