@@ -426,3 +426,43 @@ def test_checkpoints_true_needs_a_trial_of_a_study() -> None:
     with pytest.raises(ConfigError, match="must come from a Study"):
         train(PARAMS, trial=orphan, checkpoints=True)
     assert not wants_checkpoints(orphan)  # by default such a trial writes none, and fit does not fail
+
+
+def test_a_task_retry_still_resumes_a_fold_of_the_older_layout() -> None:
+    """Before step checkpoints, a task kept trial-N/holdout/last.pt (trial-N/fold-k/ for k folds)."""
+    spec = TaskSpec(dataset="wine", epochs=3, batch_size=32, standardize=True, checkpoints=True)
+    params = {"optimizer": "adam", "lr": 0.01}
+    straight = shoal.create_study(direction=spec.direction)
+    straight.enqueue(params)
+    straight.optimize(spec.objective(), n_trials=1)
+    study = shoal.create_study(direction=spec.direction,
+                               retry=shoal.RetryPolicy(max_retries=1, retry_failed=True))
+    study.enqueue(params)
+    resumed: list[int] = []
+
+    def objective(trial: shoal.Trial) -> float:
+        if trial.parent is None:  # the older TaskObjective: two epochs saved as holdout/last.pt, then a crash
+            fit_data, val_data = spec.load().train.split(spec.protocol)[0]
+            store = CheckpointStore(trial_checkpoint_dir(trial) / "holdout")
+            _task.train_model(spec, trial.params, fit_data, val_data, trial=trial, checkpoints=store,
+                              seed=spec.seed, epochs=2)
+            raise Crash
+        real = _task.train_model
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            model, result = real(*args, **kwargs)
+            resumed.append(result.resumed_epochs)
+            return model, result
+
+        _task.train_model = counted  # type: ignore[assignment]
+        try:
+            return spec.objective()(trial)
+        finally:
+            _task.train_model = real
+
+    study.optimize(objective, n_trials=2)
+    first, retry = study.trials
+    assert (first.state, retry.state) == (TrialState.FAILED, TrialState.COMPLETE)
+    assert resumed == [2]
+    assert retry.value == straight.trials[0].value
+    assert retry.intermediate == straight.trials[0].intermediate
