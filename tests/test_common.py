@@ -32,7 +32,7 @@ from shoal.exceptions import SearchSpaceExhausted
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor
 from shoal.samplers import GridSampler, History, RandomSampler, Sampler
 from shoal.samplers._streams import space_rng
-from shoal.schedulers import Decision, MedianStopping, Scheduler
+from shoal.schedulers import ASHA, Decision, MedianStopping, Scheduler
 from shoal.space import Float, Space
 from shoal.storage import InMemoryStorage, Storage
 from shoal.storage._sql import SQLStorage
@@ -81,8 +81,24 @@ def _median_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]
     ]
 
 
+def _asha_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
+    """ASHA(max_resource=9) by hand: rungs 1 and 3; at a rung a trial goes on when at most 1/3 of
+    the trials there (itself included) are strictly better."""
+    done = [_r(i, {1: 0.1 * (i + 1), 3: 0.1 * (i + 1)}) for i in range(5)]  # 0.1 .. 0.5
+    return [
+        (_r(5, {1: 0.35}, TrialState.RUNNING), done, Decision.STOP),  # 3 better of 6
+        (_r(5, {1: 0.25}, TrialState.RUNNING), done, Decision.CONTINUE),  # 2 of 6: 1/3 goes on
+        (_r(5, {1: 0.25, 2: 9.0}, TrialState.RUNNING), done, Decision.CONTINUE),  # between rungs
+        (_r(5, {0: 0.25}, TrialState.RUNNING), done, Decision.CONTINUE),  # before the first rung
+        (_r(5, {9: 9.0}, TrialState.RUNNING), done, Decision.CONTINUE),  # at max_resource
+        (_r(5, {1: 0.5}, TrialState.RUNNING), done[:1], Decision.STOP),  # 1 better of 2
+        (_r(5, {1: 0.5}, TrialState.RUNNING), [], Decision.CONTINUE),  # first at its rung
+    ]
+
+
 #: Scheduler name -> (make_scheduler(), oracle cases or None).
 SCHEDULERS: dict[str, tuple[Callable[[], Scheduler] | None, Callable[[], list[Any]] | None]] = {
+    "ASHA": (lambda: ASHA(max_resource=9), _asha_oracle),
     "MedianStopping": (None, _median_oracle),
     "NoStopping": (None, lambda: [(_r(5, {0: 99.0}, TrialState.RUNNING),
                                    [_r(i, {0: 1.0}) for i in range(9)], Decision.CONTINUE)]),
