@@ -32,7 +32,7 @@ from shoal.exceptions import SearchSpaceExhausted
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor
 from shoal.samplers import GridSampler, History, RandomSampler, Sampler
 from shoal.samplers._streams import space_rng
-from shoal.schedulers import ASHA, Decision, MedianStopping, Scheduler
+from shoal.schedulers import ASHA, Decision, Hyperband, MedianStopping, Scheduler, SuccessiveHalving
 from shoal.space import Float, Space
 from shoal.storage import InMemoryStorage, Storage
 from shoal.storage._sql import SQLStorage
@@ -96,10 +96,24 @@ def _asha_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
     ]
 
 
+def _percentile_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
+    """PercentileStopping's defaults (25th percentile, min_trials=5) by hand: five completed
+    trials reported 1..5 at step 1, whose 25th percentile is 2.0."""
+    done = [_r(i, {0: 9.0, 1: 1.0 + i}) for i in range(5)]
+    return [
+        (_r(5, {0: 9.0, 1: 2.5}, TrialState.RUNNING), done, Decision.STOP),  # 2.5 > 2.0
+        (_r(5, {0: 1.5, 1: 2.5}, TrialState.RUNNING), done, Decision.CONTINUE),  # best so far 1.5
+        (_r(5, {0: 9.0, 1: 2.5}, TrialState.RUNNING), done[:4], Decision.CONTINUE),  # 4 < 5
+    ]
+
+
 #: Scheduler name -> (make_scheduler(), oracle cases or None).
 SCHEDULERS: dict[str, tuple[Callable[[], Scheduler] | None, Callable[[], list[Any]] | None]] = {
     "ASHA": (lambda: ASHA(max_resource=9), _asha_oracle),
+    "Hyperband": (lambda: Hyperband(max_resource=9, mode="promotion"), None),
+    "SuccessiveHalving": (lambda: SuccessiveHalving(max_resource=9, n_configs=9), None),
     "MedianStopping": (None, _median_oracle),
+    "PercentileStopping": (None, _percentile_oracle),
     "NoStopping": (None, lambda: [(_r(5, {0: 99.0}, TrialState.RUNNING),
                                    [_r(i, {0: 1.0}) for i in range(9)], Decision.CONTINUE)]),
 }
