@@ -32,7 +32,15 @@ from shoal.exceptions import SearchSpaceExhausted
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor
 from shoal.samplers import GridSampler, History, RandomSampler, Sampler
 from shoal.samplers._streams import space_rng
-from shoal.schedulers import ASHA, Decision, Hyperband, MedianStopping, Scheduler, SuccessiveHalving
+from shoal.schedulers import (
+    ASHA,
+    Decision,
+    Hyperband,
+    MedianStopping,
+    Scheduler,
+    SuccessiveHalving,
+    Suggestion,
+)
 from shoal.space import Float, Space
 from shoal.storage import InMemoryStorage, Storage
 from shoal.storage._sql import SQLStorage
@@ -461,8 +469,46 @@ class ReadsTheClock:
         return Decision.STOP if time.time() < 0 else Decision.CONTINUE
 
 
+class _Jobs:  # pauses at step 1 and offers jobs: the base of the broken next_job schedulers
+    def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
+        return Decision.PAUSE if trial.last_step == 1 else Decision.CONTINUE
+
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        paused = [t for t in history if t.state is TrialState.PAUSED]
+        return Suggestion(resume=paused[0].number) if paused else None
+
+
+class ResumesAnyState(_Jobs):  # resumes whatever trial reported last, running or finished
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        reported = [t for t in history if t.intermediate]
+        return Suggestion(resume=reported[-1].number) if reported else None
+
+
+class ResumesUnknown(_Jobs):
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        return Suggestion(resume=10**6) if history else None
+
+
+class RemembersJobs(_Jobs):
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        self.asked += 1
+        return super().next_job(history) if self.asked % 2 else None
+
+
+class WaitsForever(_Jobs):
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        return Suggestion(wait=True)
+
+
 @pytest.mark.parametrize(("scheduler_cls", "must_fail"), [
     (ReturnsAString, {"test_decides_every_kind_of_trial"}),
+    (ResumesAnyState, {"test_next_job_answers_every_history", "test_simulated_run_keeps_the_invariants"}),
+    (ResumesUnknown, {"test_next_job_answers_every_history", "test_simulated_run_keeps_the_invariants"}),
+    (RemembersJobs, {"test_next_job_is_pure_and_pickles"}),
+    (WaitsForever, {"test_simulated_run_keeps_the_invariants"}),
     (Remembers, {"test_is_pure"}),
     (Mutates, {"test_is_pure"}),
     (ReadsTheClock, {"test_never_reads_the_real_clock"}),
@@ -475,6 +521,12 @@ def test_the_scheduler_suite_fails_broken_schedulers(scheduler_cls: Any,
                                                **oracle})()
     failed = _failures(suite)
     assert must_fail <= failed, f"the suite passed {scheduler_cls} in {sorted(must_fail - failed)}"
+
+
+def test_the_scheduler_suite_passes_a_correct_job_scheduler() -> None:
+    # The base of the broken ones above: they fail for what they break, not for what they share.
+    suite = type("Correct", (SchedulerSuite,), {"make_scheduler": lambda self: _Jobs()})()
+    assert _failures(suite) == set()
 
 
 class OneTrialTooMany(SerialExecutor):

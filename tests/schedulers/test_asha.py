@@ -15,6 +15,7 @@ import pytest
 
 from shoal.exceptions import ConfigError
 from shoal.schedulers import ASHA, Decision, Suggestion
+from shoal.testing import SchedulerSuite
 from shoal.trial import FrozenTrial, TrialState
 
 
@@ -233,3 +234,10 @@ def test_bad_arguments_are_one_sentence(kwargs: dict[str, Any], message: str) ->
 def test_repr() -> None:
     assert repr(ASHA(max_resource=81, mode="promotion")) == (
         "ASHA(min_resource=1, max_resource=81, reduction_factor=3, mode='promotion')")
+
+
+class TestASHAPromotionSuite(SchedulerSuite):
+    """The promotion form (tests/test_common.py runs the stopping form with its oracle)."""
+
+    def make_scheduler(self) -> ASHA:
+        return ASHA(max_resource=9, mode="promotion")
