@@ -43,6 +43,9 @@ class SchedulerSuite:
       sub-second test;
     - gives the decisions of a hand-written table (`oracle_cases`), when the subclass has one.
 
+    A scheduler that declares `multi_objective = True` also decides (and offers jobs for) trials
+    with two objectives, the second read per step from the curve "objective_1".
+
     For a scheduler with `next_job` (the `SuggestsJobs` protocol) it also checks that `next_job`
     is pure and pickles like `decide`, answers only with a `Suggestion` or None, resumes only
     PAUSED trials and forks only trials it was shown, and, in a simulated run of 300 trials
@@ -155,6 +158,16 @@ class SchedulerSuite:
         for trial in run.trials.values():
             resumed = [e["step"] for e in trial.lineage if e["event"] == "resumed"]
             assert len(resumed) == len(set(resumed)), f"trial {trial.number} resumed twice: {resumed}"
+
+    def test_several_objectives(self) -> None:
+        scheduler = self.make_scheduler()
+        if getattr(scheduler, "multi_objective", False) is not True:
+            pytest.skip(f"{type(scheduler).__name__} does not declare multi_objective = True")
+        for trial, history in _cases_several_objectives():
+            decision = scheduler.decide(trial, history)
+            assert isinstance(decision, Decision), f"{scheduler!r}.decide returned {decision!r}"
+            if isinstance(scheduler, SuggestsJobs):
+                check_suggestion(scheduler.next_job(history), history, scheduler)
 
     def test_oracle(self) -> None:
         cases = list(self.oracle_cases())
@@ -402,6 +415,25 @@ def _cases_late_steps() -> Iterator[tuple[FrozenTrial, Sequence[FrozenTrial]]]:
     for step in (0, 10_000, 39_999, 40_000, 10**9):
         trial = _running(6, {step: 2.0})
         yield trial, [*done, trial]
+
+
+def _cases_several_objectives() -> Iterator[tuple[FrozenTrial, Sequence[FrozenTrial]]]:
+    """Two objectives (the second maximised), reported per step as the value and the curve
+    "objective_1", for a scheduler that declares `multi_objective = True`."""
+    def two(number: int, state: TrialState, last: int, a: float, b: float) -> FrozenTrial:
+        steps = range(last + 1)
+        return FrozenTrial(number, 100 + number, state, signs=(1.0, -1.0),
+                           intermediate={s: a + 1.0 / (s + 1) for s in steps},
+                           system_attrs={"curves": {"objective_1": {str(s): b for s in steps}}},
+                           values=(a, b) if state is TrialState.COMPLETE else None)
+
+    front = [two(i, TrialState.COMPLETE, 9, 0.1 * i, 0.1 * i) for i in range(6)]
+    paused = [two(6 + i, TrialState.PAUSED, 1 if i < 4 else 3, 0.2 * i, 1.0 - 0.2 * i)
+              for i in range(6)]
+    for last in (0, 1, 3, 5):
+        trial = two(12, TrialState.RUNNING, last, 0.35, 0.45)
+        yield trial, [*front, *paused, trial]
+        yield trial, [*paused[:3], trial]
 
 
 #: The kinds of (trial, history) pairs the suite decides, by name.
