@@ -171,6 +171,16 @@ def test_promotion_pauses_at_every_rung_and_continues_between() -> None:
     assert all(d is Decision.CONTINUE for s, d in enumerate(decisions) if s not in paused)
 
 
+def test_a_trial_resumed_at_a_rung_is_not_paused_there_again() -> None:
+    # The PyTorch harness reports restored steps again after a resume: step 1 once more.
+    asha = ASHA(max_resource=27, mode="promotion")
+    events = ({"event": "paused", "step": 1}, {"event": "resumed", "step": 1})
+    resumed = record(0, [0, 1], lineage=events)
+    assert asha.decide(resumed, [resumed]) is Decision.CONTINUE
+    assert asha.decide(record(0, [0, 1]), []) is Decision.PAUSE  # never resumed: pauses
+    assert asha.decide(record(0, [0, 1, 2, 3], lineage=events), []) is Decision.PAUSE  # next rung
+
+
 def test_a_report_that_jumps_over_a_rung_is_judged_there() -> None:
     # Reports every 4 steps: rung 3 is reached at step 4, rung 9 at step 12, with those values.
     asha = ASHA(max_resource=27)

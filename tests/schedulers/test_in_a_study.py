@@ -111,3 +111,28 @@ def test_asha_ranks_several_objectives_in_a_study() -> None:
     for t in trials:  # every step kept its objective_1 point, across pauses
         assert sorted(t.curves["objective_1"]) == sorted(t.intermediate)
     assert study.next_job() is None
+
+
+def rereporting(trial: shoal.Trial) -> float:
+    """As the PyTorch harness does: a resumed trial reports its restored steps again first, and
+    asks the scheduler after every report."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    start = 0 if trial.resume_step is None else trial.resume_step + 1
+    for step in range(start):  # restored: reported again, the decision asked again
+        trial.report(x + 1.0 / (step + 1), step)
+        if trial.should_pause():
+            raise shoal.TrialPaused()
+    return objective(trial)
+
+
+@pytest.mark.parametrize("scheduler", [ASHA(max_resource=MAX, mode="promotion"),
+                                       SuccessiveHalving(max_resource=MAX, n_configs=9)])
+def test_a_resumed_trial_that_reports_its_rung_again_is_not_paused_again(scheduler: object) -> None:
+    study = shoal.create_study(scheduler=scheduler, sampler=shoal.samplers.RandomSampler(seed=1))
+    study.optimize(rereporting, n_trials=9)
+    trials = study.trials
+    by_x = sorted(trials, key=lambda t: t.params["x"])
+    assert by_x[0].state is TrialState.COMPLETE  # promoted through every rung, not stuck
+    assert len(reached(trials, 3)) == 3
+    for t in trials:
+        assert t.resumes == len({e["step"] for e in t.lineage if e["event"] == "resumed"})

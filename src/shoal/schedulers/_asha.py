@@ -38,7 +38,9 @@ def asha_decide(trial: FrozenTrial, peers: Sequence[FrozenTrial], *, rungs: Sequ
     last = trial.last_step
     if last is None or last >= max_resource:
         return Decision.CONTINUE  # a trial at the full resource ends by itself
-    crossed = crossed_rungs(trial, rungs)
+    # A trial resumed at a rung has been promoted from it: reporting its restored steps again (as
+    # the PyTorch harness does) must not pause or judge it there a second time.
+    crossed = [r for r in crossed_rungs(trial, rungs) if not is_promoted(trial, r)]
     if not crossed:
         return Decision.CONTINUE
     if promotion:

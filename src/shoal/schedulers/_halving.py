@@ -109,7 +109,7 @@ class SuccessiveHalving:
                                                trial])
         ladder = [] if members is None else _ladder(members, self.rungs, self.reduction_factor)
         chosen = {r.level: trial.number in r.top for r in ladder if r.full}
-        crossed = crossed_rungs(trial, self.rungs)
+        crossed = [r for r in crossed_rungs(trial, self.rungs) if not is_promoted(trial, r)]
         if crossed:  # go straight on only when this report completed the rung and it was chosen
             return Decision.CONTINUE if all(chosen.get(r, False) for r in crossed) else Decision.PAUSE
         for rung in ladder:
