@@ -56,6 +56,11 @@ class Hyperband:
             min_resource, max_resource, reduction_factor, owner="Hyperband")
         self.mode: str = _validate.one_of(mode, MODES, what="mode", owner="Hyperband")
         eta, top = self.reduction_factor, self.max_resource
+        if self.min_resource * eta > top:  # one bracket, no rungs: it would never act
+            raise _validate.config_error(
+                "max_resource", "Hyperband", f">= min_resource * reduction_factor "
+                f"({self.min_resource * eta}) for a second bracket", top,
+                "Lower min_resource or reduction_factor, or use ASHA.")
         s_max, level = 0, self.min_resource * eta
         while level <= top:
             s_max, level = s_max + 1, level * eta
