@@ -18,7 +18,8 @@ from shoal.clock import Clock, FakeClock
 from shoal.schedulers import Decision, Scheduler, Suggestion, SuggestsJobs
 from shoal.trial import FrozenTrial, TrialState
 
-__all__ = ["SCHEDULER_CASES", "SchedulerSuite", "Simulation", "simulate"]
+__all__ = ["SCHEDULER_CASES", "SchedulerSuite", "Simulation", "check_suggestion", "random_curves",
+           "simulate"]
 
 #: One oracle case: the trial, the history it is decided against, and the expected decision.
 Case = tuple[FrozenTrial, Sequence[FrozenTrial], Decision]
