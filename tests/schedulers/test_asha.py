@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from shoal.exceptions import ConfigError
-from shoal.schedulers import ASHA, Decision, Suggestion
+from shoal.schedulers import ASHA, Decision, Hyperband, SuccessiveHalving, Suggestion
 from shoal.testing import SchedulerSuite
 from shoal.trial import FrozenTrial, TrialState
 
@@ -251,3 +252,25 @@ class TestASHAPromotionSuite(SchedulerSuite):
 
     def make_scheduler(self) -> ASHA:
         return ASHA(max_resource=9, mode="promotion")
+
+
+class Untouchable(Sequence[FrozenTrial]):
+    """A history that fails when read: a study reads storage for it only if a scheduler looks."""
+
+    def __getitem__(self, index: Any) -> Any:
+        raise AssertionError("the history was read")
+
+    def __len__(self) -> int:
+        raise AssertionError("the history was read")
+
+
+@pytest.mark.parametrize("scheduler", [
+    ASHA(max_resource=27), ASHA(max_resource=27, mode="promotion"),
+    Hyperband(max_resource=27), SuccessiveHalving(max_resource=27, n_configs=9)])
+def test_the_history_is_read_only_where_needed(scheduler: Any) -> None:
+    for steps in ([0], [0, 27]):  # before the first rung; at the full resource
+        assert scheduler.decide(record(0, steps), Untouchable()) is Decision.CONTINUE
+    if isinstance(scheduler, ASHA):  # between rungs, and at a rung when promoting
+        assert scheduler.decide(record(0, [0, 1, 2]), Untouchable()) is Decision.CONTINUE
+        if scheduler.mode == "promotion":
+            assert scheduler.decide(record(0, [0, 1]), Untouchable()) is Decision.PAUSE

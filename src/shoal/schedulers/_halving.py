@@ -103,8 +103,8 @@ class SuccessiveHalving:
 
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         last = trial.last_step
-        if last is None or last >= self.max_resource:
-            return Decision.CONTINUE
+        if last is None or last >= self.max_resource or last < self.rungs[0]:
+            return Decision.CONTINUE  # before the first rung the history is not even read
         members = self._bracket(trial.number, [*(t for t in history if t.number != trial.number),
                                                trial])
         ladder = [] if members is None else _ladder(members, self.rungs, self.reduction_factor)

@@ -95,10 +95,10 @@ class Hyperband:
 
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         s = self.bracket_of(trial.number)
-        peers = [t for t in history if self.bracket_of(t.number) == s]
-        return asha_decide(trial, peers, rungs=self.rungs[s], max_resource=self.max_resource,
+        return asha_decide(trial, history, rungs=self.rungs[s], max_resource=self.max_resource,
                            reduction_factor=self.reduction_factor,
-                           promotion=self.mode == "promotion")
+                           promotion=self.mode == "promotion",
+                           peer=lambda number: self.bracket_of(number) == s)
 
     def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
         """A PAUSED trial to resume (promotion form): the highest rung of any bracket first."""
