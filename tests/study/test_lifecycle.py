@@ -170,3 +170,17 @@ def test_checkpoint_needs_a_study_host() -> None:
     assert trial.resume_checkpoint is None
     with pytest.raises(ConfigError, match="must come from a Study"), trial.checkpoint(0):
         pass
+
+
+def test_a_fork_without_a_parent_checkpoint_starts_from_scratch() -> None:
+    study = shoal.create_study()
+    parent = study.ask()
+    parent.suggest_float("lr", 0.1, 1.0)
+    study.tell(parent, 1.0)
+    number = study.fork(0, step=5, params={"lr": 0.5})
+    record = study.trials[number]
+    assert record.forked_from == (0, None)
+    assert record.start_step == 0
+    child = study.ask()
+    assert child.resume_step is None
+    assert child.start_step == 0
