@@ -19,7 +19,6 @@ from shoal.schedulers import (
     PercentileStopping,
     SuccessiveHalving,
 )
-from shoal.storage._sql import SQLStorage
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -74,8 +73,6 @@ def test_option_mistakes_are_one_sentence(tmp_path: Path, text: str, error: type
     assert str(info.value).startswith(message)
 
 
-@pytest.mark.skipif(not hasattr(SQLStorage, "resume_trial"),
-                    reason="SQLStorage cannot resume a paused trial yet (branch mf-storage)")
 def test_tune_runs_with_asha_promotion(run: Run, url: str, tmp_path: Path) -> None:
     (tmp_path / "curves.py").write_text(
         "import shoal\n\n"
