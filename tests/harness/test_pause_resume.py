@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
 import shoal
-from shoal.cli import _config, main
+from shoal.cli import main
 from shoal.exceptions import ConfigError
 from shoal.schedulers import Decision, Suggestion
 from shoal.storage import Retention
@@ -382,35 +382,36 @@ def test_a_sigkilled_workers_trial_is_retried_from_its_newest_step(tmp_path: Pat
     assert retry.intermediate == dict(enumerate(straight.history["val_metric"]))
 
 
-def test_shoal_tune_runs_a_task_under_a_pausing_scheduler(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """`shoal tune task.yaml` with `scheduler: {name: ...}`: the promotion schedulers' names come
-    with branch mf-schedulers, so a toy pausing scheduler stands in under a name of its own."""
+def test_shoal_tune_promotes_a_task_with_asha(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`shoal tune task.yaml` with `scheduler: {name: asha, mode: promotion}`: every trial pauses
+    at the rung (step 1), the best of the three is promoted, resumes from its checkpoint and ends
+    as an uninterrupted run of its configuration would; the others stay PAUSED."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(_config.SCHEDULERS, "pause-once", PauseOnce)
     config = tmp_path / "task.yaml"
     config.write_text(textwrap.dedent("""\
-        study: paused-task
+        study: asha-task
         task: {dataset: wine, epochs: 3, batch_size: 32, standardize: true}
         space:
           lr: {type: float, low: 0.001, high: 0.1, scale: log}
-        scheduler: {name: pause-once, at: 1}
+        scheduler: {name: asha, mode: promotion, min_resource: 1, max_resource: 3}
         """))
     url = f"sqlite:///{tmp_path}/s.db"
-    assert main(["tune", str(config), "--storage", url, "--n-trials", "2"]) == 0
-    trials = shoal.load_study("paused-task", storage=url).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2  # resumes are not new trials
+    assert main(["tune", str(config), "--storage", url, "--n-trials", "3"]) == 0
+    trials = shoal.load_study("asha-task", storage=url).trials
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "PAUSED", "PAUSED"]  # n_trials: new ones
+    [done] = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert done.intermediate[1] == max(t.intermediate[1] for t in trials)  # accuracy: the best went on
+    assert [e["event"] for e in done.lineage] == ["paused", "resumed"]
     spec = TaskSpec(dataset="wine", epochs=3, batch_size=32, standardize=True)
+    straight = shoal.create_study(direction=spec.direction)
+    straight.enqueue(dict(done.params))
+    straight.optimize(spec.objective(), n_trials=1)
+    assert done.intermediate == straight.trials[0].intermediate
+    assert done.value == straight.trials[0].value
     for t in trials:
-        assert [e["event"] for e in t.lineage] == ["paused", "resumed"]
-        assert t.lineage[0]["step"] == 1
-        straight = shoal.create_study(direction=spec.direction)
-        straight.enqueue(dict(t.params))
-        straight.optimize(spec.objective(), n_trials=1)
-        assert t.intermediate == straight.trials[0].intermediate
-        assert t.value == straight.trials[0].value
-        folder = tmp_path / "s-artifacts" / "paused-task" / f"trial-{t.number}"
-        assert (folder / "step-1" / "state.pt").is_file()  # the rung is kept
+        assert t.lineage[0] == {**t.lineage[0], "event": "paused", "step": 1}
+        folder = tmp_path / "s-artifacts" / "asha-task" / f"trial-{t.number}"
+        assert (folder / "step-1" / "state.pt").is_file()  # the rung is kept (a promotion resumes it)
 
 
 def test_checkpoints_true_needs_a_trial_of_a_study() -> None:
