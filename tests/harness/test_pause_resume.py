@@ -21,7 +21,7 @@ from torch.nn import functional as F  # noqa: N812
 import shoal
 from shoal.cli import main
 from shoal.exceptions import ConfigError
-from shoal.schedulers import Decision, Suggestion
+from shoal.schedulers import ASHA, Decision, Hyperband, MedianStopping, SuccessiveHalving, Suggestion
 from shoal.storage import Retention
 from shoal.study import Trial
 from shoal.torch import (
@@ -467,3 +467,14 @@ def test_a_task_retry_still_resumes_a_fold_of_the_older_layout() -> None:
     assert resumed == [2]
     assert retry.value == straight.trials[0].value
     assert retry.intermediate == straight.trials[0].intermediate
+
+
+@pytest.mark.parametrize(("scheduler", "on"), [
+    (None, False), (MedianStopping(), False), (ASHA(max_resource=9), False),
+    (Hyperband(max_resource=9), False), (ASHA(max_resource=9, mode="promotion"), True),
+    (Hyperband(max_resource=9, mode="promotion"), True),
+    (SuccessiveHalving(max_resource=9, n_configs=9), True), (PauseOnce(), True),
+])
+def test_fit_checkpoints_by_itself_under_a_scheduler_that_pauses_or_forks(scheduler: Any, on: bool) -> None:
+    study = shoal.create_study(scheduler=scheduler)
+    assert wants_checkpoints(study.ask()) is on

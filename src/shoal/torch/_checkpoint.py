@@ -181,7 +181,9 @@ def read_checkpoint(step_folder: Path) -> dict[str, Any]:
 
 def wants_checkpoints(trial: Trial) -> bool:
     """Whether `fit(trial=trial)` checkpoints by itself: when the trial continues from a step
-    (resumed, forked, retried), or its study's scheduler pauses or forks trials."""
+    (resumed, forked, retried), or its study's scheduler may pause or fork trials: it has
+    `next_job` or `rung_steps` and no `mode="stopping"` (ASHA's and Hyperband's stopping forms
+    never pause)."""
     if trial.resume_step is not None:
         return True
     from shoal.schedulers import SuggestsJobs
@@ -189,6 +191,8 @@ def wants_checkpoints(trial: Trial) -> bool:
     try:
         scheduler = trial.study.scheduler
     except AttributeError:  # a trial over another host has no study (and no checkpoint folder)
+        return False
+    if getattr(scheduler, "mode", None) == "stopping":
         return False
     return isinstance(scheduler, SuggestsJobs) or bool(getattr(scheduler, "rung_steps", None))
 
