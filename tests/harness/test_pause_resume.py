@@ -382,7 +382,8 @@ def test_a_sigkilled_workers_trial_is_retried_from_its_newest_step(tmp_path: Pat
     assert retry.intermediate == dict(enumerate(straight.history["val_metric"]))
 
 
-def test_shoal_tune_promotes_a_task_with_asha(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shoal_tune_promotes_a_task_with_asha(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     """`shoal tune task.yaml` with `scheduler: {name: asha, mode: promotion}`: every trial pauses
     at the rung (step 1), the best of the three is promoted, resumes from its checkpoint and ends
     as an uninterrupted run of its configuration would; the others stay PAUSED."""
@@ -397,6 +398,7 @@ def test_shoal_tune_promotes_a_task_with_asha(tmp_path: Path, monkeypatch: pytes
         """))
     url = f"sqlite:///{tmp_path}/s.db"
     assert main(["tune", str(config), "--storage", url, "--n-trials", "3"]) == 0
+    assert "Ran 3 trials: 1 complete, 2 paused." in capsys.readouterr().out  # a resume counts once
     trials = shoal.load_study("asha-task", storage=url).trials
     assert sorted(t.state.name for t in trials) == ["COMPLETE", "PAUSED", "PAUSED"]  # n_trials: new ones
     [done] = [t for t in trials if t.state is TrialState.COMPLETE]
