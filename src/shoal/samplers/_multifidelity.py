@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +11,15 @@ import numpy as np
 
 from shoal import _validate
 from shoal.samplers._gp import GPSampler
-from shoal.samplers._multifidelity_view import FINAL, Unreached, choose_level, level_view, reached
+from shoal.samplers._multifidelity_view import (
+    FINAL,
+    Unreached,
+    choose_level,
+    imputed,
+    level_view,
+    reached,
+    shift,
+)
 from shoal.samplers._protocol import DescribesTrials, History, Sampler
 from shoal.samplers._streams import space_rng
 from shoal.space import Fixed, Space
@@ -22,6 +32,8 @@ _RANDOM_AFTER = 10
 # Finished trials never change: their reach and views are remembered (a view made afresh for
 # every trial of every suggestion cost more than the model at 1,000 trials).
 _MEMO_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED, TrialState.PAUSED)
+_STOPPED = (TrialState.PRUNED, TrialState.PAUSED)
+_NONE = -math.inf
 
 
 class MultiFidelitySampler:
@@ -85,7 +97,7 @@ class MultiFidelitySampler:
     """
 
     def __init__(self, *, base: Sampler | None = None, min_points: int | None = None,
-                 unreached: Unreached = "drop", random_fraction: float = 1 / 3,
+                 unreached: Unreached = "impute", random_fraction: float = 1 / 3,
                  seed: int | None = None) -> None:
         owner = "MultiFidelitySampler"
         seed = _validate.seed(seed, owner=owner)
@@ -96,7 +108,7 @@ class MultiFidelitySampler:
         self.seed = self.base.seed
         self.min_points = _validate.integer(min_points, what="min_points", owner=owner, low=1,
                                             none=True)
-        self.unreached: Unreached = _validate.one_of(unreached, ("bad", "drop"),
+        self.unreached: Unreached = _validate.one_of(unreached, ("bad", "drop", "impute"),
                                                      what="unreached", owner=owner)
         self.random_fraction = _validate.number(random_fraction, what="random_fraction",
                                                 owner=owner, low=0.0, high=1.0)
@@ -179,11 +191,33 @@ class MultiFidelitySampler:
                 if seen is None:
                     seen = new_views[at] = level_view(t, level, self.unreached)
                 out.append(seen)
+        if self.unreached == "impute":
+            out = self._impute(trials, tops, level, n, out)
         if fresh or new_views:  # replaced, never mutated; dropped when it outgrows the study
             bound = 4 * len(trials) + 64
             self._memo = _Memo({**known, **fresh} if len(known) < bound else fresh,
                                {**views, **new_views} if len(views) < bound else new_views)
         return History(out, history.number), level, n
+
+    def _impute(self, trials: Sequence[FrozenTrial], tops: list[float], level: float, n: int,
+                out: list[FrozenTrial]) -> list[FrozenTrial]:
+        """`out` with the newest 2n trials stopped below `level` imputed there (`imputed`): the
+        proposals that failed early are what a model must learn from; older ones stay hidden, so
+        a GP's data stays a few times the level's trials, not the study's."""
+        at_level = [t for t, top in zip(trials, tops, strict=True) if top >= level]
+        stopped = [i for i, (t, top) in enumerate(zip(trials, tops, strict=True))
+                   if _NONE < top < level and t.state in _STOPPED]
+        stopped.sort(key=lambda i: trials[i].number)
+        changes: dict[float, float | None] = {}
+        out = list(out)
+        for i in stopped[-2 * n:]:
+            top = tops[i]
+            if top not in changes:
+                changes[top] = shift(at_level, top, level)
+            change = changes[top]
+            if change is not None:
+                out[i] = imputed(trials[i], level, change)
+        return out
 
     def _min_points(self, space: Space) -> int:
         if self.min_points is not None:
