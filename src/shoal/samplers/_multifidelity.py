@@ -33,6 +33,9 @@ _RANDOM_AFTER = 10
 # every trial of every suggestion cost more than the model at 1,000 trials).
 _MEMO_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED, TrialState.PAUSED)
 _STOPPED = (TrialState.PRUNED, TrialState.PAUSED)
+# "impute": the newest 16 trials stopped below the level. 2n (n at the level) made a GP's view
+# grow with the study: 290 ms a suggestion at 1,400 trials of LCBench task 126029.
+_IMPUTED = 16
 _NONE = -math.inf
 
 
@@ -192,25 +195,25 @@ class MultiFidelitySampler:
                     seen = new_views[at] = level_view(t, level, self.unreached)
                 out.append(seen)
         if self.unreached == "impute":
-            out = self._impute(trials, tops, level, n, out)
+            out = self._impute(trials, tops, level, out)
         if fresh or new_views:  # replaced, never mutated; dropped when it outgrows the study
             bound = 4 * len(trials) + 64
             self._memo = _Memo({**known, **fresh} if len(known) < bound else fresh,
                                {**views, **new_views} if len(views) < bound else new_views)
         return History(out, history.number), level, n
 
-    def _impute(self, trials: Sequence[FrozenTrial], tops: list[float], level: float, n: int,
+    def _impute(self, trials: Sequence[FrozenTrial], tops: list[float], level: float,
                 out: list[FrozenTrial]) -> list[FrozenTrial]:
-        """`out` with the newest 2n trials stopped below `level` imputed there (`imputed`): the
+        """`out` with the newest 16 trials stopped below `level` imputed there (`imputed`): the
         proposals that failed early are what a model must learn from; older ones stay hidden, so
-        a GP's data stays a few times the level's trials, not the study's."""
+        a GP's data grows with the level's trials, not the study's."""
         at_level = [t for t, top in zip(trials, tops, strict=True) if top >= level]
         stopped = [i for i, (t, top) in enumerate(zip(trials, tops, strict=True))
                    if _NONE < top < level and t.state in _STOPPED]
         stopped.sort(key=lambda i: trials[i].number)
         changes: dict[float, float | None] = {}
         out = list(out)
-        for i in stopped[-2 * n:]:
+        for i in stopped[-_IMPUTED:]:
             top = tops[i]
             if top not in changes:
                 changes[top] = shift(at_level, top, level)
