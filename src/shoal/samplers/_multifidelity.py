@@ -50,8 +50,12 @@ class MultiFidelitySampler:
     latest report before it, for trials that report every few steps; completed trials are at a
     level above every step, with their final value). Trials still running past that step count
     with their report there; those running below it stay running (the base's constant liar or
-    fantasies apply); pruned and paused trials that stopped below it are hidden from the model
-    (`unreached="drop"`) or counted as failures (`"bad"`). Levels are read from the reports, so
+    fantasies apply). Of the pruned and paused trials that stopped below it, the newest 16 are
+    imputed there (`unreached="impute"`, the default): their last report moved by the median
+    change from their step to the level among the trials that reached both, so the model learns
+    where its proposals fail (hidden, a GP proposed one pruned point over and over); older ones
+    are hidden. `"drop"` hides them all (BOHB), `"bad"` counts them as failures. Levels are read
+    from the reports, so
     any scheduler's rungs, or none, work; a study without reports is passed through unchanged,
     so the sampler is its base on single-fidelity studies.
 
@@ -60,12 +64,13 @@ class MultiFidelitySampler:
     scheduler compares newcomers with the trials a model already favours, so a model left alone
     can crowd out everything else at the first rung.
 
-    The default base is `GPSampler`: on LCBench's 17 development tasks with a stopping ASHA it
-    reached a mean normalised regret of 0.068 against 0.21-0.27 for TPE bases and 0.209 for
-    random search with the same ASHA (seed 0; docs/decisions/multi-fidelity-model.md), at about
-    28 ms of CPU per model suggestion at 1,000 trials, or 4-5 ms per scheduler decision
-    amortised (a trial costs one suggestion and one decision per report). `TPESampler` costs
-    about 3.6 ms per suggestion at 1,000 trials.
+    The default base is `GPSampler`: on LCBench's 17 development tasks with a stopping ASHA the
+    defaults reached a mean normalised regret of 0.042, against 0.20-0.27 with TPE bases, 0.20
+    for random search with the same ASHA and 0.17 for Syne Tune's BOHB (seed 0;
+    docs/decisions/multi-fidelity-model.md). Cost at 1,000 trials: about 24 ms of CPU per model
+    suggestion, 18.5 ms on average with the random fraction, about 4 ms per decision amortised
+    over a trial's suggestion and its per-report scheduler decisions. With
+    `base=TPESampler(bandwidth="scott")` it costs 3-5 ms per suggestion and did worse (0.20).
 
     Stateless: the view is a pure function of the history (finished trials' views are memoised),
     and the base's randomness comes from the per-trial generator. Single objective only: steps
@@ -77,7 +82,8 @@ class MultiFidelitySampler:
         min_points: Trials a level needs to be modelled; None (default) means max(10, d + 1)
             for d searched parameters (BOHB's d + 1, and at least the base's default startup,
             else a level held at fewer trials would keep the base in its initial design).
-        unreached: "drop" (default) or "bad": what becomes of trials stopped below the level.
+        unreached: "impute" (default), "drop" or "bad": what becomes of trials stopped below
+            the level.
         random_fraction: Share of trials drawn at random after the first 10 (default 1/3).
         seed: Seed of the default base (ignored when `base` is given: the base's seed is used).
 
