@@ -122,7 +122,7 @@ def shift(trials: Sequence[FrozenTrial], low: float, level: float) -> float | No
 
     >>> done = [FrozenTrial(i, i, TrialState.COMPLETE, values=(v3,), intermediate={1: v1, 3: v3})
     ...         for i, (v1, v3) in enumerate([(0.9, 0.5), (0.8, 0.6), (0.7, 0.2)])]
-    >>> round(shift(done, 1, 3), 6), shift(done, 5, 3)
+    >>> round(shift(done, 1, 3), 6), shift([], 1, 3)
     (-0.4, None)
     """
     deltas = sorted(b - a for t in trials
@@ -139,9 +139,9 @@ def imputed(trial: FrozenTrial, level: float, change: float) -> FrozenTrial:
     (`shift` from its last step to `level`): a trial a scheduler stopped early keeps the rank it
     had there among the trials that went on, so a model learns where proposals fail.
 
-    >>> t = FrozenTrial(0, 0, TrialState.PRUNED, intermediate={1: 0.95})
-    >>> imputed(t, 3, -0.4).values
-    (0.55,)
+    >>> t = FrozenTrial(0, 0, TrialState.PRUNED, intermediate={1: 1.0})
+    >>> imputed(t, 3, -0.25).values
+    (0.75,)
     """
     last = level_score(trial, reached(trial))
     assert last is not None  # only trials that reported are imputed
