@@ -1,6 +1,9 @@
 """When to stop, pause or promote a running trial."""
 
 from shoal.schedulers._median import MedianStopping
+from shoal.schedulers._pbt import PBT
+from shoal.schedulers._pbt_schedule import PBTReplay, hyperparameter_schedule
 from shoal.schedulers._protocol import Decision, NoStopping, Scheduler, Suggestion, SuggestsJobs
 
-__all__ = ["Decision", "MedianStopping", "NoStopping", "Scheduler", "Suggestion", "SuggestsJobs"]
+__all__ = ["PBT", "Decision", "MedianStopping", "NoStopping", "PBTReplay", "Scheduler", "Suggestion",
+           "SuggestsJobs", "hyperparameter_schedule"]
