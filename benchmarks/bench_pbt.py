@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Does PBT beat the best fixed learning rate of an equal population, at equal steps?
+
+The task is SGD on the noisy quadratic model (Schaul et al. 2013; Zhang et al. 2019 use it to
+study learning-rate schedules): for a loss h/2 * w^2 with gradient noise of variance sigma^2 per
+step, the expected squared distance m = E[w^2] after one step with learning rate lr is
+
+    m' = (1 - lr * h)^2 * m + lr^2 * h^2 * sigma^2 / h       (here h = 1: (1 - lr)^2 m + lr^2 sigma^2)
+
+and the expected loss is m / 2. A large rate closes the distance fast but leaves a noise floor
+lr * sigma^2 / (2 - lr); the best rate falls as training goes on, so no fixed rate is optimal
+(with m0 = 100, sigma^2 = 1 and 40 steps the best fixed rate reaches about 0.033, the best
+schedule lr_t = m_t / (m_t + sigma^2) about 0.0125). The state m is a float each trial saves with
+`trial.checkpoint(step)` and reads back from `trial.resume_checkpoint`, as a model's weights.
+
+For each seed, two studies draw the same eight learning rates (RandomSampler with that seed,
+log-uniform in [1e-3, 1]):
+  - fixed: each trains its rate for STEPS steps (NoStopping); the best final loss of the eight;
+  - PBT:   PBT(population=8, interval=4, max_step=STEPS - 1, seed=seed); the best final loss of
+           the members that reached the last step (forks start from a parent's checkpoint, so
+           every member has trained STEPS steps' worth of state, as the fixed ones).
+Printed: per seed both losses and their ratio; then the geometric mean ratio and the spread of
+log-ratios over seeds (a margin larger than the seed-to-seed noise is a real win).
+
+    nice .venv/bin/python benchmarks/bench_pbt.py [--seeds 10] [--steps 40] [--jobs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import shoal
+from shoal.samplers import RandomSampler
+from shoal.schedulers import PBT, NoStopping, hyperparameter_schedule
+
+M0, SIGMA2 = 100.0, 1.0
+
+
+def objective_for(steps: int):  # type: ignore[no-untyped-def]
+    """The NQM objective: trains `steps` steps, checkpointing m at each, resuming where told."""
+
+    def objective(trial: shoal.Trial) -> float:
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        folder = trial.resume_checkpoint
+        m = M0 if folder is None else float((folder / "m.txt").read_text())
+        first = 0 if trial.resume_step is None else trial.resume_step + 1
+        for step in range(first, steps):
+            m = (1.0 - lr) ** 2 * m + lr ** 2 * SIGMA2
+            with trial.checkpoint(step) as out:
+                (out / "m.txt").write_text(repr(m))
+            trial.report(m / 2.0, step)
+            if trial.should_prune():
+                raise shoal.TrialPruned()
+            if trial.should_pause():
+                raise shoal.TrialPaused()
+        return m / 2.0
+
+    return objective
+
+
+def run(seed: int, *, steps: int, jobs: int, pbt: bool, root: Path) -> tuple[float, int, float]:
+    """(best final loss, trials, seconds) of one study."""
+    scheduler = PBT(population=8, interval=4, max_step=steps - 1, seed=seed) if pbt else NoStopping()
+    storage = f"sqlite:///{root / ('pbt' if pbt else 'fixed')}-{seed}.db"
+    study = shoal.create_study(study_name=f"nqm-{seed}", storage=storage,
+                               sampler=RandomSampler(seed=seed), scheduler=scheduler)
+    start = time.perf_counter()
+    study.optimize(objective_for(steps), n_trials=8, n_jobs=jobs)
+    seconds = time.perf_counter() - start
+    finished = [t for t in study.trials if t.last_step == steps - 1 and t.score is not None]
+    best = min(finished, key=lambda t: t.score)  # type: ignore[arg-type, return-value]
+    if pbt and seed == 0:
+        schedule = hyperparameter_schedule(best, study.trials)
+        print(f"seed 0: the winner (trial {best.number}) followed "
+              + ", ".join(f"lr={p['lr']:.3g} from step {s}" for s, p in schedule))
+    return float(best.score), len(study.trials), seconds  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            fixed, _, fixed_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=False, root=Path(tmp))
+            found, trials, pbt_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=True, root=Path(tmp))
+            rows.append((seed, fixed, found, trials, fixed_s, pbt_s))
+    print(f"\nNQM, {args.steps} steps, population 8, interval 4, n_jobs={args.jobs}\n")
+    print("| seed | best fixed lr: loss | PBT: loss | PBT / fixed | PBT trials | s fixed | s PBT |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for seed, fixed, found, trials, fixed_s, pbt_s in rows:
+        print(f"| {seed} | {fixed:.4f} | {found:.4f} | {found / fixed:.3f} | {trials} | "
+              f"{fixed_s:.1f} | {pbt_s:.1f} |")
+    logs = [math.log(found / fixed) for _, fixed, found, *_ in rows]
+    mean = statistics.fmean(logs)
+    sd = statistics.stdev(logs) if len(logs) > 1 else float("nan")
+    print(f"\ngeometric mean PBT / fixed: {math.exp(mean):.3f}; log-ratio mean {mean:.3f}, "
+          f"sd {sd:.3f} over {len(logs)} seeds (standard error {sd / math.sqrt(len(logs)):.3f}); "
+          f"PBT better on {sum(x < 0 for x in logs)}/{len(logs)} seeds")
+
+
+if __name__ == "__main__":
+    main()
