@@ -74,7 +74,8 @@ def simulate(workers: int, seed: int) -> tuple[dict[int, Record], PBT, int]:
                 rec.trial = replace(rec.trial, state=TrialState.RUNNING)
                 busy[w] = job.resume
             else:
-                assert job.fork is not None and job.step is not None
+                assert job.fork is not None
+                assert job.step is not None
                 parent = records[job.fork]
                 assert job.step in parent.state, "forked from a step the parent never saved"
                 params = {**parent.trial.params, **job.params}
@@ -110,7 +111,8 @@ def test_a_population_runs_to_the_end(workers: int) -> None:
     records, pbt, _ = simulate(workers, seed=workers)
     trials = [r.trial for r in records.values()]
     states = [t.state for t in trials]
-    assert TrialState.PAUSED not in states and TrialState.RUNNING not in states
+    assert TrialState.PAUSED not in states
+    assert TrialState.RUNNING not in states
     pruned = [t.number for t in trials if t.state is TrialState.PRUNED]
     replaces = [e["replaces"] for t in trials for e in t.lineage if e.get("event") == "forked"]
     assert pruned, "nobody was exploited in 6 rounds of 8 members"
