@@ -67,7 +67,7 @@ def run(seed: int, *, steps: int, jobs: int, pbt: bool, root: Path) -> tuple[flo
     """(best final loss, trials, seconds) of one study."""
     scheduler = PBT(population=8, interval=4, max_step=steps - 1, seed=seed) if pbt else NoStopping()
     storage = f"sqlite:///{root / ('pbt' if pbt else 'fixed')}-{seed}.db"
-    study = shoal.create_study(study_name=f"nqm-{seed}", storage=storage,
+    study = shoal.create_study(name=f"nqm-{seed}", storage=storage,
                                sampler=RandomSampler(seed=seed), scheduler=scheduler)
     start = time.perf_counter()
     study.optimize(objective_for(steps), n_trials=8, n_jobs=jobs)
