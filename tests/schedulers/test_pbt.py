@@ -221,6 +221,10 @@ def test_no_fork_without_a_top_member_or_past_max_step() -> None:
     history[2] = member(2, state=TrialState.PRUNED)
     assert PBT(max_step=3).next_job(history) is None  # pruned at its last step: not replaced
     assert PBT(max_step=4).next_job(history).fork in (4, 1)  # type: ignore[union-attr]
+    # A parent whose only checkpoint is at max_step would give a fork with nothing to train.
+    history[4] = member(4, state=TrialState.COMPLETE, steps=5,
+                        system_attrs={"checkpoints": {"steps": [4], "bytes": 1}})
+    assert {PBT(max_step=4, seed=s).next_job(history).fork for s in range(8)} == {1}  # type: ignore[union-attr]
 
 
 def test_same_fork_from_every_worker() -> None:

@@ -64,8 +64,8 @@ def _check(study: shoal.Study) -> list[FrozenTrial]:
         lr, old = child.params["lr"], parent.params["lr"]
         assert child.intermediate[step + 1] == _train(parent.intermediate[step], lr)
         event = next(e for e in child.lineage if e["event"] == "forked")
-        assert event["changed"]["lr"] == [old, lr]
-        assert lr != old
+        if lr != old:  # equal only when clipped at a bound
+            assert event["changed"]["lr"] == [old, lr]
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
     assert len(complete) == 8
     for t in complete:  # replaying the schedule on a fresh state gives the same result

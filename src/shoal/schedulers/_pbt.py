@@ -194,7 +194,8 @@ class PBT:
         step = member.last_step
         assert step is not None
         ranked = _ranking(trials, members, step, include=member)
-        top = [n for n in ranked[:self._count(len(ranked))] if n != member.number]
+        top = [n for n in ranked[:self._count(len(ranked))] if n != member.number
+               and self._before_end(_fork_step(trials[n], step))]  # a fork must have steps left
         if not top:
             return None
         rng = np.random.default_rng((self._entropy, member.number))
