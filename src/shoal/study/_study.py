@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
-from shoal.schedulers import Decision, Scheduler
+from shoal.schedulers import Decision, Scheduler, Suggestion, SuggestsJobs
 from shoal.space import Param, Space
-from shoal.storage import Storage, StudyRecord
+from shoal.storage import Retention, Storage, StudyRecord
 from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
+from shoal.study._lifecycle import adopt_fork_start, fork_changes, link_fork_start, plan_for
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts, pareto_front
@@ -47,8 +48,10 @@ class Study:
     def __init__(self, *, record: StudyRecord, storage: Storage, sampler: Sampler,
                  scheduler: Scheduler, space: Space | None = None,
                  heartbeat: Heartbeat | None = None, retry: RetryPolicy | None = None,
-                 clock: Clock | None = None, constraints_func: ConstraintsFunc | None = None) -> None:
+                 clock: Clock | None = None, constraints_func: ConstraintsFunc | None = None,
+                 retention: Retention | None = None) -> None:
         self._record = record
+        self.retention = retention or Retention()
         self.constraints_func = constraints_func
         self.storage = storage
         self.sampler = sampler
@@ -210,10 +213,23 @@ class Study:
         """
         if space is not None and not isinstance(space, Space):
             space = Space(space)
+        job = self.next_job()
+        if job is not None and not job.wait:
+            continued = self.start_job(job)
+            if continued is not None:
+                return continued
+        return self.ask_new(space)
+
+    def ask_new(self, space: Space | Mapping[str, Any] | None = None) -> Trial:
+        """Start a new configuration (an enqueued one if waiting, else the sampler's), without
+        asking the scheduler for a continuation first (`ask` does)."""
+        if space is not None and not isinstance(space, Space):
+            space = Space(space)
         self._reap_stale_trials()
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+        worker = _worker_name()
         # Always ask storage: another process may have just enqueued (a cheap read when none wait).
         frozen = self.storage.claim_waiting_trial(self.study_id, worker=worker)
+        fresh = frozen is None
         if frozen is None:
             frozen = self.storage.create_trial(self.study_id, worker=worker)
         history = History(self._history(), frozen.number)
@@ -235,12 +251,109 @@ class Study:
                     attrs["traceback"] = traceback.format_exc()
                 self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED, system_attrs=attrs)
                 raise
-        trial = Trial(host=self, frozen=frozen, rng=rng, proposal=proposal, system_attrs=system)
-        self._live[trial.number] = trial
-        self._beats.add(trial.trial_id)
+        trial = self._start(frozen, rng=rng, proposal=proposal, system=system,
+                            fresh=fresh and not frozen.lineage)
         if declared is not None:  # a declared space is sampled whole: record every active value now
             trial.apply_proposal(declared)
         return trial
+
+    def _start(self, frozen: FrozenTrial, *, rng: np.random.Generator | None = None,
+               proposal: Mapping[str, Any] | None = None, system: Mapping[str, Any] | None = None,
+               fresh: bool = False) -> Trial:
+        """A live Trial over a RUNNING record, with its checkpoint plan and heartbeat."""
+        rungs = getattr(self.scheduler, "rung_steps", ())
+        plan = plan_for(frozen, storage_url=self.storage.url, study_name=self.name,
+                        retention=self.retention, rungs=rungs or (), fresh=fresh,
+                        parents=lambda: {t.number: t.parent for t in self._history()})
+        trial = Trial(host=self, frozen=frozen, proposal=proposal, system_attrs=system,
+                      rng=rng if rng is not None else sampler_rng(self.sampler.seed, frozen.number),
+                      checkpoints=plan)
+        self._live[trial.number] = trial
+        self._beats.add(trial.trial_id)
+        return trial
+
+    # Continuations: resume a paused trial, fork one ---------------------------------------------
+    def next_job(self) -> Suggestion | None:
+        """What the scheduler asks the next free worker to run instead of a new configuration:
+        resume a PAUSED trial, fork one, or wait; None when it has nothing (or cannot say)."""
+        if not isinstance(self.scheduler, SuggestsJobs):
+            return None
+        self._reap_stale_trials()
+        return self.scheduler.next_job(LazyHistory(self._history))
+
+    def start_job(self, job: Suggestion) -> Trial | None:
+        """Start the continuation `job` names; None when another worker took it first."""
+        if job.resume is not None:
+            return self.resume(job.resume)
+        if job.fork is not None:
+            trial = self._fork(job.fork, step=job.step, params=job.params, replaces=job.replaces,
+                               waiting=False)
+            assert isinstance(trial, Trial)
+            return trial
+        return None
+
+    def resume(self, number: int) -> Trial | None:
+        """Continue the PAUSED trial `number` in this process, from its newest checkpoint.
+
+        Returns None when it is not PAUSED any more (another worker resumed it first).
+        """
+        paused = self._trial(number)
+        frozen = self.storage.resume_trial(paused.trial_id, worker=_worker_name())
+        if frozen is None:
+            return None
+        return self._start(frozen)
+
+    def fork(self, number: int, *, step: int | None, params: Mapping[str, Any]) -> int:
+        """Queue a new trial that starts from trial `number`'s checkpoint at `step` (or its newest
+        before it) with `params` changed; returns the new trial's number.
+
+        The parent's checkpoint is pinned now (hard links), so the fork keeps its start point
+        whatever the parent deletes later. The new trial records its parent, the step taken and
+        what changed (`lineage`), and any free worker runs it, from `resume_step`.
+        """
+        trial = self._fork(number, step=step, params=params, replaces=None, waiting=True)
+        assert isinstance(trial, int)
+        return trial
+
+    def _fork(self, number: int, *, step: int | None, params: Mapping[str, Any],
+              replaces: int | None, waiting: bool) -> Trial | int:
+        parent = self._trial(number)
+        if self.space is not None:
+            for name, value in params.items():
+                if name not in self.space or not self.space[name].contains(value):
+                    raise ConfigError(f"value of forked parameter {name!r} must lie in the study's "
+                                      f"space. Got {value!r}. Use a value the space allows.")
+        staging, taken = link_fork_start(storage_url=self.storage.url, study_name=self.name,
+                                         parent=number, step=step)
+        event = {"event": "forked", "parent": number, "step": taken,
+                 "changed": fork_changes(parent, params), "replaces": replaces,
+                 "at": self._clock.now()}
+        state = TrialState.WAITING if waiting else TrialState.RUNNING
+        try:
+            frozen = self.storage.create_trial(
+                self.study_id, state=state, params={**parent.params, **params},
+                distributions=dict(parent.distributions), user_attrs=dict(parent.user_attrs),
+                system_attrs={"fixed_params": True, "forked": True}, parent=number,
+                worker=None if waiting else _worker_name(), lineage=[event])
+            adopt_fork_start(staging, storage_url=self.storage.url, study_name=self.name,
+                             number=frozen.number)
+        except BaseException:
+            if staging is not None:
+                import shutil
+
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if waiting:
+            return frozen.number
+        return self._start(frozen)
+
+    def _trial(self, number: int) -> FrozenTrial:
+        trials = self._history()
+        found = next((t for t in trials if t.number == number), None)
+        if found is None:
+            raise ConfigError(f"trial of study {self.name!r} must be one of its {len(trials)} "
+                              f"trials. Got {number!r}. See them with 'shoal trials {self.name}'.")
+        return found
 
     def tell(self, trial: Trial | int, value: float | Sequence[float] | None = None, *,
              state: TrialState | None = None, reason: str | None = None) -> FrozenTrial:
@@ -300,6 +413,9 @@ class Study:
                                      system_attrs={**trial.system_attrs, **attrs})
         if ok and state is TrialState.FAILED and self.retry.retry_failed:
             self._enqueue_retry(frozen)
+        if ok and state is TrialState.PAUSED:  # what storage appended, for the caller's record
+            frozen = dataclasses.replace(frozen, lineage=(*frozen.lineage, {
+                "event": "paused", "step": frozen.last_step, "at": self._clock.now()}))
         return frozen
 
     # Fault tolerance --------------------------------------------------------------------------
@@ -403,7 +519,8 @@ class Study:
                               "Use create_study(..., storage='sqlite:///shoal.db').")
         return {"record": self._record, "storage": self.storage, "sampler": self.sampler,
                 "scheduler": self.scheduler, "space": self.space, "heartbeat": self.heartbeat,
-                "retry": self.retry, "clock": self._clock, "constraints_func": self.constraints_func}
+                "retry": self.retry, "clock": self._clock, "constraints_func": self.constraints_func,
+                "retention": self.retention}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         Study.__init__(self, **state)
@@ -421,12 +538,16 @@ def _constraints(func: ConstraintsFunc, trial: FrozenTrial) -> tuple[list[float]
     return got, None
 
 
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _outcome(value: Any, state: TrialState | None, reason: str | None,
              n_objectives: int) -> tuple[tuple[float, ...] | None, TrialState, str | None]:
-    if state in (TrialState.PRUNED, TrialState.FAILED):
+    if state in (TrialState.PRUNED, TrialState.FAILED, TrialState.PAUSED):
         return None, state, reason if state is TrialState.FAILED else None
     if state not in (None, TrialState.COMPLETE):
-        raise ConfigError(f"state of tell must be COMPLETE, PRUNED or FAILED. Got {state!r}.")
+        raise ConfigError(f"state of tell must be COMPLETE, PRUNED, FAILED or PAUSED. Got {state!r}.")
     raw = list(value) if isinstance(value, (list, tuple)) else [value]
     if len(raw) != n_objectives:
         return None, TrialState.FAILED, f"objective returned {len(raw)} values; the study has {n_objectives}"
