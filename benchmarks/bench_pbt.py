@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -66,8 +67,9 @@ def objective_for(steps: int):  # type: ignore[no-untyped-def]
 def run(seed: int, *, steps: int, jobs: int, pbt: bool, root: Path) -> tuple[float, int, float]:
     """(best final loss, trials, seconds) of one study."""
     scheduler = PBT(population=8, interval=4, max_step=steps - 1, seed=seed) if pbt else NoStopping()
-    storage = f"sqlite:///{root / ('pbt' if pbt else 'fixed')}-{seed}.db"
-    study = shoal.create_study(name=f"nqm-{seed}", storage=storage,
+    # One worker: in memory (checkpoints under $SHOAL_ARTIFACTS); several: a SQLite file.
+    storage = None if jobs == 1 else f"sqlite:///{root / ('pbt' if pbt else 'fixed')}-{seed}.db"
+    study = shoal.create_study(f"nqm-{'pbt' if pbt else 'fixed'}-{seed}", storage=storage,
                                sampler=RandomSampler(seed=seed), scheduler=scheduler)
     start = time.perf_counter()
     study.optimize(objective_for(steps), n_trials=8, n_jobs=jobs)
@@ -89,6 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["SHOAL_ARTIFACTS"] = tmp
         for seed in range(args.seeds):
             fixed, _, fixed_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=False, root=Path(tmp))
             found, trials, pbt_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=True, root=Path(tmp))
