@@ -64,8 +64,8 @@ def objective_for(steps: int):  # type: ignore[no-untyped-def]
     return objective
 
 
-def run(seed: int, *, steps: int, jobs: int, pbt: bool, root: Path) -> tuple[float, int, float]:
-    """(best final loss, trials, seconds) of one study."""
+def run(seed: int, *, steps: int, jobs: int, pbt: bool, root: Path) -> tuple[float, int, int, float]:
+    """(best final loss, trials, steps trained by all of them, seconds) of one study."""
     scheduler = PBT(population=8, interval=4, max_step=steps - 1, seed=seed) if pbt else NoStopping()
     # One worker: in memory (checkpoints under $SHOAL_ARTIFACTS); several: a SQLite file.
     storage = None if jobs == 1 else f"sqlite:///{root / ('pbt' if pbt else 'fixed')}-{seed}.db"
@@ -80,7 +80,24 @@ def run(seed: int, *, steps: int, jobs: int, pbt: bool, root: Path) -> tuple[flo
         schedule = hyperparameter_schedule(best, study.trials)
         print(f"seed 0: the winner (trial {best.number}) followed "
               + ", ".join(f"lr={p['lr']:.3g} from step {s}" for s, p in schedule))
-    return float(best.score), len(study.trials), seconds  # type: ignore[arg-type]
+    trained = sum(len(t.intermediate) for t in study.trials)
+    return float(best.score), len(study.trials), trained, seconds  # type: ignore[arg-type]
+
+
+def references(steps: int) -> tuple[float, float, float]:
+    """(best fixed rate on a fine log grid, its loss, the loss of the optimal schedule)."""
+    def loss(lr: float) -> float:
+        m = M0
+        for _ in range(steps):
+            m = (1.0 - lr) ** 2 * m + lr ** 2 * SIGMA2
+        return m / 2.0
+
+    rate = min((10 ** (-3 + 3 * i / 3000) for i in range(3001)), key=loss)
+    m = M0
+    for _ in range(steps):  # lr_t = m_t / (m_t + sigma^2) minimises the next m
+        lr = m / (m + SIGMA2)
+        m = (1.0 - lr) ** 2 * m + lr ** 2 * SIGMA2
+    return rate, loss(rate), m / 2.0
 
 
 def main() -> None:
@@ -93,14 +110,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SHOAL_ARTIFACTS"] = tmp
         for seed in range(args.seeds):
-            fixed, _, fixed_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=False, root=Path(tmp))
-            found, trials, pbt_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=True, root=Path(tmp))
-            rows.append((seed, fixed, found, trials, fixed_s, pbt_s))
+            fixed, _, _, fixed_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=False,
+                                       root=Path(tmp))
+            found, trials, trained, pbt_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=True,
+                                                root=Path(tmp))
+            rows.append((seed, fixed, found, trials, trained, fixed_s, pbt_s))
     print(f"\nNQM, {args.steps} steps, population 8, interval 4, n_jobs={args.jobs}\n")
-    print("| seed | best fixed lr: loss | PBT: loss | PBT / fixed | PBT trials | s fixed | s PBT |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for seed, fixed, found, trials, fixed_s, pbt_s in rows:
-        print(f"| {seed} | {fixed:.4f} | {found:.4f} | {found / fixed:.3f} | {trials} | "
+    print("| seed | best fixed lr: loss | PBT: loss | PBT / fixed | PBT trials | PBT steps | "
+          "s fixed | s PBT |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for seed, fixed, found, trials, trained, fixed_s, pbt_s in rows:
+        print(f"| {seed} | {fixed:.4f} | {found:.4f} | {found / fixed:.3f} | {trials} | {trained} | "
               f"{fixed_s:.1f} | {pbt_s:.1f} |")
     logs = [math.log(found / fixed) for _, fixed, found, *_ in rows]
     mean = statistics.fmean(logs)
@@ -108,6 +128,9 @@ def main() -> None:
     print(f"\ngeometric mean PBT / fixed: {math.exp(mean):.3f}; log-ratio mean {mean:.3f}, "
           f"sd {sd:.3f} over {len(logs)} seeds (standard error {sd / math.sqrt(len(logs)):.3f}); "
           f"PBT better on {sum(x < 0 for x in logs)}/{len(logs)} seeds")
+    rate, fixed_best, schedule = references(args.steps)
+    print(f"references: the best fixed rate of all ({rate:.3g}) reaches {fixed_best:.4f}; the optimal "
+          f"schedule {schedule:.4f}; the fixed population trains {8 * args.steps} steps")
 
 
 if __name__ == "__main__":
