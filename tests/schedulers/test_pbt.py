@@ -366,3 +366,19 @@ def test_schedule_errors() -> None:
         PBTReplay([(1, {"lr": 0.1})])
     with pytest.raises(ConfigError, match=r"^schedule of PBTReplay must be a non-empty list"):
         PBTReplay([])
+
+
+def test_a_retry_stands_for_the_member_it_reruns() -> None:
+    # Member 2's worker died (FAILED); the study's retry (trial 8, same params) is a member in its
+    # place, not a ninth founder, and is exploited as member 2 would be.
+    history = founders()
+    history[2] = member(2, state=TrialState.FAILED)
+    retry = member(8, 0.9, system_attrs={"retry_of": 2, "retry_count": 1}, parent=2)
+    assert PBT().decide(retry, [*history, retry]) is Decision.STOP
+    assert PBT()._members({t.number: t for t in [*history, retry]}) == set(range(9))
+    assert PBT()._full({t.number: t for t in [*founders()[:7], retry]}) is False
+    # Its schedule is that of the trial it re-runs: a fork of 4 at 3.
+    fork = forked(9, parent=4, step=3, replaces=1, params={"lr": 0.06, "layers": 5})
+    again = member(10, 0.1, system_attrs={"retry_of": 9}, params={"lr": 0.06, "layers": 5})
+    assert hyperparameter_schedule(again, [*history, fork, again]) == [
+        (0, {"layers": 5, "lr": 0.05}), (4, {"lr": 0.06, "layers": 5})]

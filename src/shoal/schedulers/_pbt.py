@@ -32,10 +32,11 @@ class PBT:
     """Population-based training: every `interval` steps the worst members restart from a copy of a
     top member's checkpoint with perturbed hyperparameters.
 
-    **Members.** The first `population` trials that are not forks (drawn by the study's sampler, or
-    enqueued) found the population; a fork that replaces a member (`replaces=` in its "forked"
-    lineage event) is a member too. Other trials are left alone (CONTINUE). Run the study with
-    `n_trials=population`: the forks and resumes that follow are continuations and use no budget.
+    **Members.** The first `population` trials that are neither forks nor retries (drawn by the
+    study's sampler, or enqueued) found the population; a fork that replaces a member (`replaces=`
+    in its "forked" lineage event) and the retry of a member whose worker died are members too.
+    Other trials are left alone (CONTINUE). Run the study with `n_trials=population`: the forks
+    and resumes that follow are continuations and use no budget.
 
     **Exploit** (`decide`). Steps are counted from 0, so a member has trained `interval` steps when it
     reports step `interval - 1`; at such a step s (s + 1 a multiple of `interval`, s < `max_step`)
@@ -175,15 +176,16 @@ class PBT:
         return min(math.ceil(round(n * self.quantile, 9)), n // 2)
 
     def _founders(self, trials: Mapping[int, FrozenTrial]) -> list[int]:
-        return [n for n in sorted(trials) if trials[n].forked_from is None]
+        return [n for n in sorted(trials)
+                if trials[n].forked_from is None and _retry_of(trials[n]) is None]
 
     def _full(self, trials: Mapping[int, FrozenTrial]) -> bool:
         return len(self._founders(trials)) >= self.population
 
     def _members(self, trials: Mapping[int, FrozenTrial]) -> set[int]:
         members = set(self._founders(trials)[:self.population])
-        for number in sorted(trials):  # a fork is newer than the member it replaces
-            if _replaces(trials[number]) in members:
+        for number in sorted(trials):  # a fork or a retry is newer than the member it follows
+            if _replaces(trials[number]) in members or _retry_of(trials[number]) in members:
                 members.add(number)
         return members
 
@@ -228,6 +230,12 @@ def _replaces(trial: FrozenTrial) -> int | None:
             replaces = event.get("replaces")
             return None if replaces is None else int(replaces)
     return None
+
+
+def _retry_of(trial: FrozenTrial) -> int | None:
+    """The trial this one re-runs after its worker died (the study's retry policy), if any."""
+    dead = trial.system_attrs.get("retry_of")
+    return None if dead is None else int(dead)
 
 
 def _score_at(trial: FrozenTrial, step: int) -> float | None:

@@ -17,7 +17,8 @@ def hyperparameter_schedule(trial: FrozenTrial,
                             history: Sequence[FrozenTrial]) -> list[tuple[int, dict[str, Any]]]:
     """The parameters `trial`'s state was trained with, as (first step, params) pairs, oldest first.
 
-    Walks `forked_from` up the ancestors: each ancestor's params apply from its own start step
+    Walks `forked_from` up the ancestors (a retry stands for the trial it re-runs, with the same
+    params, from that trial's checkpoint): each ancestor's params apply from its own start step
     until the step its descendant's state was copied at; an ancestor whose span is empty (a fork
     of a fork at its very start point) drops out. The first pair starts at step 0 when the oldest
     ancestor was not itself a fork.
@@ -35,16 +36,23 @@ def hyperparameter_schedule(trial: FrozenTrial,
     """
     by_number = {t.number: t for t in history}
     chain, seen = [trial], {trial.number}
-    while (fork := chain[-1].forked_from) is not None:
-        parent = by_number.get(fork[0])
+    while True:
+        fork, retry_of = chain[-1].forked_from, chain[-1].system_attrs.get("retry_of")
+        if fork is None and retry_of is None:
+            break
+        number = fork[0] if fork is not None else int(str(retry_of))
+        parent = by_number.get(number)
         if parent is None:
-            raise ConfigError(f"history of hyperparameter_schedule must hold trial {fork[0]}, an "
+            raise ConfigError(f"history of hyperparameter_schedule must hold trial {number}, an "
                               f"ancestor of trial {trial.number}. Got trials "
                               f"{sorted(by_number)!r}. Pass study.trials.")
         if parent.number in seen:
             raise ConfigError(f"lineage of trial {trial.number} must not loop. Got trial "
                               f"{parent.number} twice. The storage holds a corrupt lineage.")
-        chain.append(parent)
+        if fork is None:  # a retry re-runs its dead parent's params from its checkpoint: the same span
+            chain[-1] = parent
+        else:
+            chain.append(parent)
         seen.add(parent.number)
     schedule: list[tuple[int, dict[str, Any]]] = []
     cutoff: int | None = None
