@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+import shoal
 from shoal.exceptions import ConfigError
+from shoal.samplers import RandomSampler
 from shoal.schedulers import PBT, Decision, PBTReplay, Suggestion, hyperparameter_schedule
 from shoal.schedulers._pbt import perturb
 from shoal.space import Categorical, Float, Int
@@ -69,6 +71,9 @@ def test_bad_arguments_are_one_sentence(kwargs: dict[str, Any], message: str) ->
 def test_one_objective_only() -> None:
     # Ranking needs one score: create_study refuses a scheduler without the attribute.
     assert not hasattr(PBT(), "multi_objective")
+    with pytest.raises(ConfigError, match=r"scheduler.*Use NoStopping\(\)"):
+        shoal.create_study(directions=["minimize", "minimize"], scheduler=PBT(),
+                           sampler=RandomSampler(seed=0))
 
 
 # Exploit: the oracle table ---------------------------------------------------------------------
