@@ -99,6 +99,7 @@ def _pbt_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
 #: Scheduler name -> (make_scheduler(), oracle cases or None).
 SCHEDULERS: dict[str, tuple[Callable[[], Scheduler] | None, Callable[[], list[Any]] | None]] = {
     "MedianStopping": (None, _median_oracle),
+    "PB2": (None, _pbt_oracle),  # PBT's decisions; only the explore step differs
     "PBT": (None, _pbt_oracle),
     "NoStopping": (None, lambda: [(_r(5, {0: 99.0}, TrialState.RUNNING),
                                    [_r(i, {0: 1.0}) for i in range(9)], Decision.CONTINUE)]),

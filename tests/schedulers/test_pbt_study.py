@@ -15,7 +15,7 @@ import pytest
 
 import shoal
 from shoal.samplers import RandomSampler
-from shoal.schedulers import PBT, PBTReplay, hyperparameter_schedule
+from shoal.schedulers import PB2, PBT, PBTReplay, hyperparameter_schedule
 from shoal.storage._sql import SQLStorage
 from shoal.trial import FrozenTrial, TrialState
 
@@ -83,10 +83,11 @@ def _check(study: shoal.Study, *, racing: bool = False) -> list[FrozenTrial]:
     return trials
 
 
-def test_one_worker_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", [PBT, PB2])
+def test_one_worker_in_memory(kind: type[PBT], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOAL_ARTIFACTS", str(tmp_path))
     study = shoal.create_study(sampler=RandomSampler(seed=0),
-                               scheduler=PBT(population=8, interval=4, max_step=STEPS - 1, seed=0))
+                               scheduler=kind(population=8, interval=4, max_step=STEPS - 1, seed=0))
     study.optimize(objective, n_trials=8)
     trials = _check(study)
     assert sum(t.resumes for t in trials) > 0  # members took turns: paused and resumed

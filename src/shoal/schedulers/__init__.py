@@ -1,9 +1,10 @@
 """When to stop, pause or promote a running trial."""
 
 from shoal.schedulers._median import MedianStopping
+from shoal.schedulers._pb2 import PB2
 from shoal.schedulers._pbt import PBT
 from shoal.schedulers._pbt_schedule import PBTReplay, hyperparameter_schedule
 from shoal.schedulers._protocol import Decision, NoStopping, Scheduler, Suggestion, SuggestsJobs
 
-__all__ = ["PBT", "Decision", "MedianStopping", "NoStopping", "PBTReplay", "Scheduler", "Suggestion",
+__all__ = ["PB2", "PBT", "Decision", "MedianStopping", "NoStopping", "PBTReplay", "Scheduler", "Suggestion",
            "SuggestsJobs", "hyperparameter_schedule"]

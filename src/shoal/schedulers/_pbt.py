@@ -204,10 +204,16 @@ class PBT:
         parent = trials[top[int(rng.integers(len(top)))]]
         names = self.hyperparams if self.hyperparams is not None else sorted(
             n for n, p in parent.distributions.items() if isinstance(p, (Float, Int)))
-        params = perturb(parent.params, parent.distributions, names=names, factors=self.perturb,
-                         resample_probability=self.resample_probability, rng=rng)
+        params = self._explore(parent, names, step=step, trials=trials, members=members, rng=rng)
         return Suggestion(fork=parent.number, step=_fork_step(parent, step), params=params,
                           replaces=member.number)
+
+    def _explore(self, parent: FrozenTrial, names: Sequence[str], *, step: int,
+                 trials: Mapping[int, FrozenTrial], members: Collection[int],
+                 rng: np.random.Generator) -> dict[str, Any]:
+        """The fork's new hyperparameters: the parent's, perturbed (PB2 chooses them by a model)."""
+        return perturb(parent.params, parent.distributions, names=names, factors=self.perturb,
+                       resample_probability=self.resample_probability, rng=rng)
 
     def __repr__(self) -> str:
         return (f"PBT(population={self.population}, interval={self.interval}, "
