@@ -13,14 +13,16 @@ lr * sigma^2 / (2 - lr); the best rate falls as training goes on, so no fixed ra
 schedule lr_t = m_t / (m_t + sigma^2) about 0.0125). The state m is a float each trial saves with
 `trial.checkpoint(step)` and reads back from `trial.resume_checkpoint`, as a model's weights.
 
-For each seed, two studies draw the same eight learning rates (RandomSampler with that seed,
+For each seed, three studies draw the same eight learning rates (RandomSampler with that seed,
 log-uniform in [1e-3, 1]):
   - fixed: each trains its rate for STEPS steps (NoStopping); the best final loss of the eight;
   - PBT:   PBT(population=8, interval=4, max_step=STEPS - 1, seed=seed); the best final loss of
            the members that reached the last step (forks start from a parent's checkpoint, so
-           every member has trained STEPS steps' worth of state, as the fixed ones).
-Printed: per seed both losses and their ratio; then the geometric mean ratio and the spread of
-log-ratios over seeds (a margin larger than the seed-to-seed noise is a real win).
+           every member has trained STEPS steps' worth of state, as the fixed ones);
+  - PB2:   the same with PB2 (the fork's rate chosen by GP-UCB instead of x0.8 / x1.2).
+Printed: per seed the three losses and the ratios; then for PBT / fixed, PB2 / fixed and PB2 / PBT
+the geometric mean ratio and the spread of log-ratios over seeds (a margin larger than the
+seed-to-seed noise is a real win).
 
     nice .venv/bin/python benchmarks/bench_pbt.py [--seeds 10] [--steps 40] [--jobs 1]
 """
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import shoal
 from shoal.samplers import RandomSampler
-from shoal.schedulers import PBT, NoStopping, hyperparameter_schedule
+from shoal.schedulers import PB2, PBT, NoStopping, hyperparameter_schedule
 
 M0, SIGMA2 = 100.0, 1.0
 
@@ -64,24 +66,33 @@ def objective_for(steps: int):  # type: ignore[no-untyped-def]
     return objective
 
 
-def run(seed: int, *, steps: int, jobs: int, pbt: bool, root: Path) -> tuple[float, int, int, float]:
-    """(best final loss, trials, steps trained by all of them, seconds) of one study."""
-    scheduler = PBT(population=8, interval=4, max_step=steps - 1, seed=seed) if pbt else NoStopping()
+def run(seed: int, *, kind: str, steps: int, jobs: int, root: Path) -> tuple[float, int, int]:
+    """(best final loss, trials, steps trained by all of them) of one study; kind is "fixed",
+    "pbt" or "pb2"."""
+    schedulers = {"fixed": NoStopping, "pbt": PBT, "pb2": PB2}
+    scheduler = schedulers[kind]() if kind == "fixed" else schedulers[kind](
+        population=8, interval=4, max_step=steps - 1, seed=seed)
     # One worker: in memory (checkpoints under $SHOAL_ARTIFACTS); several: a SQLite file.
-    storage = None if jobs == 1 else f"sqlite:///{root / ('pbt' if pbt else 'fixed')}-{seed}.db"
-    study = shoal.create_study(f"nqm-{'pbt' if pbt else 'fixed'}-{seed}", storage=storage,
+    storage = None if jobs == 1 else f"sqlite:///{root / kind}-{seed}.db"
+    study = shoal.create_study(f"nqm-{kind}-{seed}", storage=storage,
                                sampler=RandomSampler(seed=seed), scheduler=scheduler)
-    start = time.perf_counter()
     study.optimize(objective_for(steps), n_trials=8, n_jobs=jobs)
-    seconds = time.perf_counter() - start
     finished = [t for t in study.trials if t.last_step == steps - 1 and t.score is not None]
     best = min(finished, key=lambda t: t.score)  # type: ignore[arg-type, return-value]
-    if pbt and seed == 0:
+    if kind != "fixed" and seed == 0:
         schedule = hyperparameter_schedule(best, study.trials)
-        print(f"seed 0: the winner (trial {best.number}) followed "
+        print(f"seed 0, {kind}: the winner (trial {best.number}) followed "
               + ", ".join(f"lr={p['lr']:.3g} from step {s}" for s, p in schedule))
     trained = sum(len(t.intermediate) for t in study.trials)
-    return float(best.score), len(study.trials), trained, seconds  # type: ignore[arg-type]
+    return float(best.score), len(study.trials), trained  # type: ignore[arg-type]
+
+
+def summary(name: str, logs: list[float]) -> str:
+    mean = statistics.fmean(logs)
+    sd = statistics.stdev(logs) if len(logs) > 1 else float("nan")
+    return (f"{name}: geometric mean {math.exp(mean):.3f}; log-ratio mean {mean:.3f}, sd {sd:.3f} "
+            f"over {len(logs)} seeds (standard error {sd / math.sqrt(len(logs)):.3f}); better on "
+            f"{sum(x < 0 for x in logs)}/{len(logs)} seeds")
 
 
 def references(steps: int) -> tuple[float, float, float]:
@@ -110,24 +121,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SHOAL_ARTIFACTS"] = tmp
         for seed in range(args.seeds):
-            fixed, _, _, fixed_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=False,
-                                       root=Path(tmp))
-            found, trials, trained, pbt_s = run(seed, steps=args.steps, jobs=args.jobs, pbt=True,
-                                                root=Path(tmp))
-            rows.append((seed, fixed, found, trials, trained, fixed_s, pbt_s))
+            start = time.perf_counter()
+            got = {kind: run(seed, kind=kind, steps=args.steps, jobs=args.jobs, root=Path(tmp))
+                   for kind in ("fixed", "pbt", "pb2")}
+            rows.append((seed, got, time.perf_counter() - start))
     print(f"\nNQM, {args.steps} steps, population 8, interval 4, n_jobs={args.jobs}\n")
-    print("| seed | best fixed lr: loss | PBT: loss | PBT / fixed | PBT trials | PBT steps | "
-          "s fixed | s PBT |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for seed, fixed, found, trials, trained, fixed_s, pbt_s in rows:
-        print(f"| {seed} | {fixed:.4f} | {found:.4f} | {found / fixed:.3f} | {trials} | {trained} | "
-              f"{fixed_s:.1f} | {pbt_s:.1f} |")
-    logs = [math.log(found / fixed) for _, fixed, found, *_ in rows]
-    mean = statistics.fmean(logs)
-    sd = statistics.stdev(logs) if len(logs) > 1 else float("nan")
-    print(f"\ngeometric mean PBT / fixed: {math.exp(mean):.3f}; log-ratio mean {mean:.3f}, "
-          f"sd {sd:.3f} over {len(logs)} seeds (standard error {sd / math.sqrt(len(logs)):.3f}); "
-          f"PBT better on {sum(x < 0 for x in logs)}/{len(logs)} seeds")
+    print("| seed | best fixed lr | PBT | PB2 | PBT / fixed | PB2 / fixed | PBT trials, steps | "
+          "PB2 trials, steps | s (all three) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for seed, got, seconds in rows:
+        (fixed, _, _), (pbt, pbt_n, pbt_steps), (pb2, pb2_n, pb2_steps) = (
+            got["fixed"], got["pbt"], got["pb2"])
+        print(f"| {seed} | {fixed:.4f} | {pbt:.4f} | {pb2:.4f} | {pbt / fixed:.3f} | "
+              f"{pb2 / fixed:.3f} | {pbt_n}, {pbt_steps} | {pb2_n}, {pb2_steps} | {seconds:.1f} |")
+    print()
+    for name, a, b in (("PBT / fixed", "pbt", "fixed"), ("PB2 / fixed", "pb2", "fixed"),
+                       ("PB2 / PBT", "pb2", "pbt")):
+        print(summary(name, [math.log(got[a][0] / got[b][0]) for _, got, _ in rows]))
     rate, fixed_best, schedule = references(args.steps)
     print(f"references: the best fixed rate of all ({rate:.3g}) reaches {fixed_best:.4f}; the optimal "
           f"schedule {schedule:.4f}; the fixed population trains {8 * args.steps} steps")
