@@ -36,7 +36,8 @@ class PBT:
     study's sampler, or enqueued) found the population; a fork that replaces a member (`replaces=`
     in its "forked" lineage event) and the retry of a member whose worker died are members too.
     Other trials are left alone (CONTINUE). Run the study with `n_trials=population`: the forks
-    and resumes that follow are continuations and use no budget.
+    and resumes that follow are continuations and use no budget (with fewer, the members pause
+    for founders that never start; a later `optimize` resumes them).
 
     **Exploit** (`decide`). Steps are counted from 0, so a member has trained `interval` steps when it
     reports step `interval - 1`; at such a step s (s + 1 a multiple of `interval`, s < `max_step`)
