@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.storage import CheckpointFolder, Retention, study_folder
-from shoal.trial import FrozenTrial
+from shoal.exceptions import ConfigError
+from shoal.space import Space
+from shoal.storage import CheckpointFolder, Retention, Storage, study_folder
+from shoal.trial import FrozenTrial, TrialState
 
-__all__ = ["CheckpointPlan", "adopt_fork_start", "best_step", "fork_changes", "kept_summary",
-           "link_fork_start", "plan_for", "trial_folder"]
+__all__ = ["CheckpointPlan", "best_step", "create_fork", "fork_changes", "kept_summary", "plan_for",
+           "trial_folder"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +142,32 @@ def best_step(scores: Mapping[int, float]) -> int | None:
 def kept_summary(folder: CheckpointFolder) -> dict[str, Any]:
     """What `system_attrs["checkpoints"]` records after a save: kept steps and their bytes."""
     return {"steps": folder.steps(), "bytes": folder.disk_bytes()}
+
+
+def create_fork(storage: Storage, *, study_id: int, study_name: str, space: Space | None,
+                parent: FrozenTrial, step: int | None, params: Mapping[str, Any],
+                replaces: int | None, now: float, worker: str | None) -> FrozenTrial:
+    """Create the trial that forks `parent` at `step` with `params` changed: RUNNING for `worker`,
+    or WAITING for any worker when `worker` is None. Its start point is pinned first."""
+    if space is not None:
+        for name, value in params.items():
+            if name not in space or not space[name].contains(value):
+                raise ConfigError(f"value of forked parameter {name!r} must lie in the study's "
+                                  f"space. Got {value!r}. Use a value the space allows.")
+    staging, taken = link_fork_start(storage_url=storage.url, study_name=study_name,
+                                     parent=parent.number, step=step)
+    event = {"event": "forked", "parent": parent.number, "step": taken,
+             "changed": fork_changes(parent, params), "replaces": replaces, "at": now}
+    try:
+        frozen = storage.create_trial(
+            study_id, state=TrialState.WAITING if worker is None else TrialState.RUNNING,
+            params={**parent.params, **params}, distributions=dict(parent.distributions),
+            user_attrs=dict(parent.user_attrs), system_attrs={"fixed_params": True, "forked": True},
+            parent=parent.number, worker=worker, lineage=[event])
+        adopt_fork_start(staging, storage_url=storage.url, study_name=study_name,
+                         number=frozen.number)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return frozen

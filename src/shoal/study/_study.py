@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
-from shoal.schedulers import Decision, Scheduler, Suggestion, SuggestsJobs
+from shoal.schedulers import Decision, NoStopping, Scheduler, Suggestion, SuggestsJobs
 from shoal.space import Param, Space
 from shoal.storage import Retention, Storage, StudyRecord
 from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
-from shoal.study._lifecycle import adopt_fork_start, fork_changes, link_fork_start, plan_for
+from shoal.study._lifecycle import create_fork, plan_for
+from shoal.study._outcome import ConstraintsFunc, constraints_of, outcome
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts, pareto_front
@@ -34,8 +35,8 @@ __all__ = ["ConstraintsFunc", "Study"]
 log = logging.getLogger("shoal")
 Objective = Callable[[Trial], Any]
 Callback = Callable[["Study", FrozenTrial], None]
-#: `f(frozen_trial) -> [c1, c2, ...]`: the trial is feasible when every value is <= 0.
-ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
+#: Studies (by name) whose objective was told, in this process, that the default never stops.
+_TOLD_NO_STOPPING: set[str] = set()
 
 
 class Study:
@@ -46,7 +47,7 @@ class Study:
     """
 
     def __init__(self, *, record: StudyRecord, storage: Storage, sampler: Sampler,
-                 scheduler: Scheduler, space: Space | None = None,
+                 scheduler: Scheduler | None, space: Space | None = None,
                  heartbeat: Heartbeat | None = None, retry: RetryPolicy | None = None,
                  clock: Clock | None = None, constraints_func: ConstraintsFunc | None = None,
                  retention: Retention | None = None) -> None:
@@ -55,7 +56,9 @@ class Study:
         self.constraints_func = constraints_func
         self.storage = storage
         self.sampler = sampler
-        self.scheduler = scheduler
+        # None: the default, NoStopping; an objective that asks for a decision is told so once.
+        self._default_scheduler = scheduler is None
+        self.scheduler: Scheduler = scheduler if scheduler is not None else NoStopping()
         self.space = space
         self.heartbeat = heartbeat or Heartbeat()
         self.retry = retry or RetryPolicy()
@@ -317,35 +320,11 @@ class Study:
 
     def _fork(self, number: int, *, step: int | None, params: Mapping[str, Any],
               replaces: int | None, waiting: bool) -> Trial | int:
-        parent = self._trial(number)
-        if self.space is not None:
-            for name, value in params.items():
-                if name not in self.space or not self.space[name].contains(value):
-                    raise ConfigError(f"value of forked parameter {name!r} must lie in the study's "
-                                      f"space. Got {value!r}. Use a value the space allows.")
-        staging, taken = link_fork_start(storage_url=self.storage.url, study_name=self.name,
-                                         parent=number, step=step)
-        event = {"event": "forked", "parent": number, "step": taken,
-                 "changed": fork_changes(parent, params), "replaces": replaces,
-                 "at": self._clock.now()}
-        state = TrialState.WAITING if waiting else TrialState.RUNNING
-        try:
-            frozen = self.storage.create_trial(
-                self.study_id, state=state, params={**parent.params, **params},
-                distributions=dict(parent.distributions), user_attrs=dict(parent.user_attrs),
-                system_attrs={"fixed_params": True, "forked": True}, parent=number,
-                worker=None if waiting else _worker_name(), lineage=[event])
-            adopt_fork_start(staging, storage_url=self.storage.url, study_name=self.name,
-                             number=frozen.number)
-        except BaseException:
-            if staging is not None:
-                import shutil
-
-                shutil.rmtree(staging, ignore_errors=True)
-            raise
-        if waiting:
-            return frozen.number
-        return self._start(frozen)
+        frozen = create_fork(self.storage, study_id=self.study_id, study_name=self.name,
+                             space=self.space, parent=self._trial(number), step=step,
+                             params=params, replaces=replaces, now=self._clock.now(),
+                             worker=None if waiting else _worker_name())
+        return frozen.number if waiting else self._start(frozen)
 
     def _trial(self, number: int) -> FrozenTrial:
         trials = self._history()
@@ -381,6 +360,13 @@ class Study:
 
     def decide(self, trial: FrozenTrial) -> Decision:
         """The scheduler's decision for a running trial."""
+        if self._default_scheduler and self.name not in _TOLD_NO_STOPPING:
+            _TOLD_NO_STOPPING.add(self.name)
+            log.warning("trial %d asked its scheduler whether to stop, but study %r has none: "
+                        "NoStopping (the default) lets every trial run to the end. Pass e.g. "
+                        "scheduler=shoal.schedulers.ASHA(max_resource=EPOCHS) to stop poor trials "
+                        "early (why this default: README, 'Stopping trials early').",
+                        trial.number, self.name)
         # Loaded only if the scheduler looks: NoStopping never does, and a read costs a query.
         return self.scheduler.decide(trial, LazyHistory(self._history))
 
@@ -388,12 +374,12 @@ class Study:
                      reason: str | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> FrozenTrial:
         """End a running trial (as `tell` does, which calls this through the trial)."""
-        values, state, reason = _outcome(value, state, reason, len(self.directions))
+        values, state, reason = outcome(value, state, reason, len(self.directions))
         attrs = dict(system_attrs or {})
         if state is TrialState.COMPLETE and self.constraints_func is not None:
             done = dataclasses.replace(trial, state=state, values=values,
                                        system_attrs={**trial.system_attrs, **attrs})
-            constraints, reason = _constraints(self.constraints_func, done)
+            constraints, reason = constraints_of(self.constraints_func, done)
             if constraints is None:
                 values, state = None, TrialState.FAILED
             else:
@@ -518,7 +504,8 @@ class Study:
                               "pickle; in-memory trials live in this process only. Got 'memory'. "
                               "Use create_study(..., storage='sqlite:///shoal.db').")
         return {"record": self._record, "storage": self.storage, "sampler": self.sampler,
-                "scheduler": self.scheduler, "space": self.space, "heartbeat": self.heartbeat,
+                "scheduler": None if self._default_scheduler else self.scheduler,
+                "space": self.space, "heartbeat": self.heartbeat,
                 "retry": self.retry, "clock": self._clock, "constraints_func": self.constraints_func,
                 "retention": self.retention}
 
@@ -526,41 +513,5 @@ class Study:
         Study.__init__(self, **state)
 
 
-def _constraints(func: ConstraintsFunc, trial: FrozenTrial) -> tuple[list[float] | None, str | None]:
-    """The constraint values of a completed trial, or None and why the trial must fail instead."""
-    try:
-        raw = func(trial)
-        got = [float(c) for c in (raw if isinstance(raw, (list, tuple)) else list(raw))]
-    except Exception as err:  # a broken constraint marks this trial, as a broken objective would
-        return None, f"constraints_func raised {type(err).__name__}: {err}"
-    if not all(math.isfinite(c) for c in got):
-        return None, f"constraints_func returned {got!r}; every value must be a finite number"
-    return got, None
-
-
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _outcome(value: Any, state: TrialState | None, reason: str | None,
-             n_objectives: int) -> tuple[tuple[float, ...] | None, TrialState, str | None]:
-    if state in (TrialState.PRUNED, TrialState.FAILED, TrialState.PAUSED):
-        return None, state, reason if state is TrialState.FAILED else None
-    if state not in (None, TrialState.COMPLETE):
-        raise ConfigError(f"state of tell must be COMPLETE, PRUNED, FAILED or PAUSED. Got {state!r}.")
-    raw = list(value) if isinstance(value, (list, tuple)) else [value]
-    if len(raw) != n_objectives:
-        return None, TrialState.FAILED, f"objective returned {len(raw)} values; the study has {n_objectives}"
-    values = []
-    for v in raw:
-        if isinstance(v, bool) or v is None:
-            return None, TrialState.FAILED, f"objective returned {v!r}, not a number"
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            return None, TrialState.FAILED, f"objective returned {v!r} ({type(v).__name__}), not a number"
-        if not math.isfinite(f):
-            return None, TrialState.FAILED, f"objective returned {f!r}"
-        values.append(f)
-    return tuple(values), TrialState.COMPLETE, None
-
