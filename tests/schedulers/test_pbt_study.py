@@ -1,5 +1,5 @@
 """PBT in a real study: a toy objective checkpoints a float state per step and reads it back when
-resumed or forked; in memory with one worker and on SQLite with two worker processes.
+resumed or forked; one worker in memory and on SQLite, two worker processes on SQLite.
 
 The checks follow each fork through the records: the state a child read from its checkpoint is
 the parent's state at the fork step (the number the parent reported there), its first step
@@ -8,7 +8,6 @@ trained with its own, perturbed, learning rate, and the lineage names what chang
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ import pytest
 import shoal
 from shoal.samplers import RandomSampler
 from shoal.schedulers import PB2, PBT, PBTReplay, hyperparameter_schedule
-from shoal.storage._sql import SQLStorage
 from shoal.trial import FrozenTrial, TrialState
 
 STEPS = 16
@@ -83,10 +81,12 @@ def _check(study: shoal.Study, *, racing: bool = False) -> list[FrozenTrial]:
     return trials
 
 
-@pytest.mark.parametrize("kind", [PBT, PB2])
-def test_one_worker_in_memory(kind: type[PBT], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("kind", "sqlite"), [(PBT, False), (PB2, False), (PBT, True)])
+def test_one_worker(kind: type[PBT], sqlite: bool, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOAL_ARTIFACTS", str(tmp_path))
-    study = shoal.create_study(sampler=RandomSampler(seed=0),
+    study = shoal.create_study(storage=f"sqlite:///{tmp_path / 'pbt.db'}" if sqlite else None,
+                               sampler=RandomSampler(seed=0),
                                scheduler=kind(population=8, interval=4, max_step=STEPS - 1, seed=0))
     study.optimize(objective, n_trials=8)
     trials = _check(study)
@@ -94,8 +94,6 @@ def test_one_worker_in_memory(kind: type[PBT], tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("lineage" not in inspect.signature(SQLStorage.create_trial).parameters,
-                    reason="SQL storage's pause/resume lifecycle is on branch mf-storage, not here yet")
 def test_two_worker_processes_on_sqlite(tmp_path: Path) -> None:
     study = shoal.create_study(storage=f"sqlite:///{tmp_path / 'pbt.db'}",
                                sampler=RandomSampler(seed=1),
