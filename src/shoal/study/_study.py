@@ -450,7 +450,8 @@ class Study:
                 Errors in shoal's own configuration (a bad parameter, a storage error) always stop.
             callbacks: Called as `callback(study, frozen_trial)` after each trial of this call, in
                 this process (also with n_jobs > 1: workers send their trials here), one trial at
-                a time, including trials ended by an interruption.
+                a time, including trials ended by an interruption. A trial that pauses is sent
+                each time it stops running (PAUSED, then again when it ends).
             show_progress_bar: Draw a progress bar of this call's trials while they run.
             executor: How workers run; defaults to this process (n_jobs=1) or local processes.
             max_consecutive_failures: Stop once this many trials of this call failed in a row
