@@ -414,3 +414,19 @@ def test_a_restored_step_reported_again_decides_nothing() -> None:
     fork = forked(8, parent=4, step=3, replaces=7, score=99.0, steps=4)
     assert fork.start_step == 4
     assert PBT().decide(fork, [*history, fork]) is Decision.CONTINUE
+
+
+def test_a_second_fork_of_one_member_stops_at_once() -> None:
+    # Two workers asked together and both forked member 2 (trials 8 and 9). Trial numbers settle
+    # it: 9 is no member, stops at its first report (step 4, no interval's end), and its PRUNED
+    # record asks for no fork of its own.
+    history = founders(steps=5)
+    history[2] = member(2, state=TrialState.PRUNED)
+    first = forked(8, parent=4, step=3, replaces=2, score=0.1, steps=5)
+    second = forked(9, parent=4, step=3, replaces=2, score=0.1, steps=5)
+    both = [*history, first, second]
+    assert PBT().decide(second, both) is Decision.STOP
+    assert PBT().decide(first, both) is Decision.CONTINUE
+    assert PBT()._members({t.number: t for t in both}) == set(range(9))
+    pruned = [*history, first, replace(second, state=TrialState.PRUNED)]
+    assert PBT().next_job(pruned) == Suggestion(wait=True)  # nothing to replace

@@ -48,18 +48,28 @@ def objective(trial: shoal.Trial) -> float:
 def _check(study: shoal.Study, *, racing: bool = False) -> list[FrozenTrial]:
     """The run's records, checked; `racing`: workers that ask at the same moment may both start
     the fork of one exploited member (the study does not refuse a second fork naming the same
-    `replaces` yet), so a member may be replaced twice; each extra fork is one member more."""
+    `replaces`); the higher-numbered copy must stop at its first report and count for nothing."""
     trials = study.trials
     by_number = {t.number: t for t in trials}
     assert not [t.number for t in trials if not t.state.is_finished], "left paused or running"
     assert all(t.state is not TrialState.FAILED for t in trials), [t.failure_reason for t in trials]
     forks = [t for t in trials if t.forked_from is not None]
     assert forks, "no member was exploited"
-    pruned = sorted(t.number for t in trials if t.state is TrialState.PRUNED)
-    replaced = sorted(e["replaces"] for t in forks for e in t.lineage if e["event"] == "forked")
-    extra = len(replaced) - len(set(replaced))
-    assert sorted(set(replaced)) == pruned  # every exploited member replaced
-    assert racing or not extra  # once
+    first: dict[int, int] = {}  # exploited member -> the fork that replaces it
+    duplicates = []
+    for fork in forks:
+        replaces = next(e["replaces"] for e in fork.lineage if e["event"] == "forked")
+        if replaces in first:
+            duplicates.append(fork)
+        else:
+            first[replaces] = fork.number
+    assert racing or not duplicates  # once
+    for copy in duplicates:  # stopped at its first report
+        assert copy.state is TrialState.PRUNED
+        assert len(copy.intermediate) == 1
+    copies = {t.number for t in duplicates}
+    pruned = sorted(t.number for t in trials if t.state is TrialState.PRUNED and t.number not in copies)
+    assert sorted(first) == pruned  # every exploited member replaced
     for child in forks:
         parent_number, step = child.forked_from  # type: ignore[misc]
         parent = by_number[parent_number]
@@ -72,7 +82,7 @@ def _check(study: shoal.Study, *, racing: bool = False) -> list[FrozenTrial]:
         if lr != old:  # equal only when clipped at a bound
             assert event["changed"]["lr"] == [old, lr]
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
-    assert len(complete) == 8 + extra
+    assert len(complete) == 8  # the population kept its size
     for t in complete:  # replaying the schedule on a fresh state gives the same result
         replay, m = PBTReplay(hyperparameter_schedule(t, trials)), 100.0
         for step in range(STEPS):

@@ -54,6 +54,10 @@ class PBT:
     larger than the number of workers advances together (as Ray Tune's PBT pauses trials); an
     objective that never calls `trial.should_pause()` simply trains on.
 
+    **Two workers, one fork.** Workers that ask at the same moment get the same fork and may both
+    start it; the higher-numbered copy is no member and gets `Decision.STOP` at its first report
+    (one step trained), so the population keeps its size.
+
     **Explore** (`next_job`). For each PRUNED member (exploited, or pruned by the objective itself,
     e.g. a diverged loss) at a step s < `max_step` that no fork replaces yet, the next worker starts
     `Suggestion(fork=parent, step=..., params=..., replaces=member)`: `parent` drawn uniformly from
@@ -128,6 +132,9 @@ class PBT:
     # Decisions ---------------------------------------------------------------------------------
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         step = trial.last_step
+        if step is not None and _replaces(trial) is not None \
+                and trial.number in _duplicates(_by_number(history, trial)):
+            return Decision.STOP  # a second fork of one member: the lower-numbered one goes on
         if step is None or not self._before_end(step) or not crosses(trial, self.interval):
             return Decision.CONTINUE
         trials = _by_number(history, trial)
@@ -186,7 +193,10 @@ class PBT:
 
     def _members(self, trials: Mapping[int, FrozenTrial]) -> set[int]:
         members = set(self._founders(trials)[:self.population])
+        duplicates = _duplicates(trials)
         for number in sorted(trials):  # a fork or a retry is newer than the member it follows
+            if number in duplicates:
+                continue
             if _replaces(trials[number]) in members or _retry_of(trials[number]) in members:
                 members.add(number)
         return members
@@ -262,6 +272,20 @@ def _replaces(trial: FrozenTrial) -> int | None:
             replaces = event.get("replaces")
             return None if replaces is None else int(replaces)
     return None
+
+
+def _duplicates(trials: Mapping[int, FrozenTrial]) -> set[int]:
+    """Forks that replace a member a lower-numbered fork already replaces: two workers that asked
+    at the same moment both started the same fork, and trial numbers settle which one counts."""
+    seen: set[int] = set()
+    out = set()
+    for number in sorted(trials):
+        replaces = _replaces(trials[number])
+        if replaces is not None:
+            if replaces in seen:
+                out.add(number)
+            seen.add(replaces)
+    return out
 
 
 def _retry_of(trial: FrozenTrial) -> int | None:
