@@ -132,6 +132,7 @@ METHODS = {
     "dev-mf-tpe-mp40-asha": _mf("tpe", min_points=40, unreached="drop"),
     "dev-mf-gp-asha": _mf("gp", unreached="drop"),
     "dev-mf-gp-impute-asha": _mf("gp", unreached="impute"),
+    "dev-mf-gp-impute-rf0-asha": _mf("gp", unreached="impute", random_fraction=0.0),
     "dev-mf-tpe-impute-asha": _mf("tpe", unreached="impute"),
     "dev-mf-gp-rf0-asha": _mf("gp", random_fraction=0.0, unreached="drop"),
     "dev-mf-scott-asha": _mf("scott", unreached="drop"),
