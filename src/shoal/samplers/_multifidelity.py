@@ -69,7 +69,9 @@ class MultiFidelitySampler:
     for random search with the same ASHA and 0.17 for Syne Tune's BOHB (seed 0;
     docs/decisions/multi-fidelity-model.md). Cost at 1,000 trials: about 24 ms of CPU per model
     suggestion, 18.5 ms on average with the random fraction, about 4 ms per decision amortised
-    over a trial's suggestion and its per-report scheduler decisions. With
+    over a trial's suggestion and its per-report scheduler decisions; more where many trials
+    reach the top level (the GP's data grows with them: 8-11 ms per decision on LCBench tasks
+    where 1,500-2,900 trials started). With
     `base=TPESampler(bandwidth="scott")` it costs 3-5 ms per suggestion and did worse (0.20).
 
     Stateless: the view is a pure function of the history (finished trials' views are memoised),
