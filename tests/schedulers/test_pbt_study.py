@@ -111,3 +111,34 @@ def test_two_worker_processes_on_sqlite(tmp_path: Path) -> None:
     study.optimize(objective, n_trials=8, n_jobs=2)
     trials = _check(study, racing=True)
     assert len({t.worker for t in trials}) == 2  # both processes ran members
+
+
+def plateau(trial: shoal.Trial) -> float:
+    """Every member on the same plateau (chance accuracy): nothing to copy."""
+    trial.suggest_float("lr", 1e-3, 1.0, log=True)
+    first = 0 if trial.resume_step is None else trial.resume_step + 1
+    for step in range(first, 12):
+        with trial.checkpoint(step) as out:
+            (out / "w.txt").write_text("0")
+        trial.report(0.1, step)
+        if trial.should_prune():
+            raise shoal.TrialPruned()
+        if trial.should_pause():
+            raise shoal.TrialPaused()
+        if len(trial.study.trials) > 30:  # the livelock this test guards against: end it
+            trial.study.stop()
+    return 0.1
+
+
+def test_one_worker_starts_every_founder_when_members_tie(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by bench_mf_mnist1d: forks were handed out before founders, and a fork tied with an
+    # older member ranked last and was exploited again, for ever (2 of 8 founders ever started).
+    monkeypatch.setenv("SHOAL_ARTIFACTS", str(tmp_path))
+    study = shoal.create_study(direction="maximize", sampler=RandomSampler(seed=0),
+                               scheduler=PBT(population=8, interval=4, max_step=11, seed=0))
+    study.optimize(plateau, n_trials=8)
+    trials = study.trials
+    assert len(trials) == 8
+    assert all(t.forked_from is None for t in trials)  # ties exploit nobody
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 8

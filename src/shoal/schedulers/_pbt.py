@@ -46,8 +46,11 @@ class PBT:
     report at or before s (the asynchronous rule of Ray Tune and Syne Tune: a member behind is
     ranked by its latest report, a member ahead by the report it made at s). With n
     ranked members, the k = ceil(n * quantile) worst (at most n // 2; none when n < 2; ties go
-    against the newer trial) are in the bottom quantile: such a member gets `Decision.STOP` and its
-    record ends PRUNED, with its curve and checkpoints kept.
+    against the newer trial) are in the bottom quantile: such a member, if it is strictly worse
+    than every member of the top quantile and every founder has started, gets `Decision.STOP` and
+    its record ends PRUNED, with its curve and checkpoints kept. (Without those two conditions a
+    single worker could fork the first members among themselves for ever: a fork tied with an
+    older member ranks last and is exploited again.)
 
     **Time sharing.** A member that is not exploited gets `Decision.PAUSE` while another member is
     behind it (a PAUSED member at an earlier step, or founders not yet started), so a population
@@ -142,7 +145,12 @@ class PBT:
         if trial.number not in members:
             return Decision.CONTINUE
         ranked = _ranking(trials, members, step, include=trial)
-        if trial.number in ranked[len(ranked) - self._count(len(ranked)):]:
+        k = self._count(len(ranked))
+        # Only a full population is ranked (with founders missing, the first members would fork
+        # among themselves for ever), and only a member strictly worse than the whole top
+        # quantile is exploited: members that tie (all at chance) have nothing to copy.
+        if k and self._full(trials) and trial.number in ranked[len(ranked) - k:] and \
+                _score_at(trial, step) > _score_at(trials[ranked[k - 1]], step):  # type: ignore[operator]
             return Decision.STOP
         if not self._full(trials) or any(
                 trials[n].state is TrialState.PAUSED and n != trial.number
