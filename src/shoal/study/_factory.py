@@ -12,7 +12,7 @@ from shoal.exceptions import ConfigError, StudyExists
 from shoal.samplers import Sampler
 from shoal.schedulers import NoStopping, Scheduler
 from shoal.space import Space
-from shoal.storage import Storage, StudyRecord, open_storage
+from shoal.storage import Retention, Storage, StudyRecord, open_storage
 from shoal.study._policies import Heartbeat, RetryPolicy
 from shoal.study._study import ConstraintsFunc, Study
 from shoal.trial import Direction
@@ -36,6 +36,7 @@ def create_study(
     study_name: str | None = None,
     pruner: object = None,
     constraints_func: ConstraintsFunc | None = None,
+    retention: Retention | None = None,
 ) -> Study:
     """Create a study, or load it with `load_if_exists=True`.
 
@@ -58,6 +59,8 @@ def create_study(
             the trial is feasible when every value is <= 0. Feasible trials come first: only
             they can be best or on the front, and samplers steer away from violations. Must be
             picklable (a module-level function) to run with n_jobs > 1.
+        retention: Which step checkpoints a trial keeps (`Retention()`: the newest two, the
+            best and the scheduler's rungs).
 
     Returns:
         The Study.
@@ -93,7 +96,8 @@ def create_study(
         record = store.get_study(name)
         if direction is not None or directions is not None:
             _check_directions(record, dirs, store.url)
-    return _study(record, store, sampler, scheduler, declared, heartbeat, retry, clock, constraints_func)
+    return _study(record, store, sampler, scheduler, declared, heartbeat, retry, clock, constraints_func,
+                  retention)
 
 
 def load_study(
@@ -108,11 +112,12 @@ def load_study(
     study_name: str | None = None,
     pruner: object = None,
     constraints_func: ConstraintsFunc | None = None,
+    retention: Retention | None = None,
 ) -> Study:
     """Load an existing study; its declared space and directions come from storage.
 
     `study_name=` (Optuna's spelling of `name`) is accepted; `pruner=` is refused as in
-    `create_study`; `constraints_func` is as in `create_study`.
+    `create_study`; `constraints_func` and `retention` are as in `create_study`.
 
     Raises:
         StudyNotFound: no study of that name; the message lists the ones there are.
@@ -124,7 +129,8 @@ def load_study(
                           "e.g. load_study('mnist', storage=...); 'shoal studies' lists them.")
     store = open_storage(storage, clock=clock)
     record = store.get_study(name)
-    return _study(record, store, sampler, scheduler, None, heartbeat, retry, clock, constraints_func)
+    return _study(record, store, sampler, scheduler, None, heartbeat, retry, clock, constraints_func,
+                  retention)
 
 
 def delete_study(name: str | None = None, *, storage: str | Storage,
@@ -173,7 +179,7 @@ def _check_directions(record: StudyRecord, dirs: tuple[Direction, ...], url: str
 def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
            scheduler: Scheduler | None, space: Space | None, heartbeat: Heartbeat | None,
            retry: RetryPolicy | None, clock: Clock | None,
-           constraints_func: ConstraintsFunc | None) -> Study:
+           constraints_func: ConstraintsFunc | None, retention: Retention | None) -> Study:
     stored = record.system_attrs.get("space")
     if stored is not None:
         stored_space = Space.from_dict(stored)
@@ -191,7 +197,8 @@ def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
         raise ConfigError(f"constraints_func of study {record.name!r} must be callable "
                           f"(trial -> list of floats). Got {constraints_func!r}.")
     return Study(record=record, storage=storage, sampler=sampler, scheduler=scheduler, space=space,
-                 heartbeat=heartbeat, retry=retry, clock=clock, constraints_func=constraints_func)
+                 heartbeat=heartbeat, retry=retry, clock=clock, constraints_func=constraints_func,
+                 retention=retention)
 
 
 _HANDLE_MANY = {"sampler": "Use RandomSampler, QMCSampler, GridSampler, CoarseToFineSampler, TPESampler, "

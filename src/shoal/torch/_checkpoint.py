@@ -125,8 +125,8 @@ def resume_source(trial: Trial) -> Path | None:
         if parents is None:  # one read of the study, only for a retry of a retry
             parents = {t.number: t.parent for t in trial.study.trials}
         number = parents.get(number)
-    if trial.checkpoint:
-        given = Path(trial.checkpoint)
+    if trial.checkpoint_source:
+        given = Path(trial.checkpoint_source)
         folder = given.parent if given.name == LAST else given
         if (folder / LAST).is_file():
             return folder
