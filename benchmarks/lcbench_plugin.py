@@ -7,12 +7,14 @@
 `METHODS = {name: make}`; `make(seed)` returns an adapter the harness (`harness.simulate`) drives:
 `start(now) -> Job | None` when a worker is free and `report(trial_id, epoch, value, now)` ->
 "continue" | "stop" | "pause" after every epoch. The adapter drives shoal's own objects, the ones
-`Study.optimize` uses: a `Study` over in-memory storage with the method's sampler and scheduler
-and a declared space (LCBench's 7 hyperparameters), a `FakeClock` moved to the harness's simulated
-time, `study.ask()` for a job (a trial the scheduler resumes comes back from `ask()` with its own
-number: the adapter hands the harness `Job(number, resume=True)`), `trial.report(val_accuracy,
-epoch)` and `trial.decision()` after every epoch: CONTINUE -> "continue"; STOP -> `tell(PRUNED)`,
-"stop"; PAUSE -> `tell(state=PAUSED)`, "pause"; epoch 52 -> `tell(val_accuracy)`.
+`Study.optimize` uses: a `Study` over in-memory storage with the method's sampler and scheduler,
+a declared space (LCBench's 7 hyperparameters) and a `FakeClock` moved to the harness's simulated
+time. A free worker does what a worker of `Study.optimize` does (`study/_optimize.run_worker`):
+`study.next_job()`, the scheduler's continuation (a resumed trial keeps its number: the adapter
+hands the harness `Job(number, resume=True)`; "wait" leaves the worker idle until the next event),
+else `study.ask_new()`, a new configuration from the sampler. After every epoch
+`trial.report(val_accuracy, epoch)` and `trial.decision()`: CONTINUE -> "continue"; STOP ->
+`tell(state=PRUNED)`, "stop"; PAUSE -> `tell(state=PAUSED)`, "pause"; epoch 52 -> `tell(val_accuracy)`.
 
 Trial ids in the harness are shoal's trial numbers. The study maximises `val_accuracy`.
 """
@@ -82,7 +84,14 @@ class ShoalAdapter:
 
     def start(self, now: float) -> Job | None:
         self._tick(now)
-        trial = self.study.ask()
+        # What a worker of `Study.optimize` does (study/_optimize.run_worker): the scheduler's
+        # continuation first; "wait" leaves this worker idle until the harness's next event.
+        job = self.study.next_job()
+        if job is not None and job.wait:
+            return None
+        trial = self.study.start_job(job) if job is not None else None
+        if trial is None:
+            trial = self.study.ask_new()
         self.live[trial.number] = trial
         if trial.number in self.paused:  # the scheduler resumed a paused trial
             self.paused.discard(trial.number)

@@ -107,6 +107,22 @@ def test_stopping_scheduler_prunes_through_the_study() -> None:
     assert np.mean(final[shoal.TrialState.PRUNED]) < np.mean(final[shoal.TrialState.COMPLETE])
 
 
+def test_promotion_pauses_and_resumes_the_same_trials() -> None:
+    row, adapter = simulate("shoal", budget=600.0)
+    check_records(row, adapter.study, fake=True)
+    assert row["paused"] > 0
+    assert row["resumes"] > 0
+    assert row["stopped_early"] == 0  # the promotion form never stops a trial
+    trials = adapter.study.trials
+    assert sum(t.resumes for t in trials) == row["resumes"]
+    rungs = set(adapter.study.scheduler.rung_steps)
+    for t in trials:  # a trial pauses only at a rung, and each resume continues where it paused
+        paused_at = [e["step"] for e in t.lineage if e["event"] == "paused"]
+        assert set(paused_at) <= rungs
+        resumed_at = [e["step"] for e in t.lineage if e["event"] == "resumed"]
+        assert resumed_at == paused_at[:len(resumed_at)]
+
+
 def test_same_seed_same_run() -> None:
     first, _ = simulate("shoal-tpe-median", budget=300.0, seed=3)
     second, _ = simulate("shoal-tpe-median", budget=300.0, seed=3)
