@@ -10,7 +10,8 @@ call is timed alone, on shoal's objects directly:
 - `scheduler.next_job(history)` for a scheduler that suggests jobs (`SuggestsJobs`);
 - `sampler.suggest(space, History(history, n), rng)`, the proposal for trial n.
 
-Times are wall-clock ms per call (median, mean, max over the repetitions), on a shared machine.
+Times are ms per call, CPU time of the calling thread (median, mean, max over the repetitions) and
+the wall-clock median: on a shared machine the wall time grows with the load, the CPU time much less.
 """
 
 from __future__ import annotations
@@ -43,17 +44,21 @@ class Capped:
         return self.inner.report(trial_id, epoch, value, now)
 
 
-def _time(call: Callable[[], Any], reps: int) -> list[float]:
+def _time(call: Callable[[], Any], reps: int) -> list[tuple[float, float]]:
+    """(CPU ms, wall ms) of each of `reps` calls."""
     out = []
     for _ in range(reps):
-        started = time.perf_counter()
+        cpu, wall = time.thread_time(), time.perf_counter()
         call()
-        out.append(1000 * (time.perf_counter() - started))
+        out.append((1000 * (time.thread_time() - cpu), 1000 * (time.perf_counter() - wall)))
     return out
 
 
-def _row(what: str, ms: list[float]) -> str:
-    return f"| {what} | {len(ms)} | {np.median(ms):.3f} | {np.mean(ms):.3f} | {max(ms):.3f} |"
+def _row(what: str, times: list[tuple[float, float]]) -> str:
+    cpu = [c for c, _ in times]
+    wall = [w for _, w in times]
+    return (f"| {what} | {len(times)} | {np.median(cpu):.3f} | {np.mean(cpu):.3f} | {max(cpu):.3f} | "
+            f"{np.median(wall):.3f} |")
 
 
 def overhead(*, methods: list[str], n_trials: int, task: str, reps: int = 30) -> str:
@@ -87,14 +92,14 @@ def _method(name: str, *, n_trials: int, task: str, reps: int) -> list[str]:
            f"through the Study: {oh['per_decision_ms']:.3f} ms per decision on average over the run "
            f"({oh['start_calls']} starts at {oh['per_start_ms']:.3f} ms, {oh['report_calls']} reports at "
            f"{oh['per_report_ms']:.3f} ms, max {oh['max_decision_ms']:.1f} ms).\n",
-           "| call on the final history | reps | median ms | mean ms | max ms |",
-           "|---|---:|---:|---:|---:|"]
+           "| call on the final history | reps | CPU median ms | CPU mean ms | CPU max ms | wall median ms |",
+           "|---|---:|---:|---:|---:|---:|"]
     rungs = set(getattr(scheduler, "rung_steps", ()) or ())
     reported = [t for t in history if t.intermediate]
     at_rung = [t for t in reported if max(t.intermediate) in rungs]
     pool = at_rung or reported
     picks = np.random.default_rng(0).choice(len(pool), size=min(reps, len(pool)), replace=False)
-    ms: list[float] = []
+    ms: list[tuple[float, float]] = []
     for i in picks:
         snap = dataclasses.replace(pool[i], state=shoal.TrialState.RUNNING)
         ms += _time(lambda snap=snap: scheduler.decide(snap, history), 1)
