@@ -107,8 +107,9 @@ def test_stopping_scheduler_prunes_through_the_study() -> None:
     assert np.mean(final[shoal.TrialState.PRUNED]) < np.mean(final[shoal.TrialState.COMPLETE])
 
 
-def test_promotion_pauses_and_resumes_the_same_trials() -> None:
-    row, adapter = simulate("shoal", budget=600.0)
+@pytest.mark.parametrize("method", ["shoal", "shoal-asha-prom"])
+def test_promotion_pauses_and_resumes_the_same_trials(method: str) -> None:
+    row, adapter = simulate(method, budget=600.0)
     check_records(row, adapter.study, fake=True)
     assert row["paused"] > 0
     assert row["resumes"] > 0
