@@ -131,6 +131,11 @@ def _sampler(name: str, **options: Any) -> Callable[[int], Any]:
     return lambda seed: getattr(shoal.samplers, name)(seed=seed, **options)
 
 
+def _multi_fidelity(base: str) -> Callable[[int], Any]:
+    """mf-model's MultiFidelitySampler over `base`, named explicitly (its default base may change)."""
+    return lambda seed: shoal.samplers.MultiFidelitySampler(base=getattr(shoal.samplers, base)(seed=seed))
+
+
 def _scheduler(name: str, **options: Any) -> Callable[[int], Any]:
     return lambda seed: getattr(shoal.schedulers, name)(**options)
 
@@ -140,7 +145,7 @@ RECIPES: dict[str, tuple[Callable[[int], Any], Callable[[int], Any], str]] = {
     # The default multi-fidelity method a user gets. Chosen from the 17 development tasks x 3 seeds
     # (benchmarks/RESULTS.md, section 11): the multi-fidelity TPE in Hyperband's promotion form had
     # the lowest regret at 10 % and 100 % of T and the best median speed-up of shoal's recipes.
-    "shoal": (_sampler("MultiFidelitySampler"), _scheduler("Hyperband", mode="promotion", **RUNGS),
+    "shoal": (_multi_fidelity("TPESampler"), _scheduler("Hyperband", mode="promotion", **RUNGS),
               "MultiFidelitySampler(base=TPE) + Hyperband(promotion, min 1, max 52, eta 3)"),
     "shoal-asha-stop": (_sampler("TPESampler"), _scheduler("ASHA", mode="stopping", **RUNGS),
                         "TPESampler + ASHA(stopping, min 1, max 52, eta 3)"),
@@ -150,13 +155,11 @@ RECIPES: dict[str, tuple[Callable[[int], Any], Callable[[int], Any], str]] = {
                  "TPESampler + Hyperband(promotion, min 1, max 52, eta 3)"),
     "shoal-random-asha": (_sampler("RandomSampler"), _scheduler("ASHA", mode="promotion", **RUNGS),
                           "RandomSampler + ASHA(promotion, min 1, max 52, eta 3)"),
-    "shoal-mf-tpe": (_sampler("MultiFidelitySampler"), _scheduler("ASHA", mode="promotion", **RUNGS),
+    "shoal-mf-tpe": (_multi_fidelity("TPESampler"), _scheduler("ASHA", mode="promotion", **RUNGS),
                      "MultiFidelitySampler(base=TPE) + ASHA(promotion, min 1, max 52, eta 3)"),
-    "shoal-mf-tpe-hb": (_sampler("MultiFidelitySampler"), _scheduler("Hyperband", mode="promotion", **RUNGS),
+    "shoal-mf-tpe-hb": (_multi_fidelity("TPESampler"), _scheduler("Hyperband", mode="promotion", **RUNGS),
                         "MultiFidelitySampler(base=TPE) + Hyperband(promotion, min 1, max 52, eta 3)"),
-    "shoal-mf-gp": (lambda seed: shoal.samplers.MultiFidelitySampler(
-                        base=shoal.samplers.GPSampler(seed=seed)),
-                    _scheduler("ASHA", mode="promotion", **RUNGS),
+    "shoal-mf-gp": (_multi_fidelity("GPSampler"), _scheduler("ASHA", mode="promotion", **RUNGS),
                     "MultiFidelitySampler(base=GPSampler) + ASHA(promotion, min 1, max 52, eta 3)"),
     "shoal-tpe": (_sampler("TPESampler"), _scheduler("NoStopping"),
                   "TPESampler, full 52 epochs (NoStopping)"),
