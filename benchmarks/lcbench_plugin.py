@@ -143,7 +143,7 @@ def _scheduler(name: str, **options: Any) -> Callable[[int], Any]:
 RUNGS = dict(min_resource=1, max_resource=MAX_EPOCH, reduction_factor=3)
 RECIPES: dict[str, tuple[Callable[[int], Any], Callable[[int], Any], str]] = {
     # The default multi-fidelity method a user gets. Chosen from the 17 development tasks x 3 seeds
-    # (benchmarks/RESULTS.md, section 11): the multi-fidelity TPE in Hyperband's promotion form had
+    # (benchmarks/RESULTS.md, section 12): the multi-fidelity TPE in Hyperband's promotion form had
     # the lowest regret at 10 % and 100 % of T and the best median speed-up of shoal's recipes.
     "shoal": (_multi_fidelity("TPESampler"), _scheduler("Hyperband", mode="promotion", **RUNGS),
               "MultiFidelitySampler(base=TPE) + Hyperband(promotion, min 1, max 52, eta 3)"),

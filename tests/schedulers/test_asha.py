@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from shoal.exceptions import ConfigError
-from shoal.schedulers import ASHA, Decision, Suggestion
+from shoal.schedulers import ASHA, Decision, Hyperband, SuccessiveHalving, Suggestion
 from shoal.testing import SchedulerSuite
 from shoal.trial import FrozenTrial, TrialState
 
@@ -171,6 +172,16 @@ def test_promotion_pauses_at_every_rung_and_continues_between() -> None:
     assert all(d is Decision.CONTINUE for s, d in enumerate(decisions) if s not in paused)
 
 
+def test_a_trial_resumed_at_a_rung_is_not_paused_there_again() -> None:
+    # The PyTorch harness reports restored steps again after a resume: step 1 once more.
+    asha = ASHA(max_resource=27, mode="promotion")
+    events = ({"event": "paused", "step": 1}, {"event": "resumed", "step": 1})
+    resumed = record(0, [0, 1], lineage=events)
+    assert asha.decide(resumed, [resumed]) is Decision.CONTINUE
+    assert asha.decide(record(0, [0, 1]), []) is Decision.PAUSE  # never resumed: pauses
+    assert asha.decide(record(0, [0, 1, 2, 3], lineage=events), []) is Decision.PAUSE  # next rung
+
+
 def test_a_report_that_jumps_over_a_rung_is_judged_there() -> None:
     # Reports every 4 steps: rung 3 is reached at step 4, rung 9 at step 12, with those values.
     asha = ASHA(max_resource=27)
@@ -241,3 +252,25 @@ class TestASHAPromotionSuite(SchedulerSuite):
 
     def make_scheduler(self) -> ASHA:
         return ASHA(max_resource=9, mode="promotion")
+
+
+class Untouchable(Sequence[FrozenTrial]):
+    """A history that fails when read: a study reads storage for it only if a scheduler looks."""
+
+    def __getitem__(self, index: Any) -> Any:
+        raise AssertionError("the history was read")
+
+    def __len__(self) -> int:
+        raise AssertionError("the history was read")
+
+
+@pytest.mark.parametrize("scheduler", [
+    ASHA(max_resource=27), ASHA(max_resource=27, mode="promotion"),
+    Hyperband(max_resource=27), SuccessiveHalving(max_resource=27, n_configs=9)])
+def test_the_history_is_read_only_where_needed(scheduler: Any) -> None:
+    for steps in ([0], [0, 27]):  # before the first rung; at the full resource
+        assert scheduler.decide(record(0, steps), Untouchable()) is Decision.CONTINUE
+    if isinstance(scheduler, ASHA):  # between rungs, and at a rung when promoting
+        assert scheduler.decide(record(0, [0, 1, 2]), Untouchable()) is Decision.CONTINUE
+        if scheduler.mode == "promotion":
+            assert scheduler.decide(record(0, [0, 1]), Untouchable()) is Decision.PAUSE

@@ -89,6 +89,9 @@ def test_promotion_takes_the_highest_rung_of_any_bracket() -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"max_resource": 0}, "max_resource of Hyperband must be an integer >= 2. Got 0. Pass the "
                           "resource a full trial reaches (its last step)."),
+    ({"max_resource": 10, "min_resource": 4},
+     "max_resource of Hyperband must be >= min_resource * reduction_factor (12) for a second "
+     "bracket. Got 10. Lower min_resource or reduction_factor, or use ASHA."),
     ({"max_resource": 81, "reduction_factor": 1},
      "reduction_factor of Hyperband must be an integer >= 2. Got 1."),
     ({"max_resource": 81, "mode": "sync"},

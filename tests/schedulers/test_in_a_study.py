@@ -80,3 +80,59 @@ def test_successive_halving_runs_whole_brackets() -> None:
         assert set(reached(bracket, 3)) == {t.number for t in by_x[:3]}
         assert by_x[0].state is TrialState.COMPLETE
         assert all(t.state is TrialState.PAUSED for t in by_x[1:])
+
+
+def two_objectives(trial: shoal.Trial) -> tuple[float, float]:
+    """Objective 0 (minimised) and objective 1 (maximised) both grow with x: every trial is on the
+    front, so crowding distance decides the rungs. Both are reported at every step."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    start = 0 if trial.resume_step is None else trial.resume_step + 1
+    for step in range(start, MAX + 1):
+        trial.report(x * x, step, name="objective_1")  # before the value: one write per step
+        trial.report(x + 1.0 / (step + 1), step)
+        with trial.checkpoint(step) as folder:
+            (folder / "step.txt").write_text(str(step))
+        if trial.should_pause():
+            raise shoal.TrialPaused()
+    return x, x * x
+
+
+def test_asha_ranks_several_objectives_in_a_study() -> None:
+    study = shoal.create_study(directions=["minimize", "maximize"],
+                               scheduler=ASHA(max_resource=MAX, mode="promotion"),
+                               sampler=shoal.samplers.RandomSampler(seed=4))
+    study.optimize(two_objectives, n_trials=18)
+    trials = study.trials
+    assert len(trials) == 18
+    resumed = [t for t in trials if t.resumes]
+    assert len(resumed) >= 18 // 3
+    by_x = sorted(trials, key=lambda t: t.params["x"])
+    assert {by_x[0].number, by_x[-1].number} <= set(reached(trials, 3))  # infinite crowding
+    for t in trials:  # every step kept its objective_1 point, across pauses
+        assert sorted(t.curves["objective_1"]) == sorted(t.intermediate)
+    assert study.next_job() is None
+
+
+def rereporting(trial: shoal.Trial) -> float:
+    """As the PyTorch harness does: a resumed trial reports its restored steps again first, and
+    asks the scheduler after every report."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    start = 0 if trial.resume_step is None else trial.resume_step + 1
+    for step in range(start):  # restored: reported again, the decision asked again
+        trial.report(x + 1.0 / (step + 1), step)
+        if trial.should_pause():
+            raise shoal.TrialPaused()
+    return objective(trial)
+
+
+@pytest.mark.parametrize("scheduler", [ASHA(max_resource=MAX, mode="promotion"),
+                                       SuccessiveHalving(max_resource=MAX, n_configs=9)])
+def test_a_resumed_trial_that_reports_its_rung_again_is_not_paused_again(scheduler: object) -> None:
+    study = shoal.create_study(scheduler=scheduler, sampler=shoal.samplers.RandomSampler(seed=1))
+    study.optimize(rereporting, n_trials=9)
+    trials = study.trials
+    by_x = sorted(trials, key=lambda t: t.params["x"])
+    assert by_x[0].state is TrialState.COMPLETE  # promoted through every rung, not stuck
+    assert len(reached(trials, 3)) == 3
+    for t in trials:
+        assert t.resumes == len({e["step"] for e in t.lineage if e["event"] == "resumed"})

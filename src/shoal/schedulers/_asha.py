@@ -3,7 +3,7 @@ Hyperparameter Optimization"), in its stopping and promotion forms."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from shoal import _validate
 from shoal.schedulers._protocol import Decision, Suggestion
@@ -27,23 +27,28 @@ MODES = ("promotion", "stopping")
 Promotable = tuple[int, int, FrozenTrial]
 
 
-def asha_decide(trial: FrozenTrial, peers: Sequence[FrozenTrial], *, rungs: Sequence[int],
-                max_resource: int, reduction_factor: int, promotion: bool) -> Decision:
-    """ASHA's decision for `trial` after its latest report, against the trials in `peers`.
+def asha_decide(trial: FrozenTrial, history: Sequence[FrozenTrial], *, rungs: Sequence[int],
+                max_resource: int, reduction_factor: int, promotion: bool,
+                peer: Callable[[int], bool] | None = None) -> Decision:
+    """ASHA's decision for `trial` after its latest report, against the trials of `history` for
+    which `peer(number)` holds (all by default; Hyperband's: the same bracket).
 
     At a rung the trial reached with this report: PAUSE in the promotion form; in the stopping
     form STOP unless at most 1/eta of the trials at that rung (itself included) are strictly
-    better (Syne Tune's rule: the first trial at a rung goes on, a tie goes on).
+    better (Syne Tune's rule: the first trial at a rung goes on, a tie goes on). The history is
+    read only in the stopping form at a rung (a study then reads storage only there).
     """
     last = trial.last_step
     if last is None or last >= max_resource:
         return Decision.CONTINUE  # a trial at the full resource ends by itself
-    crossed = crossed_rungs(trial, rungs)
+    # A trial resumed at a rung has been promoted from it: reporting its restored steps again (as
+    # the PyTorch harness does) must not pause or judge it there a second time.
+    crossed = [r for r in crossed_rungs(trial, rungs) if not is_promoted(trial, r)]
     if not crossed:
         return Decision.CONTINUE
     if promotion:
         return Decision.PAUSE
-    others = [t for t in peers if t.number != trial.number]
+    others = [t for t in history if t.number != trial.number and (peer is None or peer(t.number))]
     for rung in crossed:
         entries = entries_at(rung, [*others, trial])
         keys = order_key(entries)

@@ -103,13 +103,13 @@ class SuccessiveHalving:
 
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         last = trial.last_step
-        if last is None or last >= self.max_resource:
-            return Decision.CONTINUE
+        if last is None or last >= self.max_resource or last < self.rungs[0]:
+            return Decision.CONTINUE  # before the first rung the history is not even read
         members = self._bracket(trial.number, [*(t for t in history if t.number != trial.number),
                                                trial])
         ladder = [] if members is None else _ladder(members, self.rungs, self.reduction_factor)
         chosen = {r.level: trial.number in r.top for r in ladder if r.full}
-        crossed = crossed_rungs(trial, self.rungs)
+        crossed = [r for r in crossed_rungs(trial, self.rungs) if not is_promoted(trial, r)]
         if crossed:  # go straight on only when this report completed the rung and it was chosen
             return Decision.CONTINUE if all(chosen.get(r, False) for r in crossed) else Decision.PAUSE
         for rung in ladder:

@@ -56,6 +56,11 @@ class Hyperband:
             min_resource, max_resource, reduction_factor, owner="Hyperband")
         self.mode: str = _validate.one_of(mode, MODES, what="mode", owner="Hyperband")
         eta, top = self.reduction_factor, self.max_resource
+        if self.min_resource * eta > top:  # one bracket, no rungs: it would never act
+            raise _validate.config_error(
+                "max_resource", "Hyperband", f">= min_resource * reduction_factor "
+                f"({self.min_resource * eta}) for a second bracket", top,
+                "Lower min_resource or reduction_factor, or use ASHA.")
         s_max, level = 0, self.min_resource * eta
         while level <= top:
             s_max, level = s_max + 1, level * eta
@@ -90,10 +95,10 @@ class Hyperband:
 
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         s = self.bracket_of(trial.number)
-        peers = [t for t in history if self.bracket_of(t.number) == s]
-        return asha_decide(trial, peers, rungs=self.rungs[s], max_resource=self.max_resource,
+        return asha_decide(trial, history, rungs=self.rungs[s], max_resource=self.max_resource,
                            reduction_factor=self.reduction_factor,
-                           promotion=self.mode == "promotion")
+                           promotion=self.mode == "promotion",
+                           peer=lambda number: self.bracket_of(number) == s)
 
     def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
         """A PAUSED trial to resume (promotion form): the highest rung of any bracket first."""

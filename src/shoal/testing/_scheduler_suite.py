@@ -18,7 +18,8 @@ from shoal.clock import Clock, FakeClock
 from shoal.schedulers import Decision, Scheduler, Suggestion, SuggestsJobs
 from shoal.trial import FrozenTrial, TrialState
 
-__all__ = ["SCHEDULER_CASES", "SchedulerSuite", "Simulation", "simulate"]
+__all__ = ["SCHEDULER_CASES", "SchedulerSuite", "Simulation", "check_suggestion", "random_curves",
+           "simulate"]
 
 #: One oracle case: the trial, the history it is decided against, and the expected decision.
 Case = tuple[FrozenTrial, Sequence[FrozenTrial], Decision]
@@ -42,6 +43,9 @@ class SchedulerSuite:
       that needs time takes a `Clock` (`make_scheduler_with_clock`), so a long study is a
       sub-second test;
     - gives the decisions of a hand-written table (`oracle_cases`), when the subclass has one.
+
+    A scheduler that declares `multi_objective = True` also decides (and offers jobs for) trials
+    with two objectives, the second read per step from the curve "objective_1".
 
     For a scheduler with `next_job` (the `SuggestsJobs` protocol) it also checks that `next_job`
     is pure and pickles like `decide`, answers only with a `Suggestion` or None, resumes only
@@ -156,6 +160,16 @@ class SchedulerSuite:
             resumed = [e["step"] for e in trial.lineage if e["event"] == "resumed"]
             assert len(resumed) == len(set(resumed)), f"trial {trial.number} resumed twice: {resumed}"
 
+    def test_several_objectives(self) -> None:
+        scheduler = self.make_scheduler()
+        if getattr(scheduler, "multi_objective", False) is not True:
+            pytest.skip(f"{type(scheduler).__name__} does not declare multi_objective = True")
+        for trial, history in _cases_several_objectives():
+            decision = scheduler.decide(trial, history)
+            assert isinstance(decision, Decision), f"{scheduler!r}.decide returned {decision!r}"
+            if isinstance(scheduler, SuggestsJobs):
+                check_suggestion(scheduler.next_job(history), history, scheduler)
+
     def test_oracle(self) -> None:
         cases = list(self.oracle_cases())
         if not cases:
@@ -185,7 +199,7 @@ class Simulation:
     """What `simulate` saw: the final records, the jobs in order, each decision."""
 
     trials: dict[int, FrozenTrial]
-    jobs: list[tuple[str, int]]  # ("new" | "resume" | "wait", trial number or -1)
+    jobs: list[tuple[str, int]]  # ("new" | "resume" | "fork" | "wait", trial number or -1)
     decisions: list[tuple[int, int, Decision]]  # (trial, step, decision)
 
 
@@ -206,7 +220,8 @@ def simulate(scheduler: Any, curve: Callable[[int, int], float], *, n_trials: in
     """Run a study's ask/report/tell loop for `scheduler` with no study, storage or clock.
 
     Each of `n_workers` workers takes a job when idle (`next_job` first, if the scheduler has
-    it; None starts a new trial while fewer than `n_trials` were started) and otherwise reports
+    it; None starts a new trial while fewer than `n_trials` were started; a fork is a new trial
+    that reports from the step after its parent's) and otherwise reports
     one step per tick: `curve(number, step)` from `first_step` to `max_step`, then COMPLETE.
     STOP prunes, PAUSE pauses (lineage events as storage appends them). Fails on a suggestion
     that `check_suggestion` refuses, and on waiting while no trial runs (a deadlock).
@@ -235,17 +250,30 @@ def simulate(scheduler: Any, curve: Callable[[int, int], float], *, n_trials: in
                         lineage=(*trial.lineage, {"event": "resumed", "step": trial.last_step}))
                     workers[w], progressed = job.resume, True
                     jobs.append(("resume", job.resume))
+                elif job is not None and job.fork is not None:  # a new trial from the parent's step
+                    parent, new = trials[job.fork], len(trials)
+                    trials[new] = FrozenTrial(new, new, TrialState.RUNNING,
+                                              params={**parent.params, **job.params}, lineage=({
+                                                  "event": "forked", "parent": job.fork,
+                                                  "step": job.step, "changed": {},
+                                                  "replaces": job.replaces},))
+                    workers[w], progressed = new, True
+                    jobs.append(("fork", new))
                 elif job is not None:
-                    assert job.wait, f"simulate runs no forks; {scheduler!r} asked {job!r}"
+                    assert job.wait, f"{scheduler!r} asked {job!r}"
                     assert any(n is not None for n in workers), f"{scheduler!r} waits with nothing running"
                     jobs.append(("wait", -1))
                 elif started < n_trials:
-                    trials[started] = FrozenTrial(started, started, TrialState.RUNNING)
-                    jobs.append(("new", started))
-                    workers[w], started, progressed = started, started + 1, True
+                    new = len(trials)
+                    trials[new] = FrozenTrial(new, new, TrialState.RUNNING)
+                    jobs.append(("new", new))
+                    workers[w], started, progressed = new, started + 1, True
                 continue
             trial = trials[number]
-            step = first_step if trial.last_step is None else trial.last_step + 1
+            if trial.last_step is not None:
+                step = trial.last_step + 1
+            else:
+                step = trial.start_step if trial.forked_from is not None else first_step
             trial = dataclasses.replace(trial, intermediate={**trial.intermediate,
                                                              step: curve(number, step)})
             trials[number] = trial
@@ -402,6 +430,25 @@ def _cases_late_steps() -> Iterator[tuple[FrozenTrial, Sequence[FrozenTrial]]]:
     for step in (0, 10_000, 39_999, 40_000, 10**9):
         trial = _running(6, {step: 2.0})
         yield trial, [*done, trial]
+
+
+def _cases_several_objectives() -> Iterator[tuple[FrozenTrial, Sequence[FrozenTrial]]]:
+    """Two objectives (the second maximised), reported per step as the value and the curve
+    "objective_1", for a scheduler that declares `multi_objective = True`."""
+    def two(number: int, state: TrialState, last: int, a: float, b: float) -> FrozenTrial:
+        steps = range(last + 1)
+        return FrozenTrial(number, 100 + number, state, signs=(1.0, -1.0),
+                           intermediate={s: a + 1.0 / (s + 1) for s in steps},
+                           system_attrs={"curves": {"objective_1": {str(s): b for s in steps}}},
+                           values=(a, b) if state is TrialState.COMPLETE else None)
+
+    front = [two(i, TrialState.COMPLETE, 9, 0.1 * i, 0.1 * i) for i in range(6)]
+    paused = [two(6 + i, TrialState.PAUSED, 1 if i < 4 else 3, 0.2 * i, 1.0 - 0.2 * i)
+              for i in range(6)]
+    for last in (0, 1, 3, 5):
+        trial = two(12, TrialState.RUNNING, last, 0.35, 0.45)
+        yield trial, [*front, *paused, trial]
+        yield trial, [*paused[:3], trial]
 
 
 #: The kinds of (trial, history) pairs the suite decides, by name.

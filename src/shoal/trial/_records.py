@@ -184,18 +184,20 @@ class FrozenTrial:
         return max(self.intermediate) if self.intermediate else None
 
     @property
-    def forked_from(self) -> tuple[int, int] | None:
-        """(parent number, parent's step) when this trial was forked from another's checkpoint."""
+    def forked_from(self) -> tuple[int, int | None] | None:
+        """(parent number, parent's step) when this trial was forked from another trial; the step
+        is None when the parent had no checkpoint (the fork then started from scratch)."""
         for event in self.lineage:
             if event.get("event") == "forked":
-                return int(event["parent"]), int(event["step"])
+                step = event.get("step")
+                return int(event["parent"]), None if step is None else int(step)
         return None
 
     @property
     def start_step(self) -> int:
         """The first step this trial trains: 0, or the step after the one it was forked at."""
         fork = self.forked_from
-        return 0 if fork is None else fork[1] + 1
+        return 0 if fork is None or fork[1] is None else fork[1] + 1
 
     @property
     def resumes(self) -> int:
