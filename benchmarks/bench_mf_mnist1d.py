@@ -72,6 +72,10 @@ REFERENCE, REFERENCE_TRIALS = "optuna_tpe", 40
 ETA = 3
 METHODS = ("optuna_tpe", "shoal_asha", "shoal_hyperband", "shoal_mf_hyperband", "optuna_tpe_sh",
            "optuna_tpe_hb")
+# PBT against the same population trained with fixed hyperparameters (--methods pbt_fixed pbt).
+PBT_METHODS = ("pbt_fixed", "pbt")
+PBT_POPULATION, PBT_INTERVAL = 8, 4
+PBT_HYPERPARAMS = ("lr", "momentum", "weight_decay")  # what a fork may change in flight
 
 
 # Recording -------------------------------------------------------------------------------------------
@@ -87,6 +91,7 @@ class Run:
     epochs: int = 0
     trials: int = 0
     wall_s: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)  # PBT: the winner and its schedule
 
 
 class Recorder:
@@ -247,8 +252,46 @@ def run_optuna(method: str, seed: int, epochs: int, *, cap: int, target: float |
     return recorder.finish(len(study.trials))
 
 
+def run_population(method: str, seed: int, epochs: int, *, cap: int, target: float | None) -> Run:
+    """PBT(population 8, interval 4 epochs, lr / momentum / weight decay perturbed x0.8 / x1.2 or
+    resampled), or ("pbt_fixed") the same 8 founders (RandomSampler, same seed) trained with their
+    fixed hyperparameters for the full `epochs`."""
+    from shoal.schedulers import PBT, NoStopping, hyperparameter_schedule
+
+    population, interval = PBT_POPULATION, PBT_INTERVAL
+    if epochs < 2 * interval:  # --quick
+        population, interval = 4, 1
+    scheduler = (PBT(population=population, interval=interval, hyperparams=PBT_HYPERPARAMS, seed=seed,
+                     max_step=epochs - 1) if method == "pbt" else NoStopping())
+    recorder = Recorder(Run(method, seed, epochs, target), cap=cap, target=target)
+    with artifacts_folder():
+        study = shoal.create_study(name=f"{method}-{seed}", direction="maximize",
+                                   sampler=shoal.samplers.RandomSampler(seed=seed), scheduler=scheduler,
+                                   space=Space.from_dict(SPACE))
+        task = task_spec(epochs).objective()
+
+        def objective(trial: Any) -> float:
+            return task(RecordingTrial(trial, recorder, study.stop))
+
+        # n_trials = the founders; PBT's forks and resumes are continuations and use no budget.
+        study.optimize(objective, n_trials=population, catch=(TrialFailed,), max_consecutive_failures=None)
+        trials = study.trials
+    last = [t for t in trials if t.intermediate.get(epochs - 1) is not None]
+    if last:
+        winner = max(last, key=lambda t: t.intermediate[epochs - 1])
+        schedule = (hyperparameter_schedule(winner, trials) if method == "pbt"
+                    else [(0, dict(winner.params))])
+        recorder.run.notes = {
+            "best_at_last_epoch": winner.intermediate[epochs - 1], "winner": winner.number,
+            "founders": [dict(t.params) for t in trials if t.number < population],
+            "winner_schedule": [[step, {k: p[k] for k in PBT_HYPERPARAMS if k in p}]
+                                for step, p in schedule]}
+    return recorder.finish(len(trials))
+
+
 def one_run(method: str, seed: int, epochs: int, *, cap: int, target: float | None) -> Run:
-    runner = run_optuna if method.startswith("optuna") else run_shoal
+    runner = (run_optuna if method.startswith("optuna")
+              else run_population if method in PBT_METHODS else run_shoal)
     torch.manual_seed(seed)
     run = runner(method, seed, epochs, cap=cap, target=target)
     best = run.trajectory[-1][3] if run.trajectory else float("nan")
@@ -295,8 +338,8 @@ def spread(values: list[float], n: int, fmt: str) -> str:
 def table(runs: list[Run]) -> str:
     target = target_of(runs)
     if target is None:
-        return f"No {REFERENCE} runs: no target."
-    names = [m for m in METHODS if any(r.method == m for r in runs)]
+        return pbt_table(runs) or f"No {REFERENCE} runs: no target."
+    names = [m for m in METHODS if any(r.method == m for r in runs)]  # PBT's runs: pbt_table
     hits = {m: [(r, reached(r, target)) for r in runs if r.method == m] for m in names}
     ref = [h[0] for _, h in hits[REFERENCE] if h is not None]
     n_ref = len(hits[REFERENCE])
@@ -319,6 +362,35 @@ def table(runs: list[Run]) -> str:
                    f"{spread([h[2] for h in got], n, '{:.0f}')} | "
                    f"{np.median([r.epochs for r in mine]):.0f} | "
                    f"{np.mean([r.trajectory[-1][3] for r in mine if r.trajectory]):.4f} |")
+    return "\n".join(out) + ("\n\n" + pbt_table(runs) if pbt_table(runs) else "")
+
+
+def pbt_table(runs: list[Run]) -> str:
+    """Per seed: the best validation accuracy of each population (any member, any epoch) and at the
+    last epoch; PBT's margin over the fixed population, its mean and spread over seeds."""
+    fixed = {r.seed: r for r in runs if r.method == "pbt_fixed"}
+    pbt = {r.seed: r for r in runs if r.method == "pbt"}
+    seeds = sorted(set(fixed) & set(pbt))
+    if not seeds:
+        return ""
+    out = ["| seed | fixed: best | PBT: best | PBT - fixed | fixed: best at last epoch | "
+           "PBT: best at last epoch | epochs fixed / PBT | PBT trials |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    margins, last_margins = [], []
+    for seed in seeds:
+        f, p = fixed[seed], pbt[seed]
+        fb, pb = f.trajectory[-1][3], p.trajectory[-1][3]
+        fl, pl = f.notes.get("best_at_last_epoch", math.nan), p.notes.get("best_at_last_epoch", math.nan)
+        margins.append(pb - fb)
+        last_margins.append(pl - fl)
+        out.append(f"| {seed} | {fb:.4f} | {pb:.4f} | {pb - fb:+.4f} | {fl:.4f} | {pl:.4f} | "
+                   f"{f.epochs} / {p.epochs} | {p.trials} |")
+    out.append("")
+    for name, values in (("best (any epoch)", margins), ("best at the last epoch", last_margins)):
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+        out.append(f"PBT - fixed, {name}: mean {np.mean(values):+.4f}, sd over seeds {sd:.4f}, standard "
+                   f"error {sd / math.sqrt(len(values)):.4f}; PBT better on {sum(v > 0 for v in values)} "
+                   f"of {len(values)} seeds")
     return "\n".join(out)
 
 
@@ -342,7 +414,8 @@ def main() -> None:
     ap.add_argument("--cap", type=int, default=None,
                     help="epochs after which a run other than the reference stops (default: half of "
                          "the reference's 40 trials, 20 * epochs)")
-    ap.add_argument("--methods", nargs="*", default=None, help=f"subset of {' '.join(METHODS)}")
+    ap.add_argument("--methods", nargs="*", default=None,
+                    help=f"subset of {' '.join(METHODS)} (default), or of {' '.join(PBT_METHODS)}")
     ap.add_argument("--target", type=float, default=None,
                     help="the accuracy to stop at, when optuna_tpe is not among --methods")
     ap.add_argument("--quick", action="store_true", help="3 epochs, 1 seed, 3 reference trials, cap 9")
@@ -379,7 +452,10 @@ def main() -> None:
         target = target_of(runs)
     for seed in seeds:  # seed by seed: a run cut short still has every method on its first seeds
         for method in (m for m in methods if m != REFERENCE):
-            keep(one_run(method, seed, args.epochs, cap=args.cap, target=target))
+            if method in PBT_METHODS:  # a population trains its full epochs: no cap, no target
+                keep(one_run(method, seed, args.epochs, cap=10**9, target=None))
+            else:
+                keep(one_run(method, seed, args.epochs, cap=args.cap, target=target))
     print(table(runs))
 
 
