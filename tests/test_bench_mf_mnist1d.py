@@ -80,8 +80,15 @@ def _quick(tmp_path: Path, *extra: str) -> list[dict[str, object]]:
 
 @pytest.mark.slow
 def test_quick_runs_every_method_through_a_real_study(tmp_path: Path) -> None:
-    runs = _quick(tmp_path)
-    assert [r["method"] for r in runs] == list(bench.METHODS)
+    runs = _quick(tmp_path, "--methods", *bench.METHODS, *bench.PBT_METHODS)
+    assert [r["method"] for r in runs] == [*bench.METHODS, *bench.PBT_METHODS]
+    fixed, pbt = runs[-2:]
+    runs = runs[:-2]
+    # The same 4 founders; the fixed population trains 3 epochs each (PBT's forks may retrain a few).
+    assert fixed["notes"]["founders"] == pbt["notes"]["founders"]
+    assert len(fixed["notes"]["founders"]) == 4
+    assert fixed["epochs"] == 12
+    assert pbt["notes"]["winner_schedule"][0][0] == 0
     reference = runs[0]
     assert reference["trials"] == 3
     assert reference["epochs"] <= 9  # 3 trials of 3 epochs (fewer if one diverged)
@@ -100,3 +107,4 @@ def test_quick_runs_every_method_through_a_real_study(tmp_path: Path) -> None:
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                             capture_output=True, text=True, timeout=60, check=True).stdout
     assert all(f"| {m} | " in report for m in bench.METHODS)
+    assert f"| 0 | {fixed['trajectory'][-1][3]:.4f} | {pbt['trajectory'][-1][3]:.4f} |" in report
