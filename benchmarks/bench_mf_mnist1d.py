@@ -362,7 +362,38 @@ def table(runs: list[Run]) -> str:
                    f"{spread([h[2] for h in got], n, '{:.0f}')} | "
                    f"{np.median([r.epochs for r in mine]):.0f} | "
                    f"{np.mean([r.trajectory[-1][3] for r in mine if r.trajectory]):.4f} |")
+    out += ["", "Best validation accuracy so far after each number of epochs trained (mean ± std over "
+            "seeds; a run that stopped at the target keeps its value; '-': a run stopped at its cap "
+            "before):", "", budget_table(runs)]
     return "\n".join(out) + ("\n\n" + pbt_table(runs) if pbt_table(runs) else "")
+
+
+BUDGETS = (100, 200, 300, 800)  # epochs at which the second table reads the incumbents
+
+
+def best_at(run: Run, epochs: int) -> float | None:
+    """The incumbent after `epochs` epochs trained; a run that ended before keeps its last value (the
+    reference: its full budget; another: a lower bound, it stopped at the target); None when the
+    run stopped at its cap before `epochs`."""
+    if run.epochs < epochs and run.target is not None and not (
+            run.trajectory and run.trajectory[-1][3] >= run.target):
+        return None
+    values = [p[3] for p in run.trajectory if p[0] <= epochs]
+    return values[-1] if values else None
+
+
+def budget_table(runs: list[Run]) -> str:
+    names = [m for m in METHODS if any(r.method == m for r in runs)]
+    out = ["| method | " + " | ".join(f"best after {e} epochs" for e in BUDGETS) + " |",
+           "|---|" + "---:|" * len(BUDGETS)]
+    for m in names:
+        cells = []
+        for e in BUDGETS:
+            values = [best_at(r, e) for r in runs if r.method == m]
+            ok = [v for v in values if v is not None]
+            cells.append(f"{np.mean(ok):.4f} ± {np.std(ok):.4f}" if len(ok) == len(values) else "-")
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def pbt_table(runs: list[Run]) -> str:

@@ -68,6 +68,20 @@ def test_report_medians_count_unreached_seeds_as_infinite() -> None:
     assert "| shoal_asha | 1 / 2 | not reached [30, not reached] | - |" in text
 
 
+def test_incumbent_at_a_budget() -> None:
+    reference = bench.Run("optuna_tpe", 0, 20, None, trajectory=[[20, 1, 1, 0.5], [300, 9, 8, 0.7]],
+                          epochs=780)
+    assert bench.best_at(reference, 19) is None
+    assert bench.best_at(reference, 299) == 0.5
+    assert bench.best_at(reference, 800) == 0.7  # its budget ended at 780 epochs (a diverged trial)
+    hit = bench.Run("shoal_asha", 0, 20, 0.75, trajectory=[[30, 2, 2, 0.76]], epochs=30)
+    assert bench.best_at(hit, 300) == 0.76  # stopped at the target: a lower bound, kept
+    capped = bench.Run("shoal_asha", 1, 20, 0.75, trajectory=[[10, 2, 2, 0.6], [300, 9, 9, 0.6]],
+                       epochs=300)
+    assert bench.best_at(capped, 300) == 0.6
+    assert bench.best_at(capped, 301) is None  # stopped at its cap: unknown
+
+
 def _quick(tmp_path: Path, *extra: str) -> list[dict[str, object]]:
     out = tmp_path / "runs.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
