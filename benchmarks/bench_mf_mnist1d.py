@@ -44,6 +44,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,7 +212,10 @@ def run_shoal(method: str, seed: int, epochs: int, *, cap: int, target: float | 
 
         # n_trials counts new configurations; the run ends at the cap or the target (study.stop()).
         study.optimize(objective, n_trials=cap, catch=(TrialFailed,), max_consecutive_failures=None)
-        return recorder.finish(len(study.trials))
+        trials = study.trials
+        recorder.run.notes = {"resumes": sum(t.resumes for t in trials),
+                              "states": dict(Counter(t.state.name for t in trials))}
+        return recorder.finish(len(trials))
 
 
 def optuna_pruner(method: str, epochs: int) -> Any:
