@@ -259,7 +259,8 @@ def run_optuna(method: str, seed: int, epochs: int, *, cap: int, target: float |
 def run_population(method: str, seed: int, epochs: int, *, cap: int, target: float | None) -> Run:
     """PBT(population 8, interval 4 epochs, lr / momentum / weight decay perturbed x0.8 / x1.2 or
     resampled), or ("pbt_fixed") the same 8 founders (RandomSampler, same seed) trained with their
-    fixed hyperparameters for the full `epochs`."""
+    fixed hyperparameters for the full `epochs`. PBT runs until it ends or has trained `cap`
+    epochs (main passes 8 * epochs: what the fixed population trains)."""
     from shoal.schedulers import PBT, NoStopping, hyperparameter_schedule
 
     population, interval = PBT_POPULATION, PBT_INTERVAL
@@ -388,16 +389,37 @@ def best_at(run: Run, epochs: int) -> float | None:
 
 def budget_table(runs: list[Run]) -> str:
     names = [m for m in METHODS if any(r.method == m for r in runs)]
-    out = ["| method | " + " | ".join(f"best after {e} epochs" for e in BUDGETS) + " |",
-           "|---|" + "---:|" * len(BUDGETS)]
+    out = ["| method | " + " | ".join(f"best after {e} epochs" for e in BUDGETS) + " | TPE's epochs to "
+           f"reach the best after {BUDGETS[2]} / {BUDGETS[2]} (median over seeds) |",
+           "|---|" + "---:|" * (len(BUDGETS) + 1)]
     for m in names:
         cells = []
         for e in BUDGETS:
             values = [best_at(r, e) for r in runs if r.method == m]
             ok = [v for v in values if v is not None]
             cells.append(f"{np.mean(ok):.4f} ± {np.std(ok):.4f}" if len(ok) == len(values) else "-")
-        out.append(f"| {m} | " + " | ".join(cells) + " |")
+        out.append(f"| {m} | " + " | ".join(cells) + f" | {speedup_at(runs, m, BUDGETS[2])} |")
     return "\n".join(out)
+
+
+def speedup_at(runs: list[Run], method: str, epochs: int) -> str:
+    """Median over seeds of (epochs the reference needed, same seed, to reach the incumbent
+    `method` had after `epochs` epochs) / `epochs`; a seed where the reference never reached it
+    counts as infinite (at least its budget / `epochs`)."""
+    ref = {r.seed: r for r in runs if r.method == REFERENCE}
+    ratios = []
+    for run in (r for r in runs if r.method == method and r.seed in ref):
+        value = best_at(run, epochs)
+        if value is None:
+            return "-"
+        hit = reached(ref[run.seed], value)
+        ratios.append(hit[0] / epochs if hit is not None else math.inf)
+    if not ratios:
+        return "-"
+    med = float(np.median(ratios))
+    beyond = max(r.epochs for r in ref.values()) / epochs
+    return (f"{med:.2f}" if math.isfinite(med) else f"> {beyond:.2f}") + \
+        f" ({sum(math.isinf(x) for x in ratios)} of {len(ratios)} beyond TPE's budget)"
 
 
 def pbt_table(runs: list[Run]) -> str:
@@ -487,8 +509,9 @@ def main() -> None:
         target = target_of(runs)
     for seed in seeds:  # seed by seed: a run cut short still has every method on its first seeds
         for method in (m for m in methods if m != REFERENCE):
-            if method in PBT_METHODS:  # a population trains its full epochs: no cap, no target
-                keep(one_run(method, seed, args.epochs, cap=10**9, target=None))
+            if method in PBT_METHODS:  # no target; PBT stops at the fixed population's epochs
+                size = PBT_POPULATION if args.epochs >= 2 * PBT_INTERVAL else 4
+                keep(one_run(method, seed, args.epochs, cap=size * args.epochs, target=None))
             else:
                 keep(one_run(method, seed, args.epochs, cap=args.cap, target=target))
     print(table(runs))
