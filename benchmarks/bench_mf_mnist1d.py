@@ -256,6 +256,12 @@ def run_optuna(method: str, seed: int, epochs: int, *, cap: int, target: float |
     return recorder.finish(len(study.trials))
 
 
+def founders(seed: int, population: int) -> list[dict[str, Any]]:
+    """The first `population` configurations RandomSampler(seed) draws for the space."""
+    study = shoal.create_study(sampler=shoal.samplers.RandomSampler(seed=seed), space=Space.from_dict(SPACE))
+    return [dict(study.ask().params) for _ in range(population)]
+
+
 def run_population(method: str, seed: int, epochs: int, *, cap: int, target: float | None) -> Run:
     """PBT(population 8, interval 4 epochs, lr / momentum / weight decay perturbed x0.8 / x1.2 or
     resampled), or ("pbt_fixed") the same 8 founders (RandomSampler, same seed) trained with their
@@ -273,6 +279,11 @@ def run_population(method: str, seed: int, epochs: int, *, cap: int, target: flo
         study = shoal.create_study(name=f"{method}-{seed}", direction="maximize",
                                    sampler=shoal.samplers.RandomSampler(seed=seed), scheduler=scheduler,
                                    space=Space.from_dict(SPACE))
+        # Both populations start from the same founders: RandomSampler(seed)'s draws for trials
+        # 0..population-1, enqueued (PBT's forks take trial numbers too, so drawing them inside the
+        # PBT study would give later founders other numbers, hence other configurations).
+        for params in founders(seed, population):
+            study.enqueue_trial(params)
         task = task_spec(epochs).objective()
 
         def objective(trial: Any) -> float:
@@ -288,7 +299,7 @@ def run_population(method: str, seed: int, epochs: int, *, cap: int, target: flo
                     else [(0, dict(winner.params))])
         recorder.run.notes = {
             "best_at_last_epoch": winner.intermediate[epochs - 1], "winner": winner.number,
-            "founders": [dict(t.params) for t in trials if t.number < population],
+            "founders": [dict(t.params) for t in trials if t.forked_from is None],
             "winner_schedule": [[step, {k: p[k] for k in PBT_HYPERPARAMS if k in p}]
                                 for step, p in schedule]}
     return recorder.finish(len(trials))
