@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Does PBT beat the best fixed learning rate of an equal population, at equal steps?
+"""Do PBT and PB2 beat the best fixed learning rate of an equal population, at equal steps?
 
 The task is SGD on the noisy quadratic model (Schaul et al. 2013; Zhang et al. 2019 use it to
-study learning-rate schedules): for a loss h/2 * w^2 with gradient noise of variance sigma^2 per
+study learning-rate schedules): for a loss w^2 / 2 with gradient noise of variance sigma^2 per
 step, the expected squared distance m = E[w^2] after one step with learning rate lr is
 
-    m' = (1 - lr * h)^2 * m + lr^2 * h^2 * sigma^2 / h       (here h = 1: (1 - lr)^2 m + lr^2 sigma^2)
+    m' = (1 - lr)^2 * m + lr^2 * sigma^2
 
 and the expected loss is m / 2. A large rate closes the distance fast but leaves a noise floor
 lr * sigma^2 / (2 - lr); the best rate falls as training goes on, so no fixed rate is optimal

@@ -34,6 +34,8 @@ from shoal.samplers import GridSampler, History, RandomSampler, Sampler
 from shoal.samplers._streams import space_rng
 from shoal.schedulers import (
     ASHA,
+    PB2,
+    PBT,
     Decision,
     Hyperband,
     MedianStopping,
@@ -89,6 +91,21 @@ def _median_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]
     ]
 
 
+def _pbt_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
+    """PBT's defaults (population 8, interval 4, quantile 0.25) by hand: eight members report a
+    constant curve over steps 0..3; ranked, k = ceil(8 * 0.25) = 2 at each end."""
+    scores = [0.5, 0.2, 0.9, 0.4, 0.1, 0.7, 0.3, 0.8]  # worst two: 2 (0.9) and 7 (0.8)
+    members = [_r(i, {s: v for s in range(4)}, TrialState.RUNNING) for i, v in enumerate(scores)]
+    paused = [*members[:7], _r(7, {s: 0.8 for s in range(2)}, TrialState.PAUSED)]
+    return [
+        *((m, members, Decision.STOP if m.number in (2, 7) else Decision.CONTINUE) for m in members),
+        (_r(2, {s: 0.9 for s in range(3)}, TrialState.RUNNING), members, Decision.CONTINUE),  # step 2
+        (members[0], paused, Decision.PAUSE),  # member 7 paused behind, at step 1
+        (members[0], members[:4], Decision.PAUSE),  # four founders not started yet
+        (_r(8, {s: 9.0 for s in range(4)}, TrialState.RUNNING), members, Decision.CONTINUE),  # no member
+    ]
+
+
 def _asha_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
     """ASHA(max_resource=9) by hand: rungs 1 and 3; at a rung a trial goes on when at most 1/3 of
     the trials there (itself included) are strictly better."""
@@ -115,30 +132,17 @@ def _percentile_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decis
     ]
 
 
-def _pbt_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
-    """PBT's defaults (population 8, interval 4, quantile 0.25) by hand: eight members report a
-    constant curve over steps 0..3; ranked, k = ceil(8 * 0.25) = 2 at each end."""
-    scores = [0.5, 0.2, 0.9, 0.4, 0.1, 0.7, 0.3, 0.8]  # worst two: 2 (0.9) and 7 (0.8)
-    members = [_r(i, {s: v for s in range(4)}, TrialState.RUNNING) for i, v in enumerate(scores)]
-    paused = [*members[:7], _r(7, {s: 0.8 for s in range(2)}, TrialState.PAUSED)]
-    return [
-        *((m, members, Decision.STOP if m.number in (2, 7) else Decision.CONTINUE) for m in members),
-        (_r(2, {s: 0.9 for s in range(3)}, TrialState.RUNNING), members, Decision.CONTINUE),  # step 2
-        (members[0], paused, Decision.PAUSE),  # member 7 paused behind, at step 1
-        (members[0], members[:4], Decision.PAUSE),  # four founders not started yet
-        (_r(8, {s: 9.0 for s in range(4)}, TrialState.RUNNING), members, Decision.CONTINUE),  # no member
-    ]
-
-
 #: Scheduler name -> (make_scheduler(), oracle cases or None).
 SCHEDULERS: dict[str, tuple[Callable[[], Scheduler] | None, Callable[[], list[Any]] | None]] = {
     "ASHA": (lambda: ASHA(max_resource=9), _asha_oracle),
     "Hyperband": (lambda: Hyperband(max_resource=9, mode="promotion"), None),
     "SuccessiveHalving": (lambda: SuccessiveHalving(max_resource=9, n_configs=9), None),
     "MedianStopping": (None, _median_oracle),
+    # Seeded: with seed=None each instance draws its own entropy (pickled copies agree), so a
+    # fresh instance forks differently, and the suite compares fresh instances.
+    "PB2": (lambda: PB2(seed=0), _pbt_oracle),  # PBT's decisions; only the explore differs
+    "PBT": (lambda: PBT(seed=0), _pbt_oracle),
     "PercentileStopping": (None, _percentile_oracle),
-    "PB2": (None, _pbt_oracle),  # PBT's decisions; only the explore step differs
-    "PBT": (None, _pbt_oracle),
     "NoStopping": (None, lambda: [(_r(5, {0: 99.0}, TrialState.RUNNING),
                                    [_r(i, {0: 1.0}) for i in range(9)], Decision.CONTINUE)]),
 }

@@ -13,6 +13,8 @@ from shoal.cli._output import CommandError
 from shoal.exceptions import ConfigError
 from shoal.schedulers import (
     ASHA,
+    PB2,
+    PBT,
     Hyperband,
     MedianStopping,
     NoStopping,
@@ -39,6 +41,10 @@ def scheduler_of(tmp_path: Path, text: str) -> object:
     ("{name: hyperband, max_resource: 81, min_resource: 1}", Hyperband(max_resource=81)),
     ("{name: successive_halving, max_resource: 27, n_configs: 27}",
      SuccessiveHalving(max_resource=27, n_configs=27)),
+    ("{name: pbt, population: 4, quantile: 0.5, perturb: [0.5, 2.0], hyperparams: [lr], seed: 1}",
+     PBT(population=4, quantile=0.5, perturb=(0.5, 2.0), hyperparams=["lr"], seed=1)),
+    ("{name: pb2, interval: 2, kappa: 1, max_step: 11, seed: 0}",
+     PB2(interval=2, kappa=1.0, max_step=11, seed=0)),
 ])
 def test_every_scheduler_by_name(tmp_path: Path, text: str, expected: object) -> None:
     assert repr(scheduler_of(tmp_path, text)) == repr(expected)

@@ -109,7 +109,7 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
      "sampler.seed of tune.yaml must be an integer >= 0. Got 'abc'. Or null for a fresh seed each run."),
     ("objective: quadratic:objective\nscheduler: ashaa\n",
      "scheduler of tune.yaml must be one of none, median, percentile, asha, hyperband, "
-     "successive_halving. Got 'ashaa' (did you mean 'asha'?)."),
+     "successive_halving, pbt, pb2. Got 'ashaa' (did you mean 'asha'?)."),
     ("objective: quadratic:objective\nscheduler: {name: median, min_trials: 0}\n",
      "min_trials of MedianStopping must be an integer >= 1"),
     ("objective: quadratic:objective\nspace: {lr: {type: float, low: 0.0, high: 1.0, scale: log}}\n",

@@ -12,15 +12,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
 import shoal
-from shoal.cli import _config, main
-from shoal.schedulers import Decision, Suggestion
+from shoal.cli import main
+from shoal.exceptions import ConfigError
+from shoal.schedulers import ASHA, Decision, Hyperband, MedianStopping, SuccessiveHalving, Suggestion
 from shoal.storage import Retention
+from shoal.study import Trial
 from shoal.torch import (
     CheckpointStore,
     Hook,
@@ -32,6 +35,7 @@ from shoal.torch import (
     fit,
     trial_checkpoint_dir,
 )
+from shoal.torch._checkpoint import wants_checkpoints
 from shoal.torch._epoch import TensorPair
 from shoal.torch._runtime import seed_everything
 from shoal.trial import FrozenTrial, TrialState
@@ -378,32 +382,101 @@ def test_a_sigkilled_workers_trial_is_retried_from_its_newest_step(tmp_path: Pat
     assert retry.intermediate == dict(enumerate(straight.history["val_metric"]))
 
 
-def test_shoal_tune_runs_a_task_under_a_pausing_scheduler(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """`shoal tune task.yaml` with `scheduler: {name: ...}`: the promotion schedulers' names come
-    with branch mf-schedulers, so a toy pausing scheduler stands in under a name of its own."""
+def test_shoal_tune_promotes_a_task_with_asha(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`shoal tune task.yaml` with `scheduler: {name: asha, mode: promotion}`: every trial pauses
+    at the rung (step 1), the best of the three is promoted, resumes from its checkpoint and ends
+    as an uninterrupted run of its configuration would; the others stay PAUSED."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(_config.SCHEDULERS, "pause-once", PauseOnce)
     config = tmp_path / "task.yaml"
     config.write_text(textwrap.dedent("""\
-        study: paused-task
+        study: asha-task
         task: {dataset: wine, epochs: 3, batch_size: 32, standardize: true}
         space:
           lr: {type: float, low: 0.001, high: 0.1, scale: log}
-        scheduler: {name: pause-once, at: 1}
+        scheduler: {name: asha, mode: promotion, min_resource: 1, max_resource: 3}
         """))
     url = f"sqlite:///{tmp_path}/s.db"
-    assert main(["tune", str(config), "--storage", url, "--n-trials", "2"]) == 0
-    trials = shoal.load_study("paused-task", storage=url).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2  # resumes are not new trials
+    assert main(["tune", str(config), "--storage", url, "--n-trials", "3"]) == 0
+    assert "Ran 3 trials: 1 complete, 2 paused." in capsys.readouterr().out  # a resume counts once
+    trials = shoal.load_study("asha-task", storage=url).trials
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "PAUSED", "PAUSED"]  # n_trials: new ones
+    [done] = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert done.intermediate[1] == max(t.intermediate[1] for t in trials)  # accuracy: the best went on
+    assert [e["event"] for e in done.lineage] == ["paused", "resumed"]
     spec = TaskSpec(dataset="wine", epochs=3, batch_size=32, standardize=True)
+    straight = shoal.create_study(direction=spec.direction)
+    straight.enqueue(dict(done.params))
+    straight.optimize(spec.objective(), n_trials=1)
+    assert done.intermediate == straight.trials[0].intermediate
+    assert done.value == straight.trials[0].value
     for t in trials:
-        assert [e["event"] for e in t.lineage] == ["paused", "resumed"]
-        assert t.lineage[0]["step"] == 1
-        straight = shoal.create_study(direction=spec.direction)
-        straight.enqueue(dict(t.params))
-        straight.optimize(spec.objective(), n_trials=1)
-        assert t.intermediate == straight.trials[0].intermediate
-        assert t.value == straight.trials[0].value
-        folder = tmp_path / "s-artifacts" / "paused-task" / f"trial-{t.number}"
-        assert (folder / "step-1" / "state.pt").is_file()  # the rung is kept
+        assert t.lineage[0] == {**t.lineage[0], "event": "paused", "step": 1}
+        folder = tmp_path / "s-artifacts" / "asha-task" / f"trial-{t.number}"
+        assert (folder / "step-1" / "state.pt").is_file()  # the rung is kept (a promotion resumes it)
+
+
+def test_checkpoints_true_needs_a_trial_of_a_study() -> None:
+    with pytest.raises(ConfigError, match=r"^checkpoints=True of fit must come with a trial .* "
+                                          r"Pass checkpoints=CheckpointStore\(folder\) instead\.$"):
+        train(PARAMS, checkpoints=True)
+
+    class Host:  # a host that is no Study: it is never called before the refusal
+        pass
+
+    orphan = Trial(host=Host(), frozen=FrozenTrial(0, 0, TrialState.RUNNING),  # type: ignore[arg-type]
+                   rng=np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="must come from a Study"):
+        train(PARAMS, trial=orphan, checkpoints=True)
+    assert not wants_checkpoints(orphan)  # by default such a trial writes none, and fit does not fail
+
+
+def test_a_task_retry_still_resumes_a_fold_of_the_older_layout() -> None:
+    """Before step checkpoints, a task kept trial-N/holdout/last.pt (trial-N/fold-k/ for k folds)."""
+    spec = TaskSpec(dataset="wine", epochs=3, batch_size=32, standardize=True, checkpoints=True)
+    params = {"optimizer": "adam", "lr": 0.01}
+    straight = shoal.create_study(direction=spec.direction)
+    straight.enqueue(params)
+    straight.optimize(spec.objective(), n_trials=1)
+    study = shoal.create_study(direction=spec.direction,
+                               retry=shoal.RetryPolicy(max_retries=1, retry_failed=True))
+    study.enqueue(params)
+    resumed: list[int] = []
+
+    def objective(trial: shoal.Trial) -> float:
+        if trial.parent is None:  # the older TaskObjective: two epochs saved as holdout/last.pt, then a crash
+            fit_data, val_data = spec.load().train.split(spec.protocol)[0]
+            store = CheckpointStore(trial_checkpoint_dir(trial) / "holdout")
+            _task.train_model(spec, trial.params, fit_data, val_data, trial=trial, checkpoints=store,
+                              seed=spec.seed, epochs=2)
+            raise Crash
+        real = _task.train_model
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            model, result = real(*args, **kwargs)
+            resumed.append(result.resumed_epochs)
+            return model, result
+
+        _task.train_model = counted  # type: ignore[assignment]
+        try:
+            return spec.objective()(trial)
+        finally:
+            _task.train_model = real
+
+    study.optimize(objective, n_trials=2)
+    first, retry = study.trials
+    assert (first.state, retry.state) == (TrialState.FAILED, TrialState.COMPLETE)
+    assert resumed == [2]
+    assert retry.value == straight.trials[0].value
+    assert retry.intermediate == straight.trials[0].intermediate
+
+
+@pytest.mark.parametrize(("scheduler", "on"), [
+    (None, False), (MedianStopping(), False), (ASHA(max_resource=9), False),
+    (Hyperband(max_resource=9), False), (ASHA(max_resource=9, mode="promotion"), True),
+    (Hyperband(max_resource=9, mode="promotion"), True),
+    (SuccessiveHalving(max_resource=9, n_configs=9), True), (PauseOnce(), True),
+])
+def test_fit_checkpoints_by_itself_under_a_scheduler_that_pauses_or_forks(scheduler: Any, on: bool) -> None:
+    study = shoal.create_study(scheduler=scheduler)
+    assert wants_checkpoints(study.ask()) is on

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import shoal
 from shoal.exceptions import ConfigError
 from shoal.samplers import RandomSampler
 from shoal.schedulers import PBT, Decision, PBTReplay, Suggestion, hyperparameter_schedule
-from shoal.schedulers._pbt import perturb
+from shoal.schedulers._pbt import crosses, perturb
 from shoal.space import Categorical, Float, Int
 from shoal.trial import FrozenTrial, TrialState
 
@@ -387,3 +388,45 @@ def test_a_retry_stands_for_the_member_it_reruns() -> None:
     again = member(10, 0.1, system_attrs={"retry_of": 9}, params={"lr": 0.06, "layers": 5})
     assert hyperparameter_schedule(again, [*history, fork, again]) == [
         (0, {"layers": 5, "lr": 0.05}), (4, {"lr": 0.06, "layers": 5})]
+
+
+def test_decides_at_the_first_report_past_an_interval() -> None:
+    # Reports every 3 steps (0, 3, 6, 9): intervals end at 3, 7, 11; crossed at 3, 9 (past 7).
+    history = [FrozenTrial(i, i, TrialState.RUNNING, params={"lr": 0.1}, distributions=DISTS,
+                           intermediate=dict.fromkeys(range(0, 10, 3), SCORES[i]))
+               for i in range(8)]
+    assert PBT().decide(history[2], history) is Decision.STOP  # at 9, past 7
+    at_six = [replace(t, intermediate={s: v for s, v in t.intermediate.items() if s <= 6})
+              for t in history]
+    assert PBT().decide(at_six[2], at_six) is Decision.CONTINUE  # 6: nothing crossed since 3
+    assert crosses(at_six[2], 4) is False
+    assert crosses(history[2], 4) is True
+
+
+def test_a_restored_step_reported_again_decides_nothing() -> None:
+    # Member 2 was paused at 3 and resumed there; reporting step 3 again is not a new decision.
+    history = founders()
+    resumed = replace(history[2], lineage=({"event": "paused", "step": 3},
+                                           {"event": "resumed", "step": 3, "worker": "w"}))
+    history[2] = resumed
+    assert PBT().decide(resumed, history) is Decision.CONTINUE
+    # A fork reporting its start point (the parent's step 3) again decides nothing either.
+    fork = forked(8, parent=4, step=3, replaces=7, score=99.0, steps=4)
+    assert fork.start_step == 4
+    assert PBT().decide(fork, [*history, fork]) is Decision.CONTINUE
+
+
+def test_a_second_fork_of_one_member_stops_at_once() -> None:
+    # Two workers asked together and both forked member 2 (trials 8 and 9). Trial numbers settle
+    # it: 9 is no member, stops at its first report (step 4, no interval's end), and its PRUNED
+    # record asks for no fork of its own.
+    history = founders(steps=5)
+    history[2] = member(2, state=TrialState.PRUNED)
+    first = forked(8, parent=4, step=3, replaces=2, score=0.1, steps=5)
+    second = forked(9, parent=4, step=3, replaces=2, score=0.1, steps=5)
+    both = [*history, first, second]
+    assert PBT().decide(second, both) is Decision.STOP
+    assert PBT().decide(first, both) is Decision.CONTINUE
+    assert PBT()._members({t.number: t for t in both}) == set(range(9))
+    pruned = [*history, first, replace(second, state=TrialState.PRUNED)]
+    assert PBT().next_job(pruned) == Suggestion(wait=True)  # nothing to replace

@@ -184,3 +184,23 @@ def test_a_fork_without_a_parent_checkpoint_starts_from_scratch() -> None:
     child = study.ask()
     assert child.resume_step is None
     assert child.start_step == 0
+
+
+def test_the_default_scheduler_says_once_that_it_never_stops(caplog: pytest.LogCaptureFixture) -> None:
+    def objective(trial: shoal.Trial) -> float:
+        for step in range(3):
+            trial.report(float(step), step)
+            assert not trial.should_prune()
+        return 0.0
+
+    study = shoal.create_study()
+    with caplog.at_level("WARNING", logger="shoal"):
+        study.optimize(objective, n_trials=2)
+    told = [r.getMessage() for r in caplog.records if "NoStopping (the default)" in r.getMessage()]
+    assert len(told) == 1
+    assert "scheduler=shoal.schedulers.ASHA(max_resource=EPOCHS)" in told[0]
+    chosen = shoal.create_study(scheduler=shoal.schedulers.NoStopping())
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="shoal"):
+        chosen.optimize(objective, n_trials=1)
+    assert not [r for r in caplog.records if "NoStopping (the default)" in r.getMessage()]

@@ -21,6 +21,8 @@ from shoal.exceptions import ConfigError, ShoalError
 from shoal.samplers import Sampler
 from shoal.schedulers import (
     ASHA,
+    PB2,
+    PBT,
     Hyperband,
     MedianStopping,
     NoStopping,
@@ -41,9 +43,10 @@ SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampl
             "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler"}
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     "none": NoStopping, "median": MedianStopping, "percentile": PercentileStopping, "asha": ASHA,
-    "hyperband": Hyperband, "successive_halving": SuccessiveHalving}
-#: Scheduler options that are not integers: text (checked by the scheduler) and numbers.
-_SCHEDULER_TEXT, _SCHEDULER_NUMBERS = ("mode",), ("percentile",)
+    "hyperband": Hyperband, "successive_halving": SuccessiveHalving, "pbt": PBT, "pb2": PB2}
+#: Scheduler options that are not integers: text and lists (checked by the scheduler), numbers.
+_SCHEDULER_TEXT = ("mode", "perturb", "hyperparams")
+_SCHEDULER_NUMBERS = ("percentile", "quantile", "resample_probability", "kappa")
 _SCHEDULER_EXAMPLE = "scheduler: {name: asha, mode: promotion, max_resource: 27}"
 _OBJECTIVE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 

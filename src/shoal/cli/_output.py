@@ -65,7 +65,8 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) f
     (r"force=True", "--force"),
     (r", or pass spec= to evaluate\(\)\.", "."),
     (r"Run study\.optimize\(\.\.\.\)", "Run 'shoal tune CONFIG.yaml'"),
-    (r"Use NoStopping\(\) \(the default\)\.", "Use scheduler: none (the default)."),
+    (r"Use NoStopping\(\) \(the default\), ASHA, Hyperband or SuccessiveHalving",
+     "Use scheduler: none (the default), asha, hyperband or successive_halving"),
     (r"Use RandomSampler, [^(]*\(a sampler of your own[^)]*\)\.",
      "Use a sampler that does in the config (sampler: random always does)."),
 ))

@@ -10,6 +10,6 @@ from shoal.schedulers._pbt_schedule import PBTReplay, hyperparameter_schedule
 from shoal.schedulers._percentile import PercentileStopping
 from shoal.schedulers._protocol import Decision, NoStopping, Scheduler, Suggestion, SuggestsJobs
 
-__all__ = ["ASHA", "PB2", "PBT", "Decision", "Hyperband", "MedianStopping", "NoStopping", "PBTReplay",
-           "PercentileStopping", "Scheduler", "SuccessiveHalving", "Suggestion", "SuggestsJobs",
-           "hyperparameter_schedule"]
+__all__ = ["ASHA", "PB2", "PBT", "Decision", "Hyperband", "MedianStopping", "NoStopping",
+           "PBTReplay", "PercentileStopping", "Scheduler", "SuccessiveHalving", "Suggestion",
+           "SuggestsJobs", "hyperparameter_schedule"]

@@ -90,10 +90,11 @@ class PB2(PBT):
 
 def interval_gains(trials: Sequence[FrozenTrial], distributions: Mapping[str, Param], *,
                    interval: int, until: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PB2's data: per trial and per interval ending at step b <= `until` (b + 1 a multiple of
-    `interval`), its encoded hyperparameters, b / interval, and the score it gained over the
-    interval (the score at b - interval minus the score at b: positive is better). A fork's first
-    interval starts from its parent's score at the fork step. Trials without every named
+    """PB2's data: per trial and per interval it trained, ending at a report b <= `until` that
+    crosses an interval's end (where PBT decides: b itself when it reports every step),
+    its encoded hyperparameters, b / interval, and the score it gained over the interval (its score
+    at the previous such report minus its score at b: positive is better). A fork's first interval
+    starts from its parent's score at the fork step. Trials without every named
     parameter, and intervals with a missing or non-finite end, give nothing. At most the newest
     256 intervals are kept.
 
@@ -115,15 +116,22 @@ def interval_gains(trials: Sequence[FrozenTrial], distributions: Mapping[str, Pa
         scores = trial.intermediate_scores
         fork = trial.forked_from
         parent = by_number.get(fork[0]) if fork is not None else None
+        # The interval starts at the previous report that crossed an interval's end, or for a
+        # fork's first interval at its parent's report at the fork step.
+        before = None
+        if parent is not None and fork is not None and fork[1] is not None:
+            before = parent.intermediate_scores.get(fork[1])
+        previous = trial.start_step - 1
         for end in sorted(scores):
-            if (end + 1) % interval or end > until:
+            if end > until:
+                break
+            crossed = (end + 1) // interval > (previous + 1) // interval
+            previous = end
+            if not crossed:
                 continue
-            start = end - interval
-            before = scores.get(start)
-            if before is None and parent is not None and fork is not None and start == fork[1]:
-                before = parent.intermediate_scores.get(start)
             if before is not None and math.isfinite(before) and math.isfinite(scores[end]):
                 rows.append((end / interval, encoded, before - scores[end]))
+            before = scores[end]
     rows = sorted(rows, key=lambda r: r[0])[-_MAX_POINTS:]
     x = np.array([r[1] for r in rows], dtype=float).reshape(len(rows), len(distributions))
     return x, np.array([r[0] for r in rows], dtype=float), np.array([r[2] for r in rows], dtype=float)

@@ -21,7 +21,7 @@ from shoal.trial import FrozenTrial, TrialState
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["PBT", "perturb"]
+__all__ = ["PBT", "crosses", "perturb"]
 
 _OWNER = "PBT"
 #: States whose reports rank a member: still training, waiting to resume, or done.
@@ -40,10 +40,11 @@ class PBT:
     for founders that never start; a later `optimize` resumes them).
 
     **Exploit** (`decide`). Steps are counted from 0, so a member has trained `interval` steps when it
-    reports step `interval - 1`; at such a step s (s + 1 a multiple of `interval`, s < `max_step`)
-    its score at s is ranked against every other member that is running, paused or complete, each
-    at its newest report at or before s (the asynchronous rule of Ray Tune and Syne Tune: a member
-    behind is ranked by its latest report, a member ahead by the report it made at s). With n
+    reports step `interval - 1`; at its first report s at or past such a step (`crosses`;
+    s < `max_step`; a report every step meets s + 1 = k * interval exactly) its score at s is
+    ranked against every other member that is running, paused or complete, each at its newest
+    report at or before s (the asynchronous rule of Ray Tune and Syne Tune: a member behind is
+    ranked by its latest report, a member ahead by the report it made at s). With n
     ranked members, the k = ceil(n * quantile) worst (at most n // 2; none when n < 2; ties go
     against the newer trial) are in the bottom quantile: such a member gets `Decision.STOP` and its
     record ends PRUNED, with its curve and checkpoints kept.
@@ -52,6 +53,10 @@ class PBT:
     behind it (a PAUSED member at an earlier step, or founders not yet started), so a population
     larger than the number of workers advances together (as Ray Tune's PBT pauses trials); an
     objective that never calls `trial.should_pause()` simply trains on.
+
+    **Two workers, one fork.** Workers that ask at the same moment get the same fork and may both
+    start it; the higher-numbered copy is no member and gets `Decision.STOP` at its first report
+    (one step trained), so the population keeps its size.
 
     **Explore** (`next_job`). For each PRUNED member (exploited, or pruned by the objective itself,
     e.g. a diverged loss) at a step s < `max_step` that no fork replaces yet, the next worker starts
@@ -127,7 +132,10 @@ class PBT:
     # Decisions ---------------------------------------------------------------------------------
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         step = trial.last_step
-        if step is None or (step + 1) % self.interval or not self._before_end(step):
+        if step is not None and _replaces(trial) is not None \
+                and trial.number in _duplicates(_by_number(history, trial)):
+            return Decision.STOP  # a second fork of one member: the lower-numbered one goes on
+        if step is None or not self._before_end(step) or not crosses(trial, self.interval):
             return Decision.CONTINUE
         trials = _by_number(history, trial)
         members = self._members(trials)
@@ -185,7 +193,10 @@ class PBT:
 
     def _members(self, trials: Mapping[int, FrozenTrial]) -> set[int]:
         members = set(self._founders(trials)[:self.population])
+        duplicates = _duplicates(trials)
         for number in sorted(trials):  # a fork or a retry is newer than the member it follows
+            if number in duplicates:
+                continue
             if _replaces(trials[number]) in members or _retry_of(trials[number]) in members:
                 members.add(number)
         return members
@@ -223,6 +234,30 @@ class PBT:
                 f"hyperparams={self.hyperparams}, seed={self.seed}, max_step={self.max_step})")
 
 
+def crosses(trial: FrozenTrial, interval: int) -> bool:
+    """True when the trial's newest report is its first at or past an interval's end: a step s
+    with s + 1 a multiple of `interval` lies after its previous report (or its start) and at or
+    before this one. A report at or before a step it was resumed at, or before a fork's start
+    step (the PyTorch harness reports its restored step again), decides nothing: it was judged
+    there already.
+
+    >>> from shoal.trial import FrozenTrial, TrialState
+    >>> [crosses(FrozenTrial(0, 0, TrialState.RUNNING, intermediate=dict.fromkeys(range(0, n, 2), 1.0)), 4)
+    ...  for n in (3, 5, 7, 9)]
+    [False, True, False, True]
+    """
+    steps = sorted(trial.intermediate)
+    if not steps:
+        return False
+    last = steps[-1]
+    resumed = [e["step"] for e in trial.lineage
+               if e.get("event") == "resumed" and e.get("step") is not None]
+    if last < trial.start_step or (resumed and last <= max(resumed)):
+        return False
+    before = steps[-2] if len(steps) > 1 else trial.start_step - 1
+    return (last + 1) // interval > (before + 1) // interval
+
+
 def _by_number(history: Iterable[FrozenTrial], trial: FrozenTrial | None = None) -> dict[int, FrozenTrial]:
     """The trials by number; `trial` (the one being decided) wins over its copy in the history."""
     out = {t.number: t for t in history}
@@ -237,6 +272,20 @@ def _replaces(trial: FrozenTrial) -> int | None:
             replaces = event.get("replaces")
             return None if replaces is None else int(replaces)
     return None
+
+
+def _duplicates(trials: Mapping[int, FrozenTrial]) -> set[int]:
+    """Forks that replace a member a lower-numbered fork already replaces: two workers that asked
+    at the same moment both started the same fork, and trial numbers settle which one counts."""
+    seen: set[int] = set()
+    out = set()
+    for number in sorted(trials):
+        replaces = _replaces(trials[number])
+        if replaces is not None:
+            if replaces in seen:
+                out.add(number)
+            seen.add(replaces)
+    return out
 
 
 def _retry_of(trial: FrozenTrial) -> int | None:

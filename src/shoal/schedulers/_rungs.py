@@ -75,8 +75,11 @@ def crossed_rungs(trial: FrozenTrial, rungs: Sequence[int]) -> list[int]:
 
 def _objective_values(trial: FrozenTrial, step: int) -> tuple[float, ...]:
     """The lower-is-better values of every objective at `step` (see the module docstring)."""
-    values = [trial.sign * trial.intermediate[step]]
-    curves: Mapping[str, Mapping[int, float]] = trial.curves if trial.n_objectives > 1 else {}
+    first = trial.signs[0] * trial.intermediate[step]
+    if len(trial.signs) == 1:  # the common case, kept short: it runs for every trial at a rung
+        return (first if not math.isnan(first) else math.inf,)
+    values = [first]
+    curves: Mapping[str, Mapping[int, float]] = trial.curves
     for i in range(1, trial.n_objectives):
         name = OBJECTIVE_CURVE.format(i)
         point = curves.get(name, {}).get(step)

@@ -10,7 +10,7 @@ from shoal._optuna_names import fail
 from shoal.clock import Clock
 from shoal.exceptions import ConfigError, StudyExists
 from shoal.samplers import Sampler
-from shoal.schedulers import NoStopping, Scheduler
+from shoal.schedulers import Scheduler
 from shoal.space import Space
 from shoal.storage import Retention, Storage, StudyRecord, open_storage
 from shoal.study._policies import Heartbeat, RetryPolicy
@@ -191,7 +191,6 @@ def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
         from shoal.samplers import AutoSampler  # here: it loads numpy and scipy
 
         sampler = AutoSampler()
-    scheduler = scheduler or NoStopping()
     _check_objectives(sampler, scheduler, len(record.directions), record.name)
     if constraints_func is not None and not callable(constraints_func):
         raise ConfigError(f"constraints_func of study {record.name!r} must be callable "
@@ -204,7 +203,8 @@ def _study(record: StudyRecord, storage: Storage, sampler: Sampler | None,
 _HANDLE_MANY = {"sampler": "Use RandomSampler, QMCSampler, GridSampler, CoarseToFineSampler, TPESampler, "
                            "GPSampler or AutoSampler (a sampler of your own declares "
                            "`multi_objective = True` once it ranks by every objective).",
-                "scheduler": "Use NoStopping() (the default)."}
+                "scheduler": "Use NoStopping() (the default), ASHA, Hyperband or SuccessiveHalving "
+                             "(they rank a rung by non-dominated sorting)."}
 
 
 def _check_objectives(sampler: Sampler | None, scheduler: Scheduler | None, n: int, study: str) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
-from shoal.schedulers import Decision, Scheduler, Suggestion, SuggestsJobs
+from shoal.schedulers import Decision, NoStopping, Scheduler, Suggestion, SuggestsJobs
 from shoal.space import Param, Space
 from shoal.storage import Retention, Storage, StudyRecord
 from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
@@ -35,6 +35,8 @@ __all__ = ["ConstraintsFunc", "Study"]
 log = logging.getLogger("shoal")
 Objective = Callable[[Trial], Any]
 Callback = Callable[["Study", FrozenTrial], None]
+#: Studies (by name) whose objective was told, in this process, that the default never stops.
+_TOLD_NO_STOPPING: set[str] = set()
 
 
 class Study:
@@ -45,7 +47,7 @@ class Study:
     """
 
     def __init__(self, *, record: StudyRecord, storage: Storage, sampler: Sampler,
-                 scheduler: Scheduler, space: Space | None = None,
+                 scheduler: Scheduler | None, space: Space | None = None,
                  heartbeat: Heartbeat | None = None, retry: RetryPolicy | None = None,
                  clock: Clock | None = None, constraints_func: ConstraintsFunc | None = None,
                  retention: Retention | None = None) -> None:
@@ -54,7 +56,9 @@ class Study:
         self.constraints_func = constraints_func
         self.storage = storage
         self.sampler = sampler
-        self.scheduler = scheduler
+        # None: the default, NoStopping; an objective that asks for a decision is told so once.
+        self._default_scheduler = scheduler is None
+        self.scheduler: Scheduler = scheduler if scheduler is not None else NoStopping()
         self.space = space
         self.heartbeat = heartbeat or Heartbeat()
         self.retry = retry or RetryPolicy()
@@ -356,6 +360,13 @@ class Study:
 
     def decide(self, trial: FrozenTrial) -> Decision:
         """The scheduler's decision for a running trial."""
+        if self._default_scheduler and self.name not in _TOLD_NO_STOPPING:
+            _TOLD_NO_STOPPING.add(self.name)
+            log.warning("trial %d asked its scheduler whether to stop, but study %r has none: "
+                        "NoStopping (the default) lets every trial run to the end. Pass e.g. "
+                        "scheduler=shoal.schedulers.ASHA(max_resource=EPOCHS) to stop poor trials "
+                        "early (why this default: README, 'Stopping trials early').",
+                        trial.number, self.name)
         # Loaded only if the scheduler looks: NoStopping never does, and a read costs a query.
         return self.scheduler.decide(trial, LazyHistory(self._history))
 
@@ -439,7 +450,8 @@ class Study:
                 Errors in shoal's own configuration (a bad parameter, a storage error) always stop.
             callbacks: Called as `callback(study, frozen_trial)` after each trial of this call, in
                 this process (also with n_jobs > 1: workers send their trials here), one trial at
-                a time, including trials ended by an interruption.
+                a time, including trials ended by an interruption. A trial that pauses is sent
+                each time it stops running (PAUSED, then again when it ends).
             show_progress_bar: Draw a progress bar of this call's trials while they run.
             executor: How workers run; defaults to this process (n_jobs=1) or local processes.
             max_consecutive_failures: Stop once this many trials of this call failed in a row
@@ -493,7 +505,8 @@ class Study:
                               "pickle; in-memory trials live in this process only. Got 'memory'. "
                               "Use create_study(..., storage='sqlite:///shoal.db').")
         return {"record": self._record, "storage": self.storage, "sampler": self.sampler,
-                "scheduler": self.scheduler, "space": self.space, "heartbeat": self.heartbeat,
+                "scheduler": None if self._default_scheduler else self.scheduler,
+                "space": self.space, "heartbeat": self.heartbeat,
                 "retry": self.retry, "clock": self._clock, "constraints_func": self.constraints_func,
                 "retention": self.retention}
 

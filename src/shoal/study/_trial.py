@@ -189,7 +189,9 @@ class Trial:
         """Record the objective's value at `step` (an epoch, a fold), for schedulers and curves.
 
         With `name`, record another curve instead (a training loss, a learning rate): kept with
-        the trial for plots and reports, never read by schedulers. Named curves are written with
+        the trial for plots and reports. Schedulers read only the curves "objective_1",
+        "objective_2", ...: the other objectives of a study with several, per step (report them
+        before the first objective's value at the same step). Named curves are written with
         the trial's next write (its next value report, or its end), so reporting them before the
         value costs no extra storage transaction.
         """

@@ -199,7 +199,7 @@ class Simulation:
     """What `simulate` saw: the final records, the jobs in order, each decision."""
 
     trials: dict[int, FrozenTrial]
-    jobs: list[tuple[str, int]]  # ("new" | "resume" | "wait", trial number or -1)
+    jobs: list[tuple[str, int]]  # ("new" | "resume" | "fork" | "wait", trial number or -1)
     decisions: list[tuple[int, int, Decision]]  # (trial, step, decision)
 
 
@@ -220,7 +220,8 @@ def simulate(scheduler: Any, curve: Callable[[int, int], float], *, n_trials: in
     """Run a study's ask/report/tell loop for `scheduler` with no study, storage or clock.
 
     Each of `n_workers` workers takes a job when idle (`next_job` first, if the scheduler has
-    it; None starts a new trial while fewer than `n_trials` were started) and otherwise reports
+    it; None starts a new trial while fewer than `n_trials` were started; a fork is a new trial
+    that reports from the step after its parent's) and otherwise reports
     one step per tick: `curve(number, step)` from `first_step` to `max_step`, then COMPLETE.
     STOP prunes, PAUSE pauses (lineage events as storage appends them). Fails on a suggestion
     that `check_suggestion` refuses, and on waiting while no trial runs (a deadlock).
@@ -249,17 +250,30 @@ def simulate(scheduler: Any, curve: Callable[[int, int], float], *, n_trials: in
                         lineage=(*trial.lineage, {"event": "resumed", "step": trial.last_step}))
                     workers[w], progressed = job.resume, True
                     jobs.append(("resume", job.resume))
+                elif job is not None and job.fork is not None:  # a new trial from the parent's step
+                    parent, new = trials[job.fork], len(trials)
+                    trials[new] = FrozenTrial(new, new, TrialState.RUNNING,
+                                              params={**parent.params, **job.params}, lineage=({
+                                                  "event": "forked", "parent": job.fork,
+                                                  "step": job.step, "changed": {},
+                                                  "replaces": job.replaces},))
+                    workers[w], progressed = new, True
+                    jobs.append(("fork", new))
                 elif job is not None:
-                    assert job.wait, f"simulate runs no forks; {scheduler!r} asked {job!r}"
+                    assert job.wait, f"{scheduler!r} asked {job!r}"
                     assert any(n is not None for n in workers), f"{scheduler!r} waits with nothing running"
                     jobs.append(("wait", -1))
                 elif started < n_trials:
-                    trials[started] = FrozenTrial(started, started, TrialState.RUNNING)
-                    jobs.append(("new", started))
-                    workers[w], started, progressed = started, started + 1, True
+                    new = len(trials)
+                    trials[new] = FrozenTrial(new, new, TrialState.RUNNING)
+                    jobs.append(("new", new))
+                    workers[w], started, progressed = new, started + 1, True
                 continue
             trial = trials[number]
-            step = first_step if trial.last_step is None else trial.last_step + 1
+            if trial.last_step is not None:
+                step = trial.last_step + 1
+            else:
+                step = trial.start_step if trial.forked_from is not None else first_step
             trial = dataclasses.replace(trial, intermediate={**trial.intermediate,
                                                              step: curve(number, step)})
             trials[number] = trial

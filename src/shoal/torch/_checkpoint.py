@@ -146,7 +146,7 @@ class TrialCheckpoints:
 
     def load(self) -> dict[str, Any] | None:
         """The checkpoint this fit continues from, or None to start afresh (see the class)."""
-        self.trial.checkpoint_dir  # noqa: B018  (a trial with no checkpoint folder fails here, in one line)
+        _ = self.trial.checkpoint_dir  # a trial without a study's checkpoint folder is refused, in one line
         where, step = self.trial.resume_checkpoint, self.trial.resume_step
         if where is not None and step is not None:
             if step < self.step_offset:
@@ -154,10 +154,10 @@ class TrialCheckpoints:
             last = step if self.epochs is None else min(step, self.step_offset + self.epochs - 1)
             folder = CheckpointFolder(where.parent)
             taken = folder.latest(at_most=last)
-            if taken is not None and taken >= self.step_offset:
-                self.loaded_from = folder.step_path(taken) / STATE
-                if self.loaded_from.is_file():
-                    return read_checkpoint(folder.step_path(taken))
+            found = None if taken is None or taken < self.step_offset else folder.step_path(taken)
+            if found is not None and (found / STATE).is_file():
+                self.loaded_from = found / STATE
+                return read_checkpoint(found)
             log.warning("trial %d: no checkpoint of steps %d..%d is kept in %s; training them again",
                         self.trial.number, self.step_offset, last, folder.path)
             return None
@@ -181,7 +181,9 @@ def read_checkpoint(step_folder: Path) -> dict[str, Any]:
 
 def wants_checkpoints(trial: Trial) -> bool:
     """Whether `fit(trial=trial)` checkpoints by itself: when the trial continues from a step
-    (resumed, forked, retried), or its study's scheduler pauses or forks trials."""
+    (resumed, forked, retried), or its study's scheduler may pause or fork trials: it has
+    `next_job` or `rung_steps` and no `mode="stopping"` (ASHA's and Hyperband's stopping forms
+    never pause)."""
     if trial.resume_step is not None:
         return True
     from shoal.schedulers import SuggestsJobs
@@ -189,6 +191,8 @@ def wants_checkpoints(trial: Trial) -> bool:
     try:
         scheduler = trial.study.scheduler
     except AttributeError:  # a trial over another host has no study (and no checkpoint folder)
+        return False
+    if getattr(scheduler, "mode", None) == "stopping":
         return False
     return isinstance(scheduler, SuggestsJobs) or bool(getattr(scheduler, "rung_steps", None))
 
