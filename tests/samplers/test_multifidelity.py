@@ -7,11 +7,13 @@ import json
 import math
 import pickle
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+import shoal
 from shoal.exceptions import ConfigError
 from shoal.samplers import (
     GPSampler,
@@ -30,6 +32,7 @@ from shoal.samplers._multifidelity_view import (
     reached,
 )
 from shoal.samplers._streams import space_rng
+from shoal.schedulers import ASHA
 from shoal.space import Float, Space
 from shoal.testing import SamplerSuite
 from shoal.trial import FrozenTrial, TrialState
@@ -176,8 +179,33 @@ def test_suggests_what_the_base_suggests_from_the_hand_made_view() -> None:
                for t in trials]
     expected = TPESampler(seed=1).suggest(
         SPACE, History([*by_hand, FrozenTrial(60, 60, S.RUNNING)], 60), sampler_rng(1, 60))
-    sampler = MultiFidelitySampler(base=TPESampler(seed=1), min_points=15, random_fraction=0.0)
+    sampler = MultiFidelitySampler(base=TPESampler(seed=1), min_points=15, random_fraction=0.0,
+                                   unreached="drop")
     assert sampler.suggest(SPACE, history, sampler_rng(1, 60)) == expected
+
+
+def test_imputes_the_newest_stopped_trials_by_hand() -> None:
+    """Level 3 (20 trials reached it); every curve falls by exactly 1 - 1/3 from step 1 to 3,
+    so a trial stopped at step 1 is imputed at its report there - 2/3. The newest 16 of the 40
+    trials stopped below are imputed, the others hidden."""
+    trials = _study(60)
+    history = History([*trials, FrozenTrial(60, 60, S.RUNNING)], 60)
+    sampler = MultiFidelitySampler(base=TPESampler(seed=1), min_points=15)
+    view, level, n = sampler.view(SPACE, history)
+    assert (level, n) == (3, 20)
+    stopped = [t.number for t in trials if t.number % 3 != 0]
+    for t, v in zip(trials, view.trials, strict=False):
+        if t.number % 3 == 0:
+            assert (v.state, v.values) == (S.COMPLETE, (t.intermediate[3],))
+        elif t.number in stopped[-16:]:
+            assert v.state is S.COMPLETE
+            assert v.values == pytest.approx((t.intermediate[1] - 2 / 3,))
+        else:
+            assert (v.state, v.values) == (S.WAITING, None)
+    few = History([*trials[:30], FrozenTrial(30, 30, S.RUNNING)], 30)  # 10 reached step 3
+    view, level, n = sampler.view(SPACE, few)
+    assert (level, n) == (1, 30)  # fewer than 15 reached step 3: step 1, nothing stopped below
+    assert all(v.state is S.COMPLETE for v in view.trials[:30])
 
 
 def test_a_single_fidelity_study_is_passed_through() -> None:
@@ -230,7 +258,9 @@ def test_the_model_follows_the_level_it_models() -> None:
                                       intermediate={1: 1.0 + x}, datetime_complete=float(i)))
     picks = {}
     for m in (10, 80):
-        sampler = MultiFidelitySampler(base=TPESampler(seed=0), min_points=m, random_fraction=0.0)
+        # "drop": imputing would carry step 1's ranking up, as a rung scheduler assumes too.
+        sampler = MultiFidelitySampler(base=TPESampler(seed=0), min_points=m, random_fraction=0.0,
+                                       unreached="drop")
         picks[m] = float(np.mean([sampler.suggest(
             SPACE, History([*trials, FrozenTrial(80 + k, 80 + k, S.RUNNING)], 80 + k),
             sampler_rng(0, 80 + k))["x"] for k in range(20)]))
@@ -242,7 +272,7 @@ def test_the_model_follows_the_level_it_models() -> None:
     ({"min_points": 0}, "min_points of MultiFidelitySampler must be an integer >= 1 or None. Got 0."),
     ({"random_fraction": 1.5}, "random_fraction of MultiFidelitySampler must be a finite number "
                                "in [0.0, 1.0]. Got 1.5."),
-    ({"unreached": "keep"}, "unreached of MultiFidelitySampler must be one of ['bad', 'drop']. "
+    ({"unreached": "keep"}, "unreached of MultiFidelitySampler must be one of ['bad', 'drop', 'impute']. "
                             "Got 'keep'."),
     ({"base": "tpe"}, "base of MultiFidelitySampler must be a sampler"),
     ({"seed": -1}, "seed of MultiFidelitySampler must be an integer >= 0 or None. Got -1."),
@@ -256,8 +286,8 @@ def test_refuses_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
 def test_repr_and_seed() -> None:
     sampler = MultiFidelitySampler(seed=4)
     assert sampler.seed == 4
-    assert isinstance(sampler.base, TPESampler)
-    assert repr(sampler).startswith("MultiFidelitySampler(base=TPESampler(seed=4")
+    assert isinstance(sampler.base, GPSampler)
+    assert repr(sampler).startswith("MultiFidelitySampler(base=GPSampler(seed=4")
 
 
 def test_views_equal_dataclasses_replace() -> None:
@@ -284,3 +314,35 @@ def test_a_random_fraction_of_trials_is_drawn_at_random() -> None:
     early = History([*trials[:9], FrozenTrial(9, 9, S.RUNNING)], 9)
     assert all(MultiFidelitySampler(random_fraction=1.0, seed=s).describe(SPACE, early)[
         "mf_phase"] == "model" for s in range(5))  # never within the base's initial design
+
+
+# In a study, with the schedulers it is made for -----------------------------------------------
+@pytest.mark.parametrize("mode", ["stopping", "promotion"])
+def test_in_a_study_with_asha(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_ARTIFACTS", str(tmp_path / "artifacts"))
+
+    def objective(trial: shoal.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        start = 0 if trial.resume_step is None else trial.resume_step + 1
+        for step in range(start, 10):
+            trial.report((x - 0.3) ** 2 + 1.0 / (step + 1), step)
+            with trial.checkpoint(step) as folder:
+                (folder / "step.txt").write_text(str(step))
+            if trial.should_pause():
+                raise shoal.TrialPaused()
+            if trial.should_prune():
+                raise shoal.TrialPruned()
+        return (x - 0.3) ** 2
+
+    sampler = MultiFidelitySampler(base=GPSampler(seed=0, n_startup=5), min_points=5)
+    study = shoal.create_study(sampler=sampler, scheduler=ASHA(max_resource=9, mode=mode))
+    study.optimize(objective, n_trials=60)
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert len(trials) == 60
+    phases = [t.system_attrs.get("mf_phase") for t in trials]
+    assert "random" not in phases[:10]  # the base's initial design, never the coin
+    assert {"model", "random"} <= set(phases[10:])
+    levels = {t.system_attrs.get("mf_level") for t in trials[20:] if phases[t.number] == "model"}
+    assert levels & {3, 9, "final"}  # modelled above the first rung once enough trials got there
+    modelled = [t.params["x"] for t in trials[30:] if phases[t.number] == "model"]
+    assert np.median(np.abs(np.array(modelled) - 0.3)) < 0.15  # random: 0.25

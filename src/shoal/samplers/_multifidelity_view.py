@@ -15,13 +15,15 @@ from typing import Literal
 
 from shoal.trial import FrozenTrial, TrialState
 
-__all__ = ["FINAL", "Unreached", "choose_level", "level_score", "level_view", "reached"]
+__all__ = ["FINAL", "Unreached", "choose_level", "imputed", "level_score", "level_view",
+           "reached", "shift"]
 
 #: The level of a completed trial's final value: above every reported step.
 FINAL = math.inf
-#: What the view makes of a trial that stopped (pruned, paused) below the level: "drop" hides
-#: it from the model (BOHB), "bad" counts it with the failures (ranked below every trial there).
-Unreached = Literal["drop", "bad"]
+#: What the view makes of a trial that stopped (pruned, paused) below the level: "impute" gives
+#: the most recent ones a value there (`imputed`) and hides the rest, "drop" hides it from the
+#: model (BOHB), "bad" counts it with the failures (ranked below every trial there).
+Unreached = Literal["impute", "drop", "bad"]
 _NONE = -math.inf  # "reached" of a trial with no observation at all
 
 
@@ -113,6 +115,37 @@ def level_view(trial: FrozenTrial, level: float, unreached: Unreached) -> Frozen
     if unreached == "bad":
         return _with(trial, TrialState.FAILED, None)
     return _with(trial, TrialState.WAITING, None)
+
+
+def shift(trials: Sequence[FrozenTrial], low: float, level: float) -> float | None:
+    """The median change of the raw value from `low` to `level` over the trials that have both.
+
+    >>> done = [FrozenTrial(i, i, TrialState.COMPLETE, values=(v3,), intermediate={1: v1, 3: v3})
+    ...         for i, (v1, v3) in enumerate([(0.9, 0.5), (0.8, 0.6), (0.7, 0.2)])]
+    >>> round(shift(done, 1, 3), 6), shift([], 1, 3)
+    (-0.4, None)
+    """
+    deltas = sorted(b - a for t in trials
+                    if (a := level_score(t, low)) is not None
+                    and (b := level_score(t, level)) is not None)
+    if not deltas:
+        return None
+    mid = len(deltas) // 2
+    return deltas[mid] if len(deltas) % 2 else 0.5 * (deltas[mid - 1] + deltas[mid])
+
+
+def imputed(trial: FrozenTrial, level: float, change: float) -> FrozenTrial:
+    """`trial`, stopped below `level`, as COMPLETE with its last report moved by `change`
+    (`shift` from its last step to `level`): a trial a scheduler stopped early keeps the rank it
+    had there among the trials that went on, so a model learns where proposals fail.
+
+    >>> t = FrozenTrial(0, 0, TrialState.PRUNED, intermediate={1: 1.0})
+    >>> imputed(t, 3, -0.25).values
+    (0.75,)
+    """
+    last = level_score(trial, reached(trial))
+    assert last is not None  # only trials that reported are imputed
+    return _with(trial, TrialState.COMPLETE, (last + change,))
 
 
 def _with(trial: FrozenTrial, state: TrialState, values: tuple[float, ...] | None) -> FrozenTrial:
