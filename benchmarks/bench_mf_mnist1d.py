@@ -10,8 +10,10 @@ validation accuracy reported after every epoch. Every method runs the same train
   so a paused trial saves a real checkpoint (`state.pt` of each step) and a promotion resumes it:
     shoal_asha          ASHA(min_resource=1, max_resource=E, eta=3, mode="promotion"), random configurations
     shoal_hyperband     Hyperband(same, mode="promotion"), random configurations
-    shoal_mf_hyperband  Hyperband(same) with MultiFidelitySampler (TPE on the highest level with
-                        enough results, BOHB-like): the model-based method
+    shoal_mf_hyperband  Hyperband(same) with MultiFidelitySampler() (its default: a GP on the
+                        highest level with enough results, stopped trials imputed): the model-based method
+    shoal_mf_hyperband_tpe  the same with MultiFidelitySampler(base=TPESampler(), unreached="drop")
+                        (BOHB's rule; the sampler's default until mf-model's 11797fd / 6123352)
 - Optuna's run Optuna's own study on the same training (`train_model` of the same split), calling
   `trial.report` / `trial.should_prune` every epoch:
     optuna_tpe          TPESampler, no pruner: the full-budget reference (40 trials = 40 * E epochs)
@@ -71,8 +73,8 @@ except ModuleNotFoundError:
 
 REFERENCE, REFERENCE_TRIALS = "optuna_tpe", 40
 ETA = 3
-METHODS = ("optuna_tpe", "shoal_asha", "shoal_hyperband", "shoal_mf_hyperband", "optuna_tpe_sh",
-           "optuna_tpe_hb")
+METHODS = ("optuna_tpe", "shoal_asha", "shoal_hyperband", "shoal_mf_hyperband", "shoal_mf_hyperband_tpe",
+           "optuna_tpe_sh", "optuna_tpe_hb")
 # PBT against the same population trained with fixed hyperparameters (--methods pbt_fixed pbt).
 PBT_METHODS = ("pbt_fixed", "pbt")
 PBT_POPULATION, PBT_INTERVAL = 8, 4
@@ -194,8 +196,10 @@ def shoal_parts(method: str, seed: int, epochs: int) -> tuple[Any, Any]:
     hyperband = Hyperband(min_resource=1, max_resource=epochs, reduction_factor=ETA, mode="promotion")
     if method == "shoal_hyperband":
         return s.RandomSampler(seed=seed), hyperband
-    if method == "shoal_mf_hyperband":
+    if method == "shoal_mf_hyperband":  # the default: a GP base, stopped trials imputed
         return s.MultiFidelitySampler(seed=seed), hyperband
+    if method == "shoal_mf_hyperband_tpe":  # BOHB's rule: TPE on the level, stopped trials dropped
+        return s.MultiFidelitySampler(base=s.TPESampler(seed=seed), unreached="drop"), hyperband
     raise ValueError(method)
 
 
