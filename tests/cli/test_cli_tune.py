@@ -100,7 +100,8 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
     ("objective: quadratic:objective\ndirection: up\n",
      "direction of tune.yaml must be minimize or maximize"),
     ("objective: quadratic:objective\nsampler: rndom\n",
-     "sampler of tune.yaml must be one of auto, random, grid, qmc, coarse_to_fine, gp, tpe. Got 'rndom' "
+     "sampler of tune.yaml must be one of auto, random, grid, qmc, coarse_to_fine, gp, tpe, multi_fidelity. "
+     "Got 'rndom' "
      "(did you mean 'random'?)."),
     ("objective: quadratic:objective\nsampler: {seed: 1}\n", "sampler.name of tune.yaml must be one of"),
     ("objective: quadratic:objective\nsampler: {name: random, sed: 1}\n",

@@ -398,7 +398,9 @@ def test_shoal_tune_promotes_a_task_with_asha(tmp_path: Path, monkeypatch: pytes
         """))
     url = f"sqlite:///{tmp_path}/s.db"
     assert main(["tune", str(config), "--storage", url, "--n-trials", "3"]) == 0
-    assert "Ran 3 trials: 1 complete, 2 paused." in capsys.readouterr().out  # a resume counts once
+    out = capsys.readouterr().out
+    assert "Ran 3 trials: 1 complete, 2 paused." in out  # a resume counts once
+    assert "sampler MultiFidelitySampler(" in out  # no sampler named: the rung scheduler's default
     trials = shoal.load_study("asha-task", storage=url).trials
     assert sorted(t.state.name for t in trials) == ["COMPLETE", "PAUSED", "PAUSED"]  # n_trials: new ones
     [done] = [t for t in trials if t.state is TrialState.COMPLETE]

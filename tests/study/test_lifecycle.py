@@ -204,3 +204,19 @@ def test_the_default_scheduler_says_once_that_it_never_stops(caplog: pytest.LogC
     with caplog.at_level("WARNING", logger="shoal"):
         chosen.optimize(objective, n_trials=1)
     assert not [r for r in caplog.records if "NoStopping (the default)" in r.getMessage()]
+
+
+def test_a_rung_scheduler_brings_the_multi_fidelity_sampler_by_default() -> None:
+    from shoal.samplers import AutoSampler, MultiFidelitySampler
+    from shoal.schedulers import ASHA, Hyperband, MedianStopping, SuccessiveHalving
+
+    for scheduler in (ASHA(max_resource=9), Hyperband(max_resource=9, mode="promotion"),
+                      SuccessiveHalving(max_resource=9, n_configs=9)):
+        assert isinstance(shoal.create_study(scheduler=scheduler).sampler, MultiFidelitySampler)
+    assert isinstance(shoal.create_study(scheduler=MedianStopping()).sampler, AutoSampler)
+    assert isinstance(shoal.create_study().sampler, AutoSampler)
+    two = shoal.create_study(directions=["minimize", "maximize"], scheduler=ASHA(max_resource=9))
+    assert isinstance(two.sampler, AutoSampler)  # MultiFidelitySampler ranks one objective
+    chosen = shoal.create_study(scheduler=ASHA(max_resource=9),
+                                sampler=shoal.samplers.RandomSampler(seed=0))
+    assert isinstance(chosen.sampler, shoal.samplers.RandomSampler)

@@ -40,7 +40,8 @@ KEYS = ("objective", "task", "study", "space", "direction", "directions", "const
         "scheduler", "n_trials", "n_jobs", "timeout", "storage", "retry", "heartbeat",
         "max_consecutive_failures")
 SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
-            "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler"}
+            "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler",
+            "multi_fidelity": "MultiFidelitySampler"}
 SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
     "none": NoStopping, "median": MedianStopping, "percentile": PercentileStopping, "asha": ASHA,
     "hyperband": Hyperband, "successive_halving": SuccessiveHalving, "pbt": PBT, "pb2": PB2}
@@ -319,9 +320,12 @@ def _build(kind: str, cls: Callable[..., Any], name: str, kwargs: Mapping[str, A
                            f"{dict(kwargs)!r}: {err}.") from None
 
 
-def build_sampler(config: TuneConfig) -> Sampler:
-    """The sampler the config names (samplers are looked up by class name, so new ones just work)."""
+def build_sampler(config: TuneConfig) -> Sampler | None:
+    """The sampler the config names (samplers are looked up by class name, so new ones just work);
+    None for `auto` without options: create_study's default, which follows the scheduler."""
     name, kwargs = config.sampler
+    if name == "auto" and not kwargs:
+        return None
     cls = getattr(shoal.samplers, SAMPLERS[name], None)
     if cls is None:
         raise CommandError(f"sampler {name!r} of {config.path.name} is not available in this version of "
