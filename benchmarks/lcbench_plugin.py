@@ -145,8 +145,10 @@ RECIPES: dict[str, tuple[Callable[[int], Any], Callable[[int], Any], str]] = {
     # The default multi-fidelity method a user gets. Chosen from the 17 development tasks x 3 seeds
     # (benchmarks/RESULTS.md, section 12): the multi-fidelity TPE in Hyperband's promotion form had
     # the lowest regret at 10 % and 100 % of T and the best median speed-up of shoal's recipes.
-    "shoal": (_multi_fidelity("TPESampler"), _scheduler("Hyperband", mode="promotion", **RUNGS),
-              "MultiFidelitySampler(base=TPE) + Hyperband(promotion, min 1, max 52, eta 3)"),
+    # What a user gets from create_study(scheduler=Hyperband(mode="promotion", ...)) with no sampler:
+    # MultiFidelitySampler with its default GP base (seeded here, for reproducible runs).
+    "shoal": (_multi_fidelity("GPSampler"), _scheduler("Hyperband", mode="promotion", **RUNGS),
+              "MultiFidelitySampler(base=GPSampler) + Hyperband(promotion, min 1, max 52, eta 3)"),
     "shoal-asha-stop": (_sampler("TPESampler"), _scheduler("ASHA", mode="stopping", **RUNGS),
                         "TPESampler + ASHA(stopping, min 1, max 52, eta 3)"),
     "shoal-asha-prom": (_sampler("TPESampler"), _scheduler("ASHA", mode="promotion", **RUNGS),

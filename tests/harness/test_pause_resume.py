@@ -482,3 +482,21 @@ def test_a_task_retry_still_resumes_a_fold_of_the_older_layout() -> None:
 def test_fit_checkpoints_by_itself_under_a_scheduler_that_pauses_or_forks(scheduler: Any, on: bool) -> None:
     study = shoal.create_study(scheduler=scheduler)
     assert wants_checkpoints(study.ask()) is on
+
+
+def test_a_pause_after_the_last_epoch_ends_the_trial_instead() -> None:
+    # ASHA(max_resource=EPOCHS) has a rung at step EPOCHS - 1 when steps count from 0: pausing a
+    # trial with nothing left to train would only park it; it completes.
+    scheduler = PauseOnce(at=EPOCHS - 1)
+    study = shoal.create_study(scheduler=scheduler)
+
+    def objective(trial: shoal.Trial) -> float:
+        params = {k: trial.suggest_categorical(k, [v]) for k, v in PARAMS.items()}
+        _, result = train(params, trial=trial)
+        return float(result.best_metric)
+
+    study.optimize(objective, n_trials=1)
+    [trial] = study.trials
+    assert trial.state is TrialState.COMPLETE
+    assert trial.lineage == ()
+    assert (trial.number, EPOCHS - 1) in scheduler.asked  # it was asked, and said PAUSE

@@ -147,7 +147,9 @@ class PauseTrial(Hook):
 
     Runs after the epoch's checkpoint is saved (`fit` adds it only when checkpoints are written,
     so a pause never loses an epoch): the trial is recorded PAUSED and a worker may resume it
-    from that step later. Without checkpoints a PAUSE reads as "continue".
+    from that step later. Without checkpoints a PAUSE reads as "continue", and so does a PAUSE
+    after this fit's last epoch: nothing is left to train (`ASHA(max_resource=EPOCHS)` has a rung
+    at step EPOCHS - 1 when steps count from 0), so the trial ends as it would have.
     """
 
     def __init__(self, trial: Trial, *, step_offset: int = 0, decision: TrialDecision | None = None) -> None:
@@ -155,7 +157,7 @@ class PauseTrial(Hook):
         self.decision = decision if decision is not None else TrialDecision(trial)
 
     def after_epoch(self, run: Run) -> None:
-        if self.decision.after(run) is Decision.PAUSE:
+        if self.decision.after(run) is Decision.PAUSE and run.epoch < run.config.epochs:
             raise TrialPaused(f"paused at step {self.step_offset + run.epoch - 1}")
 
 
