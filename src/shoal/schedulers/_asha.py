@@ -17,7 +17,7 @@ from shoal.schedulers._rungs import (
     ranked,
     rung_levels,
 )
-from shoal.trial import FrozenTrial
+from shoal.trial import FrozenTrial, TrialState
 
 __all__ = ["ASHA", "MODES", "Promotable", "asha_decide", "best_promotion", "promotable"]
 
@@ -68,7 +68,11 @@ def promotable(members: Sequence[FrozenTrial], *, rungs: Sequence[int],
     past r yet.
     """
     out = []
+    paused = [t for t in members if t.state is TrialState.PAUSED]
     for rung in rungs:
+        # Ranking a rung costs a pass over every trial: skip rungs where nothing waits.
+        if not any(paused_at(t, rung) and not is_promoted(t, rung) for t in paused):
+            continue
         entries = entries_at(rung, members)
         top = ranked(entries)[:len(entries) // reduction_factor]
         for place, trial in enumerate(top):

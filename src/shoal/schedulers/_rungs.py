@@ -94,8 +94,13 @@ def _objective_values(trial: FrozenTrial, step: int) -> tuple[float, ...]:
 
 def entries_at(rung: int, trials: Sequence[FrozenTrial]) -> list[RungEntry]:
     """Every trial that reached `rung` (any state) with its value(s) there."""
-    out = []
+    out: list[RungEntry] = []
     for trial in trials:
+        reports = trial.intermediate
+        if rung in reports and len(trial.signs) == 1:  # the usual case, inline: it runs n times a call
+            value = trial.signs[0] * reports[rung]
+            out.append((trial, (value if value == value else math.inf,)))  # NaN ranks last
+            continue
         step = rung_step(trial, rung)
         if step is not None:
             out.append((trial, _objective_values(trial, step)))
@@ -128,8 +133,14 @@ def order_key(entries: Sequence[RungEntry]) -> dict[int, tuple[float, ...]]:
 
 def ranked(entries: Sequence[RungEntry]) -> list[FrozenTrial]:
     """The trials of a rung, best first (ties by trial number)."""
+    if entries and len(entries[0][1]) == 1:  # one objective: the values are the keys
+        return [t for _, _, t in sorted(((v[0], t.number, t) for t, v in entries), key=_first_two)]
     keys = order_key(entries)
     return sorted((t for t, _ in entries), key=lambda t: (keys[t.number], t.number))
+
+
+def _first_two(item: tuple[float, int, FrozenTrial]) -> tuple[float, int]:
+    return item[0], item[1]
 
 
 def paused_at(trial: FrozenTrial, rung: int) -> bool:
