@@ -32,7 +32,17 @@ from shoal.exceptions import SearchSpaceExhausted
 from shoal.executors import Executor, ProcessExecutor, SerialExecutor
 from shoal.samplers import GridSampler, History, RandomSampler, Sampler
 from shoal.samplers._streams import space_rng
-from shoal.schedulers import Decision, MedianStopping, Scheduler
+from shoal.schedulers import (
+    ASHA,
+    PB2,
+    PBT,
+    Decision,
+    Hyperband,
+    MedianStopping,
+    Scheduler,
+    SuccessiveHalving,
+    Suggestion,
+)
 from shoal.space import Float, Space
 from shoal.storage import InMemoryStorage, Storage
 from shoal.storage._sql import SQLStorage
@@ -81,9 +91,58 @@ def _median_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]
     ]
 
 
+def _pbt_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
+    """PBT's defaults (population 8, interval 4, quantile 0.25) by hand: eight members report a
+    constant curve over steps 0..3; ranked, k = ceil(8 * 0.25) = 2 at each end."""
+    scores = [0.5, 0.2, 0.9, 0.4, 0.1, 0.7, 0.3, 0.8]  # worst two: 2 (0.9) and 7 (0.8)
+    members = [_r(i, {s: v for s in range(4)}, TrialState.RUNNING) for i, v in enumerate(scores)]
+    paused = [*members[:7], _r(7, {s: 0.8 for s in range(2)}, TrialState.PAUSED)]
+    return [
+        *((m, members, Decision.STOP if m.number in (2, 7) else Decision.CONTINUE) for m in members),
+        (_r(2, {s: 0.9 for s in range(3)}, TrialState.RUNNING), members, Decision.CONTINUE),  # step 2
+        (members[0], paused, Decision.PAUSE),  # member 7 paused behind, at step 1
+        (members[0], members[:4], Decision.PAUSE),  # four founders not started yet
+        (_r(8, {s: 9.0 for s in range(4)}, TrialState.RUNNING), members, Decision.CONTINUE),  # no member
+    ]
+
+
+def _asha_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
+    """ASHA(max_resource=9) by hand: rungs 1 and 3; at a rung a trial goes on when at most 1/3 of
+    the trials there (itself included) are strictly better."""
+    done = [_r(i, {1: 0.1 * (i + 1), 3: 0.1 * (i + 1)}) for i in range(5)]  # 0.1 .. 0.5
+    return [
+        (_r(5, {1: 0.35}, TrialState.RUNNING), done, Decision.STOP),  # 3 better of 6
+        (_r(5, {1: 0.25}, TrialState.RUNNING), done, Decision.CONTINUE),  # 2 of 6: 1/3 goes on
+        (_r(5, {1: 0.25, 2: 9.0}, TrialState.RUNNING), done, Decision.CONTINUE),  # between rungs
+        (_r(5, {0: 0.25}, TrialState.RUNNING), done, Decision.CONTINUE),  # before the first rung
+        (_r(5, {9: 9.0}, TrialState.RUNNING), done, Decision.CONTINUE),  # at max_resource
+        (_r(5, {1: 0.5}, TrialState.RUNNING), done[:1], Decision.STOP),  # 1 better of 2
+        (_r(5, {1: 0.5}, TrialState.RUNNING), [], Decision.CONTINUE),  # first at its rung
+    ]
+
+
+def _percentile_oracle() -> list[tuple[FrozenTrial, Sequence[FrozenTrial], Decision]]:
+    """PercentileStopping's defaults (25th percentile, min_trials=5) by hand: five completed
+    trials reported 1..5 at step 1, whose 25th percentile is 2.0."""
+    done = [_r(i, {0: 9.0, 1: 1.0 + i}) for i in range(5)]
+    return [
+        (_r(5, {0: 9.0, 1: 2.5}, TrialState.RUNNING), done, Decision.STOP),  # 2.5 > 2.0
+        (_r(5, {0: 1.5, 1: 2.5}, TrialState.RUNNING), done, Decision.CONTINUE),  # best so far 1.5
+        (_r(5, {0: 9.0, 1: 2.5}, TrialState.RUNNING), done[:4], Decision.CONTINUE),  # 4 < 5
+    ]
+
+
 #: Scheduler name -> (make_scheduler(), oracle cases or None).
 SCHEDULERS: dict[str, tuple[Callable[[], Scheduler] | None, Callable[[], list[Any]] | None]] = {
+    "ASHA": (lambda: ASHA(max_resource=9), _asha_oracle),
+    "Hyperband": (lambda: Hyperband(max_resource=9, mode="promotion"), None),
+    "SuccessiveHalving": (lambda: SuccessiveHalving(max_resource=9, n_configs=9), None),
     "MedianStopping": (None, _median_oracle),
+    # Seeded: with seed=None each instance draws its own entropy (pickled copies agree), so a
+    # fresh instance forks differently, and the suite compares fresh instances.
+    "PB2": (lambda: PB2(seed=0), _pbt_oracle),  # PBT's decisions; only the explore differs
+    "PBT": (lambda: PBT(seed=0), _pbt_oracle),
+    "PercentileStopping": (None, _percentile_oracle),
     "NoStopping": (None, lambda: [(_r(5, {0: 99.0}, TrialState.RUNNING),
                                    [_r(i, {0: 1.0}) for i in range(9)], Decision.CONTINUE)]),
 }
@@ -431,8 +490,46 @@ class ReadsTheClock:
         return Decision.STOP if time.time() < 0 else Decision.CONTINUE
 
 
+class _Jobs:  # pauses at step 1 and offers jobs: the base of the broken next_job schedulers
+    def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
+        return Decision.PAUSE if trial.last_step == 1 else Decision.CONTINUE
+
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        paused = [t for t in history if t.state is TrialState.PAUSED]
+        return Suggestion(resume=paused[0].number) if paused else None
+
+
+class ResumesAnyState(_Jobs):  # resumes whatever trial reported last, running or finished
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        reported = [t for t in history if t.intermediate]
+        return Suggestion(resume=reported[-1].number) if reported else None
+
+
+class ResumesUnknown(_Jobs):
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        return Suggestion(resume=10**6) if history else None
+
+
+class RemembersJobs(_Jobs):
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        self.asked += 1
+        return super().next_job(history) if self.asked % 2 else None
+
+
+class WaitsForever(_Jobs):
+    def next_job(self, history: Sequence[FrozenTrial]) -> Suggestion | None:
+        return Suggestion(wait=True)
+
+
 @pytest.mark.parametrize(("scheduler_cls", "must_fail"), [
     (ReturnsAString, {"test_decides_every_kind_of_trial"}),
+    (ResumesAnyState, {"test_next_job_answers_every_history", "test_simulated_run_keeps_the_invariants"}),
+    (ResumesUnknown, {"test_next_job_answers_every_history", "test_simulated_run_keeps_the_invariants"}),
+    (RemembersJobs, {"test_next_job_is_pure_and_pickles"}),
+    (WaitsForever, {"test_simulated_run_keeps_the_invariants"}),
     (Remembers, {"test_is_pure"}),
     (Mutates, {"test_is_pure"}),
     (ReadsTheClock, {"test_never_reads_the_real_clock"}),
@@ -445,6 +542,12 @@ def test_the_scheduler_suite_fails_broken_schedulers(scheduler_cls: Any,
                                                **oracle})()
     failed = _failures(suite)
     assert must_fail <= failed, f"the suite passed {scheduler_cls} in {sorted(must_fail - failed)}"
+
+
+def test_the_scheduler_suite_passes_a_correct_job_scheduler() -> None:
+    # The base of the broken ones above: they fail for what they break, not for what they share.
+    suite = type("Correct", (SchedulerSuite,), {"make_scheduler": lambda self: _Jobs()})()
+    assert _failures(suite) == set()
 
 
 class OneTrialTooMany(SerialExecutor):

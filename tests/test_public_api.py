@@ -12,7 +12,7 @@ PUBLIC = [
     "Categorical", "ConfigError", "Direction", "Fixed", "Float", "FrozenTrial", "Heartbeat", "Int",
     "MaxTrialsCallback",
     "NoCompletedTrials", "RetryPolicy", "SearchSpaceExhausted", "ShoalError", "Space", "Study",
-    "StudyExists", "StudyNotFound", "Trial", "TrialFailed", "TrialPruned", "TrialState",
+    "StudyExists", "StudyNotFound", "Trial", "TrialFailed", "TrialPaused", "TrialPruned", "TrialState",
     "__version__", "create_study", "delete_study", "list_studies", "load_study", "samplers",
     "schedulers", "storage",
 ]

@@ -21,6 +21,7 @@ from shoal.exceptions import (
     StudyExists,
     StudyNotFound,
     TrialFailed,
+    TrialPaused,
     TrialPruned,
 )
 from shoal.space import Categorical, Fixed, Float, Int, Space
@@ -59,6 +60,7 @@ __all__ = [
     "StudyNotFound",
     "Trial",
     "TrialFailed",
+    "TrialPaused",
     "TrialPruned",
     "TrialState",
     "__version__",

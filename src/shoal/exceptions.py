@@ -16,6 +16,7 @@ ShoalError
 ├── TooManyFailures                  optimize stopped: too many trials in a row failed
 └── TrialOutcome                     raised *inside* an objective to end the trial; never stops a study
     ├── TrialPruned                  the trial was stopped early; it ends PRUNED
+    ├── TrialPaused                  the trial saved a checkpoint and stops for now; it is PAUSED
     └── TrialFailed                  the trial failed for a known reason; it ends FAILED
 
 KeyboardInterrupt
@@ -44,6 +45,7 @@ __all__ = [
     "TooManyFailures",
     "TrialFailed",
     "TrialOutcome",
+    "TrialPaused",
     "TrialPruned",
 ]
 
@@ -109,6 +111,14 @@ class TrialOutcome(ShoalError):
 
 class TrialPruned(TrialOutcome):
     """End the trial as PRUNED; its last reported value is kept."""
+
+
+class TrialPaused(TrialOutcome):
+    """End this run of the trial as PAUSED: its checkpoint is saved, and a worker may resume it.
+
+    Raise it when `trial.should_pause()` is True (a promotion scheduler's rung), after saving the
+    step's checkpoint with `trial.checkpoint(step)`.
+    """
 
 
 class TrialFailed(TrialOutcome):

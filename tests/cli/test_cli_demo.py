@@ -171,3 +171,20 @@ def test_evaluate_a_study_without_a_task(run: Run, url: str) -> None:
     code, _, err = run("evaluate", "plain", "--test", "--storage", url)
     assert code == 1
     assert "this study was not tuned with a task" in err
+
+
+@pytest.mark.slow
+def test_demo_pauses_and_promotes_with_asha(run: Run, url: str) -> None:
+    # 4 epochs: rungs at steps 1 and 3 (after 2 and 4 epochs); 4 new configurations, 2 workers.
+    code, out, err = run("demo", "--n-trials", "4", "--n-jobs", "2", "--epochs", "4", "--storage", url)
+    assert code == 0, err
+    assert "ASHA pauses each trial after 2 of its 4 epochs and resumes the best third" in out
+    study = shoal.load_study("demo", storage=url)
+    trials = study.trials
+    assert len(trials) == 4  # resumes are not new trials
+    assert all(t.lineage and t.lineage[0]["event"] == "paused" for t in trials if t.intermediate)
+    promoted = [t for t in trials if t.resumes]
+    assert promoted  # the best of the rung went on, from its checkpoint
+    for t in promoted:
+        assert sorted(t.intermediate) == list(range(max(t.intermediate) + 1))  # one curve, no gap
+    assert {t.system_attrs.get("sampler") for t in trials} == {"MultiFidelitySampler"}

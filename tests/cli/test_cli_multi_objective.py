@@ -246,7 +246,9 @@ def test_a_scheduler_for_one_objective_is_refused_in_config_words(run: Run, url:
                                "sampler: random\nscheduler: median\n")
     code, _, err = run("tune", config, "--n-trials", "1", "--storage", url)
     assert code == 1
-    assert err.splitlines()[0].endswith("Use scheduler: none (the default).")
+    assert err.splitlines()[0].endswith(
+        "Use scheduler: none (the default), asha, hyperband or successive_halving (they rank a rung "
+        "by non-dominated sorting).")
 
 
 def test_a_task_stays_single_objective(run: Run, url: str, tmp_path: Path) -> None:

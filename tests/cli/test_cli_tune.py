@@ -100,15 +100,17 @@ def test_flags_override_the_file_and_storage_comes_from_it(run: Run, tmp_path: P
     ("objective: quadratic:objective\ndirection: up\n",
      "direction of tune.yaml must be minimize or maximize"),
     ("objective: quadratic:objective\nsampler: rndom\n",
-     "sampler of tune.yaml must be one of auto, random, grid, qmc, coarse_to_fine, gp, tpe. Got 'rndom' "
+     "sampler of tune.yaml must be one of auto, random, grid, qmc, coarse_to_fine, gp, tpe, multi_fidelity. "
+     "Got 'rndom' "
      "(did you mean 'random'?)."),
     ("objective: quadratic:objective\nsampler: {seed: 1}\n", "sampler.name of tune.yaml must be one of"),
     ("objective: quadratic:objective\nsampler: {name: random, sed: 1}\n",
      "'sed' is not an option of sampler 'random' in tune.yaml (did you mean 'seed'?)"),
     ("objective: quadratic:objective\nsampler: {name: random, seed: abc}\n",
      "sampler.seed of tune.yaml must be an integer >= 0. Got 'abc'. Or null for a fresh seed each run."),
-    ("objective: quadratic:objective\nscheduler: asha\n",
-     "scheduler of tune.yaml must be one of none, median"),
+    ("objective: quadratic:objective\nscheduler: ashaa\n",
+     "scheduler of tune.yaml must be one of none, median, percentile, asha, hyperband, "
+     "successive_halving, pbt, pb2. Got 'ashaa' (did you mean 'asha'?)."),
     ("objective: quadratic:objective\nscheduler: {name: median, min_trials: 0}\n",
      "min_trials of MedianStopping must be an integer >= 1"),
     ("objective: quadratic:objective\nspace: {lr: {type: float, low: 0.0, high: 1.0, scale: log}}\n",

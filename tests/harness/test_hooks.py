@@ -89,7 +89,9 @@ def test_fit_puts_its_built_in_hooks_in_one_order(tmp_path: Path) -> None:
     hooks = fit_hooks(trial=trial, early_stopping=EarlyStopping(), after_step=lambda m: None,
                       checkpoints=CheckpointStore(tmp_path), extra=[mine])
     assert [type(h).__name__ for h in hooks] == ["SaveCheckpoints", "ReportToTrial", "StopEarly",
-                                                 "CallAfterStep", "Recorder", "PruneTrial"]
+                                                 "CallAfterStep", "Recorder", "PruneTrial", "PauseTrial"]
+    # Without checkpoints a pause would lose the epochs trained: PAUSE then reads as continue.
+    assert [type(h).__name__ for h in fit_hooks(trial=trial)] == ["ReportToTrial", "PruneTrial"]
 
 
 class StepLog(Hook):
@@ -212,19 +214,29 @@ def test_a_format_1_checkpoint_still_resumes(tmp_path: Path) -> None:
     assert torch.equal(resumed_model.weight, straight_model.weight)
 
 
-def test_a_fork_resumes_its_parents_checkpoint_and_trains_with_its_own_learning_rate(tmp_path: Path) -> None:
-    """The restored optimiser state carries the parent's rate; one hook applies the fork's."""
-    parent = CheckpointStore(tmp_path / "parent")
-    torch.manual_seed(0)
-    model = nn.Linear(4, 1)
-    run_fit(model, torch.optim.SGD(model.parameters(), lr=0.01), checkpoints=parent)  # 4 epochs
-    fork = CheckpointStore(tmp_path / "fork", resume_from=tmp_path / "parent")
-    model = nn.Linear(4, 1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)  # the fork's rate, overwritten on restore
-    own = ApplyChanges(lambda run: {"lr": 0.05} if run.epoch == run.resumed_epochs else None)
-    tr, va = data()
-    result = fit(model, optimizer, None, tr, va, loss_fn=mse, metric=lambda o, y: float(mse(o, y)),
-                 metric_direction="minimize", epochs=EPOCHS + 2, batch_size=8, checkpoints=fork, hooks=[own])
+@pytest.mark.parametrize("decay", ["none", "cosine"])
+def test_a_fork_resumes_its_parents_checkpoint_and_trains_with_its_own_learning_rate(tmp_path: Path,
+                                                                                     decay: str) -> None:
+    """The restored optimiser state carries the parent's rate; the fork's own optimiser wins, and
+    its schedule keeps shaping the fork's base rate from the epoch restored."""
+    total = EPOCHS + 2
+
+    def fit_with(lr: float, store: CheckpointStore, epochs: int) -> Any:
+        torch.manual_seed(0)
+        model = nn.Linear(4, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        schedule = build_lr_schedule(optimizer, {"lr_decay": decay}, epochs=total, steps_per_epoch=BATCHES)
+        tr, va = data()
+        return fit(model, optimizer, schedule, tr, va, loss_fn=mse, metric=lambda o, y: float(mse(o, y)),
+                   metric_direction="minimize", epochs=epochs, batch_size=8, checkpoints=store)
+
+    fit_with(0.01, CheckpointStore(tmp_path / "parent"), EPOCHS)
+    result = fit_with(0.02, CheckpointStore(tmp_path / "fork", resume_from=tmp_path / "parent"), total)
+    unit = build_lr_schedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0),
+                             {"lr_decay": decay}, epochs=total, steps_per_epoch=BATCHES)
+    factors = [unit.lr_at(e)[0] for e in range(total)]
     assert result.resumed_epochs == EPOCHS
-    assert result.history["lr"] == [0.01] * EPOCHS + [0.05] * 2
-    assert own.applied == [(EPOCHS, {"lr": 0.05})]
+    assert result.history["lr"] == pytest.approx([0.01 * f for f in factors[:EPOCHS]]
+                                                 + [0.02 * f for f in factors[EPOCHS:]], rel=1e-12)
+    if decay == "none":
+        assert result.history["lr"] == [0.01] * EPOCHS + [0.02] * 2

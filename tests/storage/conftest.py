@@ -63,6 +63,23 @@ def _claim_worker(url: str, inherited: SQLStorage | None, study_id: int, index: 
         raise
 
 
+def _resume_worker(url: str, inherited: SQLStorage | None, trial_ids: list[int], index: int,
+                   barrier: Any, errors: Any, wins: Any) -> None:
+    try:
+        storage = inherited or SQLStorage(url)
+        barrier.wait()
+        start = index % len(trial_ids)  # each worker starts at another trial, then takes all
+        for trial_id in trial_ids[start:] + trial_ids[:start]:
+            trial = storage.resume_trial(trial_id, worker=f"w{index}")
+            if trial is not None:
+                assert storage.finish_trial(trial.trial_id, state=TrialState.COMPLETE,
+                                            values=[float(index)])
+                wins.put(trial.number)
+    except BaseException:
+        errors.put(f"worker {index}:\n{traceback.format_exc()}")
+        raise
+
+
 def _run(target: Callable[..., None], args: Callable[[int], tuple[Any, ...]]) -> list[str]:
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=target, args=args(i)) for i in range(N_WORKERS)]
@@ -138,6 +155,37 @@ def check_concurrent_claims() -> Callable[[str, int], None]:
         trials = parent.get_trials(study_id).trials
         assert [t.params["i"] for t in trials] == list(range(n_waiting))
         assert all(t.state is TrialState.COMPLETE for t in trials)
+        assert all(t.values == (float(t.worker[1:]),) for t in trials if t.worker)
+        parent.close()
+
+    return check
+
+
+@pytest.fixture
+def check_concurrent_resumes() -> Callable[[str, int], None]:
+    """Pause n trials; 8 forked processes (half on their own storage object, half on one they
+    inherit) each try to resume every one of them: each trial is resumed exactly once."""
+
+    def check(url: str, n_paused: int) -> None:
+        ctx = mp.get_context("fork")
+        barrier, errors, wins = ctx.Barrier(N_WORKERS), ctx.Queue(), ctx.Queue()
+        parent = SQLStorage(url)
+        study_id = parent.create_study("paused", [Direction.MINIMIZE]).study_id
+        trial_ids = []
+        for i in range(n_paused):
+            trial = parent.create_trial(study_id, params={"i": i})
+            parent.update_trial(trial.trial_id, intermediate={i: 0.5})
+            parent.finish_trial(trial.trial_id, state=TrialState.PAUSED)
+            trial_ids.append(trial.trial_id)
+        failed = _run(_resume_worker, lambda i: (url, parent if i % 2 else None, trial_ids, i,
+                                                 barrier, errors, wins))
+        reports = _drain(errors)
+        assert not failed + reports, "\n".join(failed + reports)
+        assert sorted(_drain(wins)) == list(range(n_paused))
+        trials = parent.get_trials(study_id).trials
+        assert all(t.state is TrialState.COMPLETE for t in trials)
+        assert all([e["event"] for e in t.lineage] == ["paused", "resumed"] for t in trials)
+        assert all(t.lineage[1]["worker"] == t.worker for t in trials)
         assert all(t.values == (float(t.worker[1:]),) for t in trials if t.worker)
         parent.close()
 

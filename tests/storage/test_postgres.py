@@ -100,6 +100,11 @@ def test_eight_processes_claim_each_waiting_trial_once(
     check_concurrent_claims(fresh_postgres_url, 200)
 
 
+def test_eight_processes_resume_each_paused_trial_once(
+        fresh_postgres_url: str, check_concurrent_resumes: Callable[[str, int], None]) -> None:
+    check_concurrent_resumes(fresh_postgres_url, 40)
+
+
 def test_a_dropped_storage_closes_its_connections(fresh_postgres_url: str) -> None:
     storage = SQLStorage(fresh_postgres_url)
     storage.create_study("s", [Direction.MINIMIZE])

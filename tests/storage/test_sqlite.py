@@ -309,6 +309,11 @@ def test_eight_processes_claim_each_waiting_trial_once(
     check_concurrent_claims(url, 200)
 
 
+def test_eight_processes_resume_each_paused_trial_once(
+        url: str, check_concurrent_resumes: Callable[[str, int], None]) -> None:
+    check_concurrent_resumes(url, 40)
+
+
 def test_in_memory_sqlite_with_several_jobs_is_one_config_error() -> None:
     # Schema v1's shoal raised a raw SQLAlchemy traceback from the worker processes here.
     study = shoal.create_study("s", storage="sqlite://")

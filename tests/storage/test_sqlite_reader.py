@@ -80,16 +80,43 @@ def test_open_reader_reads_sqlite_through_the_standard_library(tmp_path: Path) -
     reader.close()
 
 
-def test_both_readers_read_the_v1_fixture_alike(tmp_path: Path) -> None:
+def _v1_file(tmp_path: Path) -> Path:
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as conn:
         conn.executescript((FIXTURES / "schema_v1.sql").read_text(encoding="utf-8"))
     conn.close()
+    return path
+
+
+def test_both_readers_read_the_v1_fixture_alike(tmp_path: Path) -> None:
+    path = _v1_file(tmp_path)
     before = _hash(path)
     read = _read_with_both(f"sqlite:///{path}")
     assert read["sqlite3"] == read["sqlalchemy"]
     assert len(read["sqlite3"]) > 20
     assert _hash(path) == before  # neither migrated nor wrote anything
+
+
+@pytest.mark.parametrize("opener", READERS.values(), ids=READERS.keys())
+def test_a_v1_file_has_no_lineage_until_a_writer_migrates_it(
+        tmp_path: Path, opener: Callable[[str], StorageReader]) -> None:
+    path = _v1_file(tmp_path)
+    url = f"sqlite:///{path}"
+    reader = opener(url)  # opened on v1: no lineage column to select
+    study = reader.get_study("single")
+    trials = reader.get_trials(study.study_id).trials
+    assert len(trials) > 3
+    assert all(t.lineage == () for t in trials)
+    writer = SQLStorage(url)  # migrates to v2 under the open reader
+    running = next(t for t in trials if t.state is TrialState.RUNNING)
+    assert writer.update_trial(running.trial_id, intermediate={99: 1.0})
+    assert writer.finish_trial(running.trial_id, state=TrialState.PAUSED)
+    writer.close()
+    [paused] = [t for t in reader.get_trials(study.study_id).trials
+                if t.number == running.number]
+    assert paused.state is TrialState.PAUSED
+    assert [(e["event"], e["step"]) for e in paused.lineage] == [("paused", 99)]
+    reader.close()
 
 
 @pytest.fixture
@@ -113,6 +140,14 @@ def every_kind(tmp_path: Path) -> tuple[str, Path]:
     failed = storage.create_trial(odd.study_id, worker="host:7")
     storage.finish_trial(failed.trial_id, state=TrialState.FAILED,
                          system_attrs={"fail_reason": "ValueError: nan"})
+    fork = {"event": "forked", "parent": 0, "step": 3, "changed": {"x": [1.5, 2.0]},
+            "replaces": None, "at": clock.now()}
+    paused = storage.create_trial(odd.study_id, params={"x": 2.0}, parent=0, lineage=[fork])
+    storage.update_trial(paused.trial_id, intermediate={4: 0.5})
+    storage.finish_trial(paused.trial_id, state=TrialState.PAUSED)
+    storage.resume_trial(paused.trial_id, worker="host:8")
+    storage.update_trial(paused.trial_id, intermediate={5: 0.25})
+    storage.finish_trial(paused.trial_id, state=TrialState.PAUSED)
     storage.create_study("empty", [Direction.MAXIMIZE])
     storage.close()
     return url, path
@@ -126,11 +161,16 @@ def test_both_readers_read_every_kind_of_trial_alike(every_kind: tuple[str, Path
     reader = SQLiteReader(url)
     assert [s.name for s in reader.list_studies()] == ["empty", "odd", "pareto", "single"]
     states = {t.state for t in reader.get_trials(reader.get_study("single").study_id).trials}
-    assert states == set(TrialState)
-    [odd, failed] = reader.get_trials(reader.get_study("odd").study_id).trials
+    assert states == set(TrialState) - {TrialState.PAUSED}
+    [odd, failed, paused] = reader.get_trials(reader.get_study("odd").study_id).trials
     assert math.isnan(odd.intermediate[0])
     assert odd.values == (math.inf,)
     assert failed.system_attrs == {"fail_reason": "ValueError: nan"}
+    assert paused.state is TrialState.PAUSED
+    assert [(e["event"], e["step"]) for e in paused.lineage] == [
+        ("forked", 3), ("paused", 4), ("resumed", 4), ("paused", 5)]
+    assert (paused.forked_from, paused.resumes, paused.lineage[2]["worker"]) == ((0, 3), 1,
+                                                                                "host:8")
     reader.close()
     assert _hash(path) == before
 

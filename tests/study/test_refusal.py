@@ -53,11 +53,13 @@ def test_a_sampler_for_one_objective_is_refused_naming_it_and_the_alternatives(
     assert shoal.list_studies(storage=url) == []  # refused before anything was stored
 
 
-def test_the_alternatives_named_are_every_sampler_shoal_ships() -> None:
+def test_the_alternatives_named_are_every_sampler_shoal_ships_for_several_objectives() -> None:
     named = set(re.findall(r"\b([A-Z]\w+Sampler)\b", _sampler_message("X").split(". Use ")[1]))
     shipped = {name for name in shoal.samplers.__all__ if name.endswith("Sampler")
-               and inspect.isclass(getattr(shoal.samplers, name)) and name != "Sampler"}
+               and inspect.isclass(getattr(shoal.samplers, name)) and name != "Sampler"
+               and getattr(getattr(shoal.samplers, name), "multi_objective", False) is True}
     assert named == shipped
+    assert "MultiFidelitySampler" not in named  # it ranks one objective
 
 
 @pytest.mark.parametrize("sampler", [RandomSampler(seed=0), shoal.samplers.QMCSampler(seed=0),

@@ -299,7 +299,7 @@ def test_live_trial_knows_its_lineage() -> None:
     storage.create_trial(study.study_id, state=TrialState.WAITING, params={}, parent=0,
                          checkpoint="ckpt/0", system_attrs={"fixed_params": True})
     second = study.ask()
-    assert (second.parent, second.checkpoint) == (0, "ckpt/0")
+    assert (second.parent, second.checkpoint_source) == (0, "ckpt/0")
 
 
 class _CountingStorage(InMemoryStorage):

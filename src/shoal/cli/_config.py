@@ -19,7 +19,17 @@ from shoal import _validate
 from shoal.cli._output import CommandError
 from shoal.exceptions import ConfigError, ShoalError
 from shoal.samplers import Sampler
-from shoal.schedulers import MedianStopping, NoStopping, Scheduler
+from shoal.schedulers import (
+    ASHA,
+    PB2,
+    PBT,
+    Hyperband,
+    MedianStopping,
+    NoStopping,
+    PercentileStopping,
+    Scheduler,
+    SuccessiveHalving,
+)
 from shoal.space import Space
 from shoal.space._yaml import load_yaml
 from shoal.study import AttrConstraints, Heartbeat, RetryPolicy
@@ -30,9 +40,15 @@ KEYS = ("objective", "task", "study", "space", "direction", "directions", "const
         "scheduler", "n_trials", "n_jobs", "timeout", "storage", "retry", "heartbeat",
         "max_consecutive_failures")
 SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
-            "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler"}
-SCHEDULERS: dict[str, type[NoStopping] | type[MedianStopping]] = {
-    "none": NoStopping, "median": MedianStopping}
+            "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler",
+            "multi_fidelity": "MultiFidelitySampler"}
+SCHEDULERS: dict[str, Callable[..., Scheduler]] = {
+    "none": NoStopping, "median": MedianStopping, "percentile": PercentileStopping, "asha": ASHA,
+    "hyperband": Hyperband, "successive_halving": SuccessiveHalving, "pbt": PBT, "pb2": PB2}
+#: Scheduler options that are not integers: text and lists (checked by the scheduler), numbers.
+_SCHEDULER_TEXT = ("mode", "perturb", "hyperparams")
+_SCHEDULER_NUMBERS = ("percentile", "quantile", "resample_probability", "kappa")
+_SCHEDULER_EXAMPLE = "scheduler: {name: asha, mode: promotion, max_resource: 27}"
 _OBJECTIVE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -264,7 +280,7 @@ def load_config(path: Path) -> TuneConfig:
     directions = _directions(data, path)
     sampler = _named(data, "sampler", path, SAMPLERS, "sampler: {name: random, seed: 0}") \
         if data.get("sampler") is not None else ("auto", {})
-    scheduler = _named(data, "scheduler", path, SCHEDULERS, "scheduler: {name: median, min_trials: 5}") \
+    scheduler = _named(data, "scheduler", path, SCHEDULERS, _SCHEDULER_EXAMPLE) \
         if data.get("scheduler") is not None else ("none", {})
     timeout = data.get("timeout")
     if timeout is not None:
@@ -304,9 +320,12 @@ def _build(kind: str, cls: Callable[..., Any], name: str, kwargs: Mapping[str, A
                            f"{dict(kwargs)!r}: {err}.") from None
 
 
-def build_sampler(config: TuneConfig) -> Sampler:
-    """The sampler the config names (samplers are looked up by class name, so new ones just work)."""
+def build_sampler(config: TuneConfig) -> Sampler | None:
+    """The sampler the config names (samplers are looked up by class name, so new ones just work);
+    None for `auto` without options: create_study's default, which follows the scheduler."""
     name, kwargs = config.sampler
+    if name == "auto" and not kwargs:
+        return None
     cls = getattr(shoal.samplers, SAMPLERS[name], None)
     if cls is None:
         raise CommandError(f"sampler {name!r} of {config.path.name} is not available in this version of "
@@ -316,12 +335,24 @@ def build_sampler(config: TuneConfig) -> Sampler:
 
 
 def build_scheduler(config: TuneConfig) -> Scheduler:
-    """The scheduler the config names."""
+    """The scheduler the config names: each option checked, the required ones present."""
     name, kwargs = config.scheduler
+    path, cls = config.path.name, SCHEDULERS[name]
     for arg, value in kwargs.items():
-        _checked(_validate.integer, value, what=f"scheduler.{arg}", owner=config.path.name,
-                 example="scheduler: {name: median, min_trials: 5}")
-    scheduler: Scheduler = _build("scheduler", SCHEDULERS[name], name, kwargs, config.path)
+        if arg in _SCHEDULER_NUMBERS:
+            _checked(_validate.number, value, what=f"scheduler.{arg}", owner=path,
+                     example=f"scheduler: {{name: {name}, {arg}: 25}}")
+        elif arg not in _SCHEDULER_TEXT:
+            _checked(_validate.integer, value, what=f"scheduler.{arg}", owner=path,
+                     example=_SCHEDULER_EXAMPLE if name != "median" else
+                     "scheduler: {name: median, min_trials: 5}")
+    params = inspect.signature(cls).parameters
+    for param in params.values() if set(kwargs) <= set(params) else ():  # else _build names the typo
+        if param.kind is param.KEYWORD_ONLY and param.default is param.empty and param.name not in kwargs:
+            raise CommandError(f"scheduler.{param.name} of {path} must be given for scheduler "
+                               f"{name!r}. Got nothing.",
+                               hint=f"scheduler: {{name: {name}, {param.name}: 27}}")
+    scheduler: Scheduler = _build("scheduler", cls, name, kwargs, config.path)
     return scheduler
 
 

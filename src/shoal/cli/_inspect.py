@@ -15,11 +15,15 @@ from shoal import Heartbeat
 from shoal.cli._front import constraint_names, front_json, front_table
 from shoal.cli._output import (
     CommandError,
+    checkpoints_of,
+    format_bytes,
     format_duration,
     format_params,
     format_time,
     format_value,
     key_values,
+    lineage_note,
+    lineage_rows,
     make_table,
     print_json,
     stdout,
@@ -114,11 +118,15 @@ def _heartbeat_text(age: float | None, grace: float) -> str:
     return f"{format_duration(age)} ago" + (" (stale)" if age > grace else "")
 
 
+_STOPPED = (TrialState.PRUNED, TrialState.PAUSED)  # stopped at a step: the value is the last report
+
+
 def _values_text(trial: FrozenTrial) -> str:
-    """The final value(s); for a pruned trial, its last report and the step it stopped at."""
+    """The final value(s); for a pruned or paused trial, its last report and the step it
+    stopped at."""
     if trial.values is not None:
         return ", ".join(format_value(v) for v in trial.values)
-    if trial.state is TrialState.PRUNED and trial.last_step is not None:
+    if trial.state in _STOPPED and trial.last_step is not None:
         return f"{format_value(trial.intermediate[trial.last_step])} @{trial.last_step}"
     return "-"
 
@@ -235,6 +243,11 @@ def cmd_trials(args: argparse.Namespace) -> int:
     columns = ["#", "state", "values" if several else "value", "duration", "params", "fail reason"]
     rows = [[str(t.number), t.state.value, _values_text(t), format_duration(t.duration),
              format_params(t.params), t.failure_reason or ""] for t in trials]
+    notes = [lineage_note(t) for t in trials]
+    if any(notes):
+        columns.insert(columns.index("params"), "lineage")
+        for row, note in zip(rows, notes, strict=True):
+            row.insert(columns.index("lineage"), note)
     if any(t.constraints is not None for t in trials):
         columns.insert(3, "feasible")
         for row, t in zip(rows, trials, strict=True):
@@ -252,9 +265,9 @@ def cmd_trials(args: argparse.Namespace) -> int:
     direction = ", ".join(d.value for d in record.directions)
     order = {"value": ", best first" if not several else ", front first", "duration": ", longest first"
              }.get(sort or "", "")
-    pruned = any(t.state is TrialState.PRUNED for t in trials)
+    stopped = sorted({t.state.value.lower() for t in trials if t.state in _STOPPED})
     console.print(make_table(columns, rows, title=f"Trials of {record.name!r} ({direction}{order})",
-                             caption=_trials_caption(pruned=pruned, several=several)))
+                             caption=_trials_caption(stopped=stopped, several=several)))
     if any(age > grace for age in ages.values()):
         console.print(f"A stale trial's worker sent no heartbeat for over {format_duration(grace)}: it is "
                       "probably dead. The next 'shoal tune' (or optimize) on the study marks it FAILED.")
@@ -264,10 +277,11 @@ def cmd_trials(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trials_caption(*, pruned: bool, several: bool) -> str | None:
+def _trials_caption(*, stopped: Sequence[str], several: bool) -> str | None:
     notes = ["* marks the Pareto front of the whole study ('shoal best' lists it)"] if several else []
-    if pruned:
-        notes.append("a pruned trial's value is its last report @ the step it stopped at")
+    if stopped:  # "a paused or pruned trial's value is ..."
+        notes.append(f"a {' or '.join(stopped)} trial's value is its last report @ the step it "
+                     "stopped at")
     return "; ".join(notes) or None
 
 
@@ -283,7 +297,9 @@ def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[
         return 0
     console = stdout()
     console.print(f"Trial {trial.number} of study {record.name!r} ({args.storage})", style="bold")
-    system = {k: v for k, v in trial.system_attrs.items() if k not in ("traceback", "fail_reason")}
+    checkpoints = checkpoints_of(trial)
+    shown = ("traceback", "fail_reason", *(("checkpoints",) if checkpoints is not None else ()))
+    system = {k: v for k, v in trial.system_attrs.items() if k not in shown}
     pairs: list[tuple[str, object]] = [
         ("state", trial.state.value), ("value", _values_text(trial)),
         ("fail reason", trial.failure_reason or "-"), ("started", format_time(trial.datetime_start)),
@@ -297,6 +313,15 @@ def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[
         pairs.append(("parent trial", trial.parent))
     if trial.checkpoint is not None:
         pairs.append(("checkpoint", trial.checkpoint))
+    note = lineage_note(trial)
+    if note:
+        pairs.append(("lineage", note))
+    # Not trial.start_step: a fork made without a checkpoint has step None (starts from scratch).
+    fork = next((e for e in trial.lineage if e.get("event") == "forked"), None)
+    if fork is not None and fork.get("step") is not None:
+        pairs.append(("start step", int(fork["step"]) + 1))
+    if checkpoints is not None:
+        pairs.append(("checkpoints kept", _checkpoints_text(checkpoints)))
     key_values(console, pairs)
     values = {name: format_value(value, 10) for name, value in trial.params.items()}
     width = max(map(len, values.values()), default=0)
@@ -305,6 +330,9 @@ def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[
         for name, text in values.items()})
     _section(console, "User attributes", {k: json.dumps(v, default=str) for k, v in trial.user_attrs.items()})
     _section(console, "System attributes", {k: json.dumps(v, default=str) for k, v in system.items()})
+    if trial.lineage:
+        console.print("Lineage:", style="bold")
+        console.print(make_table(["event", "step", "at", "detail"], lineage_rows(trial)))
     if trial.intermediate:
         console.print("Intermediate values:", style="bold")
         console.print(make_table(["step", "value"], [[str(step), format_value(v, 10)]
@@ -314,6 +342,13 @@ def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[
         console.print("Traceback:", style="bold")
         console.print(str(traceback).rstrip())
     return 0
+
+
+def _checkpoints_text(checkpoints: dict[str, Any]) -> str:
+    """`steps 3, 9, 12 (41.5 MiB on disk)`, as the trial recorded them when it last wrote."""
+    steps = ", ".join(str(s) for s in checkpoints["steps"]) or "none"
+    size = checkpoints["bytes"]
+    return f"steps {steps}" + (f" ({format_bytes(size)} on disk)" if size is not None else "")
 
 
 def _section(console: Any, title: str, items: dict[str, str]) -> None:

@@ -19,12 +19,16 @@ from shoal.trial import FrozenTrial
 
 __all__ = [
     "CommandError",
+    "checkpoints_of",
     "cli_wording",
+    "format_bytes",
     "format_duration",
     "format_params",
     "format_time",
     "format_value",
     "key_values",
+    "lineage_note",
+    "lineage_rows",
     "make_table",
     "print_error",
     "print_json",
@@ -61,7 +65,8 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) f
     (r"force=True", "--force"),
     (r", or pass spec= to evaluate\(\)\.", "."),
     (r"Run study\.optimize\(\.\.\.\)", "Run 'shoal tune CONFIG.yaml'"),
-    (r"Use NoStopping\(\) \(the default\)\.", "Use scheduler: none (the default)."),
+    (r"Use NoStopping\(\) \(the default\), ASHA, Hyperband or SuccessiveHalving",
+     "Use scheduler: none (the default), asha, hyperband or successive_halving"),
     (r"Use RandomSampler, [^(]*\(a sampler of your own[^)]*\)\.",
      "Use a sampler that does in the config (sampler: random always does)."),
 ))
@@ -152,6 +157,88 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def format_bytes(n: float) -> str:
+    """A size in bytes, KiB, MiB, GiB or TiB, with 3 significant digits: `14.2 MiB`.
+
+    >>> format_bytes(0), format_bytes(1023), format_bytes(1536), format_bytes(14.2 * 2**20)
+    ('0 B', '1023 B', '1.5 KiB', '14.2 MiB')
+    """
+    if n < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{n:.3g} {unit}"
+
+
+def _changes(changed: Any) -> str:
+    """`lr 0.01 -> 0.012, units 64 -> 128` from a fork's {name: [old, new]}."""
+    if not isinstance(changed, Mapping):
+        return ""
+    return ", ".join(f"{name} {format_value(pair[0], 4)} -> {format_value(pair[1], 4)}"
+                     if isinstance(pair, Sequence) and not isinstance(pair, str) and len(pair) == 2
+                     else f"{name} -> {format_value(pair, 4)}" for name, pair in changed.items())
+
+
+def _fork_text(event: Mapping[str, Any], *, lead: str = "fork of", step: bool = True) -> str:
+    """`fork of #3 @ 9 (lr 0.01 -> 0.012), replaces #5` from a "forked" lineage event."""
+    text = f"{lead} #{event.get('parent')}"
+    if step and event.get("step") is not None:
+        text += f" @ {event['step']}"
+    changes = _changes(event.get("changed"))
+    if changes:
+        text += f" ({changes})"
+    if event.get("replaces") is not None:
+        text += f", replaces #{event['replaces']}"
+    return text
+
+
+def lineage_note(trial: FrozenTrial) -> str:
+    """A short note of where a trial came from and what happened to it, for a table cell:
+    `fork of #3 @ 9 (lr 0.01 -> 0.012); resumed 2x`, `retry of #2`, or "" for a plain trial.
+
+    >>> from shoal.trial import TrialState
+    >>> event = {"event": "forked", "parent": 3, "step": 9, "changed": {"lr": [0.01, 0.012]}}
+    >>> lineage_note(FrozenTrial(4, 4, TrialState.RUNNING, lineage=(event,)))
+    'fork of #3 @ 9 (lr 0.01 -> 0.012)'
+    """
+    notes = [_fork_text(e) for e in trial.lineage if e.get("event") == "forked"]
+    retry_of = trial.system_attrs.get("retry_of")
+    if retry_of is not None:
+        notes.append(f"retry of #{retry_of}")
+    if trial.resumes:
+        notes.append(f"resumed {trial.resumes}x")
+    return "; ".join(notes)
+
+
+def lineage_rows(trial: FrozenTrial) -> list[list[str]]:
+    """One row (event, step, at, detail) per lineage event, oldest first, for `--number K`."""
+    rows = []
+    for event in trial.lineage:
+        kind = str(event.get("event", "?"))
+        detail = ""
+        if kind == "forked":  # the step has its own column
+            detail = _fork_text(event, lead="from", step=False)
+        elif kind == "resumed" and event.get("worker") is not None:
+            detail = f"by {event['worker']}"
+        at = event.get("at")
+        rows.append([kind, format_value(event.get("step")),
+                     format_time(at) if isinstance(at, (int, float)) else "-", detail])
+    return rows
+
+
+def checkpoints_of(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The checkpoints the trial keeps, as it recorded them (`system_attrs["checkpoints"]`:
+    {"steps": [...], "bytes": n}); None if it recorded none or something else under that name."""
+    recorded = trial.system_attrs.get("checkpoints")
+    if not isinstance(recorded, Mapping) or not isinstance(recorded.get("steps"), list):
+        return None
+    size = recorded.get("bytes")
+    return {"steps": list(recorded["steps"]),
+            "bytes": size if isinstance(size, (int, float)) and not isinstance(size, bool) else None}
+
+
 def format_time(timestamp: float | None) -> str:
     """Seconds since the epoch as local time, to the second."""
     if timestamp is None:
@@ -172,6 +259,8 @@ def trial_json(trial: FrozenTrial, *, full: bool = False) -> dict[str, Any]:
         "duration": trial.duration,
         "fail_reason": trial.failure_reason,
         "user_attrs": dict(trial.user_attrs),
+        "lineage": [dict(event) for event in trial.lineage],
+        "checkpoints": checkpoints_of(trial),
     }
     if full:
         out.update(

@@ -100,8 +100,10 @@ def print_outcome(console: Console, study: Study, result: RunResult, *, rerun: s
         rerun: The command that resumes the study, shown after an interruption.
         value_name: What the objective's value is, in words.
     """
-    counts = describe_counts(state_counts(result.finished))
-    completed = sum(1 for t in result.finished if t.state is TrialState.COMPLETE)
+    # A trial paused and resumed in this run is sent once per stop: count its last state once.
+    latest = list({t.number: t for t in result.finished}.values())
+    counts = describe_counts(state_counts(latest))
+    completed = sum(1 for t in latest if t.state is TrialState.COMPLETE)
     if result.gave_up is not None:
         console.print(f"Stopped: {result.gave_up}", style="bold")
     elif result.interrupted:
@@ -109,7 +111,7 @@ def print_outcome(console: Console, study: Study, result: RunResult, *, rerun: s
         console.print(f"{what}: {completed} trials completed in this run ({counts}). The study is "
                       f"saved, with every finished trial; '{rerun}' resumes it.", style="bold")
     else:
-        console.print(f"Ran {len(result.finished)} trials: {counts}.")
+        console.print(f"Ran {len(latest)} trials: {counts}.")
     best = best_of(study.trials, study.directions)
     if best is not None:
         console.print(f"Best trial of the study: {best.number}, {value_name} {format_value(best.value, 6)} "

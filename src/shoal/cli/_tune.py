@@ -55,7 +55,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     until = " until Ctrl-C" if config.n_trials is None and config.timeout is None else ""
     workers = f"{config.n_jobs} worker process{'es' if config.n_jobs != 1 else ''}"
     console.print(f"{describe_start(study)} in {describe_storage(url)}. Running {budget}{limit}{until} "
-                  f"on {workers}, sampler {sampler!r}.")
+                  f"on {workers}, sampler {study.sampler!r}.")
 
     result = run_study(study, objective, n_trials=config.n_trials, n_jobs=config.n_jobs,
                        timeout=config.timeout,

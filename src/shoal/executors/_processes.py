@@ -72,7 +72,8 @@ class SharedBudget:
 
     @property
     def stopped(self) -> bool:
-        return bool(self._stop.is_set())
+        return bool(self._stop.is_set()) or (self._deadline is not None
+                                             and time.time() >= self._deadline)
 
 
 def _interrupt_once(signum: int, frame: object) -> None:

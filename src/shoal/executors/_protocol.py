@@ -25,7 +25,13 @@ class Budget(Protocol):
         ...
 
     @property
-    def stopped(self) -> bool: ...
+    def stopped(self) -> bool:
+        """True after `stop()` or once the deadline passed: no work of any kind may start.
+
+        Until then a worker may still run *continuations* after the trial count is spent (a
+        scheduler resuming a paused trial, or forking one), which `claim` does not count.
+        """
+        ...
 
 
 def _nowhere(message: object) -> None:

@@ -42,7 +42,7 @@ class LocalBudget:
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        return self._stopped or (self._deadline is not None and self._clock.now() >= self._deadline)
 
 
 class SerialExecutor:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from shoal.samplers._coarse_to_fine import CoarseToFineSampler
     from shoal.samplers._gp import GPSampler
     from shoal.samplers._grid import GridSampler
+    from shoal.samplers._multifidelity import MultiFidelitySampler
     from shoal.samplers._qmc import QMCSampler
     from shoal.samplers._random import RandomSampler
     from shoal.samplers._tpe import TPESampler
@@ -26,6 +27,7 @@ __all__ = [
     "GPSampler",
     "GridSampler",
     "History",
+    "MultiFidelitySampler",
     "MultiObjective",
     "QMCSampler",
     "RandomSampler",
@@ -39,6 +41,7 @@ _LAZY = {
     "CoarseToFineSampler": "shoal.samplers._coarse_to_fine",
     "GPSampler": "shoal.samplers._gp",
     "GridSampler": "shoal.samplers._grid",
+    "MultiFidelitySampler": "shoal.samplers._multifidelity",
     "QMCSampler": "shoal.samplers._qmc",
     "RandomSampler": "shoal.samplers._random",
     "TPESampler": "shoal.samplers._tpe",

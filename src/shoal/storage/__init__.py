@@ -1,5 +1,6 @@
 """Where a study's state lives: in memory, SQLite or PostgreSQL."""
 
+from shoal.storage._checkpoints import CheckpointFolder, Retention, artifacts_root, study_folder
 from shoal.storage._memory import InMemoryStorage
 from shoal.storage._open import (
     DEFAULT_STORAGE_URL,
@@ -13,14 +14,17 @@ from shoal.storage._url import StorageURL, is_shareable, parse_url, sqlite_file
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
+    "CheckpointFolder",
     "InMemoryStorage",
     "RecoveryReport",
+    "Retention",
     "Storage",
     "StorageReader",
     "StorageURL",
     "StudyRecord",
     "TableReport",
     "TrialsPage",
+    "artifacts_root",
     "default_storage_url",
     "is_shareable",
     "open_reader",
@@ -28,4 +32,5 @@ __all__ = [
     "parse_url",
     "recover_sqlite",
     "sqlite_file",
+    "study_folder",
 ]

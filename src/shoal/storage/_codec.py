@@ -29,15 +29,19 @@ from shoal.trial import Direction, FrozenTrial, TrialState
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "LINEAGE_SINCE_VERSION",
     "MIN_READABLE_VERSION",
     "SCHEMA_VERSION",
     "SQLITE_CORRUPT",
     "STUDY_COLUMNS",
     "TRIAL_COLUMNS",
+    "V1_LINEAGE",
     "check_readable",
     "check_shoal_tables",
     "dump_distributions",
+    "dump_lineage",
     "dumps",
+    "has_lineage",
     "load_distributions",
     "loads",
     "merge_distributions",
@@ -51,8 +55,11 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2  # the steps from each earlier version are in _migrations
-# The reads select only columns that exist from this version on; raise it when they no longer do.
+# The reads select only columns that exist from this version on (v1 has no `lineage`: the readers
+# select `V1_LINEAGE` in its place); raise it when they no longer do.
 MIN_READABLE_VERSION = 1
+LINEAGE_SINCE_VERSION = 2  # the first schema version with `shoal_trials.lineage`
+V1_LINEAGE = "'[]'"  # SQL text read in place of the lineage column of an older database: no events
 BUSY_TIMEOUT_S = 30.0  # how long a read or write waits for another process's lock
 # What SQLite says about a file that is not a database, or one whose pages are damaged.
 SQLITE_CORRUPT = ("file is not a database", "database disk image is malformed")
@@ -61,7 +68,7 @@ SQLITE_CORRUPT = ("file is not a database", "database disk image is malformed")
 STUDY_COLUMNS = ("study_id", "name", "directions", "user_attrs", "system_attrs", "created")
 TRIAL_COLUMNS = ("trial_id", "number", "state", "params", "distributions", "values",
                  "intermediate", "user_attrs", "system_attrs", "datetime_start",
-                 "datetime_complete", "last_heartbeat", "worker", "parent", "checkpoint")
+                 "datetime_complete", "last_heartbeat", "worker", "parent", "checkpoint", "lineage")
 
 
 # JSON and parameters -----------------------------------------------------------------------------
@@ -113,6 +120,17 @@ def merge_distributions(text: str, new: Mapping[str, Param]) -> str:
     return dumps({**loads(text), **{key: param_dict(p) for key, p in new.items()}})
 
 
+def dump_lineage(events: Sequence[Mapping[str, Any]]) -> str:
+    """Encode a trial's lineage events, oldest first, as a JSON list."""
+    return dumps([dict(event) for event in events])
+
+
+def has_lineage(version: Any) -> bool:
+    """Whether a database at stored `schema_version` has the `lineage` column (v2 on)."""
+    parsed = parse_version(version)
+    return not isinstance(parsed, int) or parsed >= LINEAGE_SINCE_VERSION
+
+
 # Rows --------------------------------------------------------------------------------------------
 _STATES = {s.value: s for s in TrialState}
 
@@ -132,7 +150,7 @@ def signs_of(directions: str) -> tuple[float, ...]:
 def trial_from_row(row: Sequence[Any], signs: tuple[float, ...]) -> FrozenTrial:
     """Decode a row of `TRIAL_COLUMNS` into a FrozenTrial."""
     (trial_id, number, state, params, dists, values, inter, user, system, start, complete,
-     heartbeat, worker, parent, checkpoint) = row
+     heartbeat, worker, parent, checkpoint, lineage) = row
     return FrozenTrial(
         number=number, trial_id=trial_id, state=_STATES[state], params=loads(params),
         distributions=load_distributions(dists),
@@ -140,7 +158,7 @@ def trial_from_row(row: Sequence[Any], signs: tuple[float, ...]) -> FrozenTrial:
         intermediate={int(k): v for k, v in loads(inter).items()},
         user_attrs=loads(user), system_attrs=loads(system), signs=signs, datetime_start=start,
         datetime_complete=complete, last_heartbeat=heartbeat, worker=worker, parent=parent,
-        checkpoint=checkpoint)
+        checkpoint=checkpoint, lineage=tuple(loads(lineage)))
 
 
 # Checks before reading -----------------------------------------------------------------------------

@@ -121,8 +121,10 @@ class InMemoryStorage:
                      user_attrs: Mapping[str, Any] | None = None,
                      system_attrs: Mapping[str, Any] | None = None,
                      parent: int | None = None, checkpoint: str | None = None,
-                     worker: str | None = None) -> FrozenTrial:
+                     worker: str | None = None,
+                     lineage: Sequence[Mapping[str, Any]] = ()) -> FrozenTrial:
         user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        events = tuple(plain_attrs(dict(e), kind="lineage field", owner="a trial") for e in lineage)
         system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         with self._lock:
             if study_id not in self._trials:
@@ -136,7 +138,7 @@ class InMemoryStorage:
                 user_attrs=dict(user_attrs or {}), system_attrs=dict(system_attrs or {}),
                 signs=self._signs(study_id), datetime_start=now if running else None,
                 last_heartbeat=now if running else None, worker=worker if running else None,
-                parent=parent, checkpoint=checkpoint)
+                parent=parent, checkpoint=checkpoint, lineage=events)
             self._where[trial.trial_id] = (study_id, trial.number)
             self._put(study_id, trial)
             return trial
@@ -191,11 +193,28 @@ class InMemoryStorage:
             if found is None:
                 return False
             study_id, trial = found
+            now = self._clock.now()
+            lineage = trial.lineage
+            if state is TrialState.PAUSED:
+                lineage = (*lineage, {"event": "paused", "step": trial.last_step, "at": now})
             self._put(study_id, replace(
                 trial, state=state, values=tuple(values) if values is not None else None,
                 system_attrs={**trial.system_attrs, **(system_attrs or {})},
-                datetime_complete=self._clock.now()))
+                datetime_complete=now, lineage=lineage))
             return True
+
+    def resume_trial(self, trial_id: int, *, worker: str) -> FrozenTrial | None:
+        with self._lock:
+            study_id, number = self._where[trial_id]
+            trial = self._trials[study_id][number]
+            if trial.state is not TrialState.PAUSED:
+                return None
+            now = self._clock.now()
+            event = {"event": "resumed", "step": trial.last_step, "worker": worker, "at": now}
+            resumed = replace(trial, state=TrialState.RUNNING, last_heartbeat=now, worker=worker,
+                              datetime_complete=None, lineage=(*trial.lineage, event))
+            self._put(study_id, resumed)
+            return resumed
 
     def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:
         with self._lock:

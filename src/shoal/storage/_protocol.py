@@ -116,8 +116,12 @@ class Storage(StorageReader, Protocol):
         parent: int | None = None,
         checkpoint: str | None = None,
         worker: str | None = None,
+        lineage: Sequence[Mapping[str, Any]] = (),
     ) -> FrozenTrial:
-        """Create a RUNNING or WAITING trial with the next free number of the study, atomically."""
+        """Create a RUNNING or WAITING trial with the next free number of the study, atomically.
+
+        `lineage` is the trial's first events (a fork's "forked" event), stored as given.
+        """
         ...
 
     def claim_waiting_trial(self, study_id: int, *, worker: str) -> FrozenTrial | None:
@@ -147,7 +151,23 @@ class Storage(StorageReader, Protocol):
         values: Sequence[float] | None = None,
         system_attrs: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Move a RUNNING trial to a finished state. Returns False if it was not RUNNING."""
+        """Move a RUNNING trial to COMPLETE, PRUNED, FAILED or PAUSED. Returns False if it was not
+        RUNNING.
+
+        PAUSED keeps the trial resumable: storage appends {"event": "paused", "step": its last
+        reported step (None without reports), "at": now} to its lineage and sets
+        `datetime_complete` to now (cleared again when it resumes).
+        """
+        ...
+
+    def resume_trial(self, trial_id: int, *, worker: str) -> FrozenTrial | None:
+        """Atomically move a PAUSED trial to RUNNING for `worker`; None if it is not PAUSED (e.g.
+        another worker resumed it first).
+
+        Appends {"event": "resumed", "step": its last reported step, "worker": worker, "at": now}
+        to its lineage, starts its heartbeat and clears `datetime_complete`; `datetime_start`
+        stays the trial's first start.
+        """
         ...
 
     def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:

@@ -30,6 +30,7 @@ from shoal.storage._codec import (
     BUSY_TIMEOUT_S,
     SQLITE_CORRUPT,
     check_shoal_tables,
+    has_lineage,
     open_failed,
     readable_sqlite_file,
     signs_of,
@@ -95,6 +96,7 @@ class _SQLReads:
     _engine: Engine
     _signs: dict[int, tuple[float, ...]]  # study_id -> sign; directions never change
     _finalizer: weakref.finalize[Any, Any]
+    _v1 = False  # reading a v1 database as it is: its trials have no lineage column (read as [])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._display!r})"
@@ -137,7 +139,10 @@ class _SQLReads:
             if head is None:
                 return TrialsPage([], 0)
             version, directions = head
-            rows = conn.execute(q.TRIALS_SINCE, {"b_sid": study_id, "b_since": since}).all()
+            if self._v1:  # a writer may have migrated it since: then read its lineage
+                self._v1 = not has_lineage(conn.execute(q.READ_SCHEMA_VERSION).scalar())
+            since_query = q.TRIALS_SINCE_V1 if self._v1 else q.TRIALS_SINCE
+            rows = conn.execute(since_query, {"b_sid": study_id, "b_since": since}).all()
         signs = self._signs.get(study_id)
         if signs is None:
             signs = self._signs[study_id] = signs_of(directions)
@@ -161,7 +166,7 @@ class SQLReader(_SQLReads):
         self._finalizer = weakref.finalize(self, self._engine.dispose)
         try:
             translate_errors(self._engine, location)
-            _check_shoal_database(self._engine, location)
+            self._v1 = not has_lineage(_check_shoal_database(self._engine, location))
         except BaseException:
             self.close()
             raise
@@ -201,8 +206,9 @@ def _postgres_read_only(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.commit()
 
 
-def _check_shoal_database(engine: Engine, location: StorageURL) -> None:
-    """Raise unless the database holds shoal's tables at a schema version this shoal can read."""
+def _check_shoal_database(engine: Engine, location: StorageURL) -> Any:
+    """Raise unless the database holds shoal's tables at a schema version this shoal can read;
+    return that version as stored."""
     try:
         with engine.connect() as conn:
             tables = sorted(sa.inspect(conn).get_table_names())
@@ -211,3 +217,4 @@ def _check_shoal_database(engine: Engine, location: StorageURL) -> None:
     except sa.exc.DBAPIError as err:
         raise open_failed(location.display, str(err.orig if err.orig is not None else err)) from None
     check_shoal_tables(location, tables, version)
+    return version

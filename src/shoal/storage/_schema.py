@@ -9,7 +9,9 @@ they can share a PostgreSQL database:
   "what changed since version v" is one indexed query.
 - `shoal_trials`: one row per trial on purpose (params, values, intermediates and attributes are
   JSON text columns), so an incremental read is one query and a write touches one row. `lineage`
-  (v2) will hold the changes a trial goes through after it starts (forks, nudges).
+  (v2) holds what happens to a trial after it starts, a JSON list of events oldest first ("forked",
+  "paused", "resumed"; see `FrozenTrial.lineage`); storage appends to it in the write that makes
+  the change, so a pause or resume is one version bump that incremental reads see.
 - `shoal_commands` (v2): requests (pause, resume, nudge, stop) for a trial's worker to pick up at
   its next step boundary.
 
@@ -31,7 +33,9 @@ from shoal.storage._codec import (
     SCHEMA_VERSION,
     STUDY_COLUMNS,
     TRIAL_COLUMNS,
+    V1_LINEAGE,
     dump_distributions,
+    dump_lineage,
     dumps,
     load_distributions,
     loads,
@@ -46,6 +50,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "commands",
     "dump_distributions",
+    "dump_lineage",
     "dumps",
     "load_distributions",
     "loads",
@@ -133,11 +138,15 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 
 # Statements ---------------------------------------------------------------------------------------
 RUNNING, WAITING = TrialState.RUNNING.value, TrialState.WAITING.value
+PAUSED = TrialState.PAUSED.value
 _S, _T = studies.c, trials.c
 _SID: sa.BindParameter[int] = sa.bindparam("b_sid", type_=sa.Integer)
 _TID: sa.BindParameter[int] = sa.bindparam("b_tid", type_=sa.Integer)
 
 _TRIAL = tuple(_T[name] for name in TRIAL_COLUMNS)  # the order trial_from_row decodes
+# The same from a v1 database (read-only views read it as it is): no lineage column, no events.
+_TRIAL_V1 = tuple(sa.literal_column(V1_LINEAGE).label(name) if name == "lineage" else _T[name]
+                  for name in TRIAL_COLUMNS)
 # Numbers are gap-free from 0, so max + 1 is the count, read from the (study_id, number) index.
 _N_TRIALS = (sa.select(sa.func.coalesce(sa.func.max(_T.number) + 1, 0))
              .where(_T.study_id == _S.study_id).scalar_subquery())
@@ -181,10 +190,19 @@ UPDATE_TRIAL = sa.update(trials).where(_T.trial_id == _TID).values(
     version=sa.bindparam("b_version"))
 HEARTBEAT = (sa.update(trials).where(_T.trial_id == _TID, _T.state == RUNNING)
              .values(last_heartbeat=sa.bindparam("b_hb"), version=sa.bindparam("b_version")))
+TRIAL_TO_FINISH = sa.select(_T.state, _T.intermediate, _T.system_attrs, _T.lineage
+                            ).where(_T.trial_id == _TID)
 FINISH_TRIAL = sa.update(trials).where(_T.trial_id == _TID).values(
     state=sa.bindparam("b_state"), values=sa.bindparam("b_values"),
     system_attrs=sa.bindparam("b_sys"), datetime_complete=sa.bindparam("b_now"),
-    version=sa.bindparam("b_version"))
+    lineage=sa.bindparam("b_lineage"), version=sa.bindparam("b_version"))
+
+TRIAL_BY_ID = sa.select(*_TRIAL).where(_T.trial_id == _TID)
+# Only a PAUSED trial moves: of two workers resuming it, the second changes no row.
+RESUME = (sa.update(trials).where(_T.trial_id == _TID, _T.state == PAUSED)
+          .values(state=RUNNING, last_heartbeat=sa.bindparam("b_now"),
+                  worker=sa.bindparam("b_worker"), datetime_complete=None,
+                  lineage=sa.bindparam("b_lineage"), version=sa.bindparam("b_version")))
 
 ANY_WAITING = sa.select(_T.trial_id).where(_T.study_id == _SID, _T.state == WAITING).limit(1)
 OLDEST_WAITING = (sa.select(*_TRIAL).where(_T.study_id == _SID, _T.state == WAITING)
@@ -204,3 +222,6 @@ FAIL = sa.update(trials).where(_T.trial_id == _TID).values(
 TRIALS_SINCE = (sa.select(*_TRIAL)
                 .where(_T.study_id == _SID, _T.version > sa.bindparam("b_since"))
                 .order_by(_T.number))
+TRIALS_SINCE_V1 = (sa.select(*_TRIAL_V1)
+                   .where(_T.study_id == _SID, _T.version > sa.bindparam("b_since"))
+                   .order_by(_T.number))

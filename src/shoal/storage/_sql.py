@@ -35,7 +35,7 @@ from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
 from shoal.space import Param
 from shoal.storage import _schema as q
 from shoal.storage._attrs import plain_attrs
-from shoal.storage._codec import BUSY_TIMEOUT_S, dump_distributions, dumps, loads
+from shoal.storage._codec import BUSY_TIMEOUT_S, dump_distributions, dump_lineage, dumps, loads
 from shoal.storage._migrations import ensure_schema
 from shoal.storage._protocol import StudyRecord
 from shoal.storage._reader import _SQLReads, create_engine, translate_errors
@@ -181,12 +181,17 @@ class SQLStorage(_SQLReads):
                      user_attrs: Mapping[str, Any] | None = None,
                      system_attrs: Mapping[str, Any] | None = None,
                      parent: int | None = None, checkpoint: str | None = None,
-                     worker: str | None = None) -> FrozenTrial:
-        """Create a RUNNING or WAITING trial with the next free number of the study, atomically."""
+                     worker: str | None = None,
+                     lineage: Sequence[Mapping[str, Any]] = ()) -> FrozenTrial:
+        """Create a RUNNING or WAITING trial with the next free number of the study, atomically.
+
+        `lineage` is the trial's first events (a fork's "forked" event), stored as given.
+        """
         now = self._clock.now()
         running = state is TrialState.RUNNING
         params, distributions = dict(params or {}), dict(distributions or {})
         user_attrs = plain_attrs(user_attrs, kind="user attribute", owner="a trial")
+        events = tuple(plain_attrs(dict(e), kind="lineage field", owner="a trial") for e in lineage)
         system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         start = now if running else None
         worker = worker if running else None
@@ -195,7 +200,8 @@ class SQLStorage(_SQLReads):
                "intermediate": "{}", "user_attrs": dumps(user_attrs),
                "system_attrs": dumps(system_attrs), "datetime_start": start,
                "datetime_complete": None, "last_heartbeat": start, "worker": worker,
-               "parent": parent, "checkpoint": checkpoint}  # encoded before taking the lock
+               "parent": parent, "checkpoint": checkpoint,
+               "lineage": dump_lineage(events)}  # encoded before taking the lock
         with self._writing() as conn:
             version = conn.execute(q.BUMP, {"b_sid": study_id}).scalar()  # locks the study row
             if version is None:
@@ -208,7 +214,7 @@ class SQLStorage(_SQLReads):
             number=number, trial_id=trial_id, state=state, params=params,
             distributions=distributions, user_attrs=user_attrs, system_attrs=system_attrs,
             signs=signs, datetime_start=start, last_heartbeat=start, worker=worker, parent=parent,
-            checkpoint=checkpoint)
+            checkpoint=checkpoint, lineage=events)
 
     def claim_waiting_trial(self, study_id: int, *, worker: str) -> FrozenTrial | None:
         """Atomically move the oldest WAITING trial to RUNNING for `worker`; None if there is none."""
@@ -274,23 +280,64 @@ class SQLStorage(_SQLReads):
     def finish_trial(self, trial_id: int, *, state: TrialState,
                      values: Sequence[float] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> bool:
-        """Move a RUNNING trial to a finished state. Returns False if it was not RUNNING."""
+        """Move a RUNNING trial to COMPLETE, PRUNED, FAILED or PAUSED. Returns False if it was
+        not RUNNING.
+
+        PAUSED appends {"event": "paused", "step": the last reported step (None without
+        reports), "at": now} to the trial's lineage, in the same write.
+        """
         system_attrs = plain_attrs(system_attrs, kind="system attribute", owner="a trial")
         now = self._clock.now()
         with self._writing() as conn:
             bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
             if bumped is None:
                 return False
-            row = conn.execute(q.TRIAL_TO_MERGE, {"b_tid": trial_id}).first()
+            row = conn.execute(q.TRIAL_TO_FINISH, {"b_tid": trial_id}).first()
             if row is None or row[0] != q.RUNNING:
                 conn.rollback()
                 return False
-            sys_text = dumps({**loads(row[5]), **system_attrs}) if system_attrs else row[5]
+            _, inter, sys_text, lineage = row
+            if system_attrs:
+                sys_text = dumps({**loads(sys_text), **system_attrs})
+            if state is TrialState.PAUSED:
+                event = {"event": "paused", "step": _last_step(inter), "at": now}
+                lineage = dumps([*loads(lineage), event])
             conn.execute(q.FINISH_TRIAL, {
                 "b_tid": trial_id, "b_state": state.value, "b_sys": sys_text, "b_now": now,
                 "b_values": None if values is None else dumps(list(values)),
-                "b_version": bumped[1]})
+                "b_lineage": lineage, "b_version": bumped[1]})
         return True
+
+    def resume_trial(self, trial_id: int, *, worker: str) -> FrozenTrial | None:
+        """Atomically move a PAUSED trial to RUNNING for `worker`; None if it is not PAUSED (e.g.
+        another worker resumed it first, or there is no such trial).
+
+        Appends {"event": "resumed", "step": the last reported step, "worker": worker, "at":
+        now} to its lineage, starts its heartbeat and clears `datetime_complete`; `datetime_start`
+        stays the trial's first start. The study row's lock orders racing resumes, and the
+        UPDATE moves only a PAUSED row, so exactly one of them wins.
+        """
+        now = self._clock.now()
+        with self._writing() as conn:
+            bumped = conn.execute(q.BUMP_FOR_TRIAL, {"b_tid": trial_id}).first()
+            if bumped is None:
+                return None
+            study_id, version = bumped
+            row = conn.execute(q.TRIAL_BY_ID, {"b_tid": trial_id}).first()
+            if row is None or row[2] != q.PAUSED:
+                conn.rollback()
+                return None
+            trial = q.trial_from_row(row, self._study_signs(conn, study_id))
+            event = {"event": "resumed", "step": trial.last_step, "worker": worker, "at": now}
+            lineage = (*trial.lineage, event)
+            changed = conn.execute(q.RESUME, {
+                "b_tid": trial_id, "b_now": now, "b_worker": worker,
+                "b_lineage": dump_lineage(lineage), "b_version": version}).rowcount
+            if changed != 1:  # cannot happen under the study lock; never report a lost race as won
+                conn.rollback()
+                return None
+        return replace(trial, state=TrialState.RUNNING, last_heartbeat=now, worker=worker,
+                       datetime_complete=None, lineage=lineage)
 
     def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:
         """Mark FAILED every RUNNING trial whose heartbeat is older than the grace period.
@@ -323,6 +370,12 @@ class SQLStorage(_SQLReads):
         return failed
 
 # Helpers ------------------------------------------------------------------------------------------
+def _last_step(intermediate: str) -> int | None:
+    """The last reported step of a trial, from its stored `intermediate` text."""
+    steps = [int(step) for step in loads(intermediate)]
+    return max(steps) if steps else None
+
+
 def _reopen(url: str, clock: Clock | None) -> SQLStorage:
     return SQLStorage(url, clock=clock)
 

@@ -30,7 +30,9 @@ from shoal.storage._codec import (
     SQLITE_CORRUPT,
     STUDY_COLUMNS,
     TRIAL_COLUMNS,
+    V1_LINEAGE,
     check_shoal_tables,
+    has_lineage,
     open_failed,
     readable_sqlite_file,
     signs_of,
@@ -63,6 +65,8 @@ STUDY_NAMES = "SELECT name FROM shoal_studies"
 STUDY_VERSION = "SELECT version, directions FROM shoal_studies WHERE study_id = ?"
 TRIALS_SINCE = (f"SELECT {_columns('shoal_trials', TRIAL_COLUMNS)} FROM shoal_trials "
                 "WHERE study_id = ? AND version > ? ORDER BY number")
+# A v1 file, read as it is, has no lineage column: its trials have no events.
+TRIALS_SINCE_V1 = TRIALS_SINCE.replace('shoal_trials."lineage"', f'{V1_LINEAGE} AS "lineage"')
 
 
 def _close(connections: list[sqlite3.Connection]) -> None:
@@ -89,12 +93,15 @@ class SQLiteReader:
         self._signs: dict[int, tuple[float, ...]] = {}  # study_id -> sign; directions never change
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []  # the open one, if any
+        self._v1 = False  # reading a v1 file as it is (no lineage column)
         self._finalizer = weakref.finalize(self, _close, self._connections)
         try:
             with self._snapshot(opening=True) as conn:
                 tables = sorted(name for name, in conn.execute(TABLE_NAMES))
                 row = conn.execute(READ_SCHEMA_VERSION).fetchone() if "shoal_meta" in tables else None
-            check_shoal_tables(location, tables, None if row is None else row[0])
+            version = None if row is None else row[0]
+            check_shoal_tables(location, tables, version)
+            self._v1 = not has_lineage(version)  # checked: a version this shoal reads
         except BaseException:
             self.close()
             raise
@@ -165,7 +172,11 @@ class SQLiteReader:
             if head is None:
                 return TrialsPage([], 0)
             version, directions = head
-            rows = conn.execute(TRIALS_SINCE, (study_id, since)).fetchall()
+            if self._v1:  # a writer may have migrated it since: then read its lineage
+                stored = conn.execute(READ_SCHEMA_VERSION).fetchone()
+                self._v1 = stored is not None and not has_lineage(stored[0])
+            query = TRIALS_SINCE_V1 if self._v1 else TRIALS_SINCE
+            rows = conn.execute(query, (study_id, since)).fetchall()
         signs = self._signs.get(study_id)
         if signs is None:
             signs = self._signs[study_id] = signs_of(directions)

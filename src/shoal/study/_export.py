@@ -62,7 +62,9 @@ def trial_rows(trials: Sequence[FrozenTrial], directions: Sequence[Direction]) -
     """One flat dict per trial: number, state, value(s), times, params_*, user_attrs_*.
 
     With several objectives: `values_0`, `values_1`, ... and `pareto` (on the Pareto front). When
-    constraints were recorded: `constraints_0`, ... (<= 0 is satisfied) and `feasible`.
+    constraints were recorded: `constraints_0`, ... (<= 0 is satisfied) and `feasible`. When a
+    trial has a parent or lineage events (a retry, a fork, a pause): `parent` (its number or None)
+    and `lineage` (its events, oldest first, as `FrozenTrial.lineage` holds them).
 
     >>> trial_rows([FrozenTrial(0, 1, TrialState.COMPLETE, params={"lr": 0.1}, values=(0.5,))],
     ...            [Direction.MINIMIZE])[0]["params_lr"]
@@ -75,6 +77,7 @@ def trial_rows(trials: Sequence[FrozenTrial], directions: Sequence[Direction]) -
         attr_names.update(dict.fromkeys(t.user_attrs))
     n_constraints = max((len(t.constraints or ()) for t in trials), default=0)
     on_front = {t.number for t in pareto_front(trials)} if len(directions) > 1 else set()
+    lineage = any(t.parent is not None or t.lineage for t in trials)
     rows = []
     for t in trials:
         row: dict[str, Any] = {"number": t.number, "state": t.state.value}
@@ -91,6 +94,8 @@ def trial_rows(trials: Sequence[FrozenTrial], directions: Sequence[Direction]) -
             row["feasible"] = t.is_feasible if constraints is not None else None
         row.update(datetime_start=t.datetime_start, datetime_complete=t.datetime_complete,
                    duration=t.duration)
+        if lineage:
+            row.update(parent=t.parent, lineage=[dict(event) for event in t.lineage])
         row.update({f"params_{n}": t.params.get(n) for n in param_names})
         row.update({f"user_attrs_{n}": t.user_attrs.get(n) for n in attr_names})
         row["fail_reason"] = t.failure_reason

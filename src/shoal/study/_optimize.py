@@ -22,6 +22,7 @@ from shoal.exceptions import (
     TooManyFailures,
     TrialFailed,
     TrialOutcome,
+    TrialPaused,
     TrialPruned,
 )
 from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, WorkerContext
@@ -112,18 +113,44 @@ def stop(study: Study) -> None:
     budget.stop()
 
 
+#: Seconds a worker waits before asking again when the scheduler says "wait" (a synchronous rung
+#: that running trials have not filled yet).
+WAIT_POLL = 0.5
+#: After this many continuations in a row were taken by other workers, start a new trial instead.
+_MAX_LOST = 8
+
+
 def run_worker(study: Study, objective: Objective, catch: tuple[type[BaseException], ...],
                context: WorkerContext) -> None:
-    """One worker: claim a slot of the budget, run one trial and send it to the parent, until the
-    budget says stop."""
+    """One worker: take the scheduler's continuation (resume or fork a trial) if it offers one,
+    else claim a slot of the budget and start a new trial; run it and send it to the parent;
+    until the budget says stop and no continuation is left.
+
+    Continuations do not use the budget: `n_trials` counts new configurations, and a paused
+    trial promoted after the last new one started still runs.
+    """
     before = _RUNNING.get(id(study))
     _RUNNING[id(study)] = context.budget
+    lost = 0  # continuations another worker took first, in a row
     try:
-        while context.budget.claim():
+        while not context.budget.stopped:
             trial: Trial | None = None
             try:
                 with _interrupts_held():
-                    trial = study.ask()
+                    job = study.next_job() if lost < _MAX_LOST else None
+                    if job is not None and job.wait:
+                        time.sleep(WAIT_POLL)
+                        continue
+                    if job is not None:
+                        trial = study.start_job(job)
+                        if trial is None:
+                            lost += 1
+                            continue  # another worker took it: ask again
+                        lost = 0
+                    elif not context.budget.claim():
+                        return
+                    else:
+                        trial, lost = study.ask_new(), 0
             except SearchSpaceExhausted as err:
                 log.info("%s", err)
                 context.budget.release()
@@ -153,6 +180,8 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
         result = objective(trial)
     except TrialPruned:
         frozen = study.tell(trial, state=TrialState.PRUNED)
+    except TrialPaused:
+        frozen = study.tell(trial, state=TrialState.PAUSED)
     except TrialFailed as err:
         frozen = study.tell(trial, state=TrialState.FAILED, reason=str(err) or "TrialFailed")
     except KeyboardInterrupt:
@@ -228,6 +257,7 @@ class _Run:
                 self._front.add(t)
         self._in_a_row: list[FrozenTrial] = []
         self.finished: list[FrozenTrial] = []
+        self._seen: set[int] = set()
         self.gave_up: list[FrozenTrial] | None = None
 
     def handle(self, message: object, budget: Budget) -> None:
@@ -241,8 +271,11 @@ class _Run:
         elif self._front is not None:
             self._front.add(trial)
         self._log(trial)
-        if self._progress is not None:
-            self._progress.update(len(self.finished), self._best, self._front)
+        self._seen.add(trial.number)
+        if trial.state is TrialState.PAUSED:
+            log.debug("Trial %d paused at step %s.", trial.number, trial.last_step)
+        if self._progress is not None:  # a trial paused and resumed counts once
+            self._progress.update(len(self._seen), self._best, self._front)
         interrupted = trial.state is TrialState.FAILED and trial.failure_reason == INTERRUPTED
         if trial.state is TrialState.FAILED and not interrupted:
             self._in_a_row.append(trial)

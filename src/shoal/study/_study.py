@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhausted
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
-from shoal.schedulers import Decision, Scheduler
+from shoal.schedulers import Decision, NoStopping, Scheduler, Suggestion, SuggestsJobs
 from shoal.space import Param, Space
-from shoal.storage import Storage, StudyRecord
+from shoal.storage import Retention, Storage, StudyRecord
 from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
+from shoal.study._lifecycle import create_fork, plan_for
+from shoal.study._outcome import ConstraintsFunc, constraints_of, outcome
 from shoal.study._policies import Heartbeat, HeartbeatThread, RetryPolicy
 from shoal.study._trial import Trial
 from shoal.trial import Direction, FrozenTrial, TrialState, best_trial, describe_counts, pareto_front
@@ -33,8 +35,8 @@ __all__ = ["ConstraintsFunc", "Study"]
 log = logging.getLogger("shoal")
 Objective = Callable[[Trial], Any]
 Callback = Callable[["Study", FrozenTrial], None]
-#: `f(frozen_trial) -> [c1, c2, ...]`: the trial is feasible when every value is <= 0.
-ConstraintsFunc = Callable[[FrozenTrial], Sequence[float]]
+#: Studies (by name) whose objective was told, in this process, that the default never stops.
+_TOLD_NO_STOPPING: set[str] = set()
 
 
 class Study:
@@ -45,14 +47,18 @@ class Study:
     """
 
     def __init__(self, *, record: StudyRecord, storage: Storage, sampler: Sampler,
-                 scheduler: Scheduler, space: Space | None = None,
+                 scheduler: Scheduler | None, space: Space | None = None,
                  heartbeat: Heartbeat | None = None, retry: RetryPolicy | None = None,
-                 clock: Clock | None = None, constraints_func: ConstraintsFunc | None = None) -> None:
+                 clock: Clock | None = None, constraints_func: ConstraintsFunc | None = None,
+                 retention: Retention | None = None) -> None:
         self._record = record
+        self.retention = retention or Retention()
         self.constraints_func = constraints_func
         self.storage = storage
         self.sampler = sampler
-        self.scheduler = scheduler
+        # None: the default, NoStopping; an objective that asks for a decision is told so once.
+        self._default_scheduler = scheduler is None
+        self.scheduler: Scheduler = scheduler if scheduler is not None else NoStopping()
         self.space = space
         self.heartbeat = heartbeat or Heartbeat()
         self.retry = retry or RetryPolicy()
@@ -210,10 +216,23 @@ class Study:
         """
         if space is not None and not isinstance(space, Space):
             space = Space(space)
+        job = self.next_job()
+        if job is not None and not job.wait:
+            continued = self.start_job(job)
+            if continued is not None:
+                return continued
+        return self.ask_new(space)
+
+    def ask_new(self, space: Space | Mapping[str, Any] | None = None) -> Trial:
+        """Start a new configuration (an enqueued one if waiting, else the sampler's), without
+        asking the scheduler for a continuation first (`ask` does)."""
+        if space is not None and not isinstance(space, Space):
+            space = Space(space)
         self._reap_stale_trials()
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+        worker = _worker_name()
         # Always ask storage: another process may have just enqueued (a cheap read when none wait).
         frozen = self.storage.claim_waiting_trial(self.study_id, worker=worker)
+        fresh = frozen is None
         if frozen is None:
             frozen = self.storage.create_trial(self.study_id, worker=worker)
         history = History(self._history(), frozen.number)
@@ -235,12 +254,85 @@ class Study:
                     attrs["traceback"] = traceback.format_exc()
                 self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED, system_attrs=attrs)
                 raise
-        trial = Trial(host=self, frozen=frozen, rng=rng, proposal=proposal, system_attrs=system)
-        self._live[trial.number] = trial
-        self._beats.add(trial.trial_id)
+        trial = self._start(frozen, rng=rng, proposal=proposal, system=system,
+                            fresh=fresh and not frozen.lineage)
         if declared is not None:  # a declared space is sampled whole: record every active value now
             trial.apply_proposal(declared)
         return trial
+
+    def _start(self, frozen: FrozenTrial, *, rng: np.random.Generator | None = None,
+               proposal: Mapping[str, Any] | None = None, system: Mapping[str, Any] | None = None,
+               fresh: bool = False) -> Trial:
+        """A live Trial over a RUNNING record, with its checkpoint plan and heartbeat."""
+        rungs = getattr(self.scheduler, "rung_steps", ())
+        plan = plan_for(frozen, storage_url=self.storage.url, study_name=self.name,
+                        retention=self.retention, rungs=rungs or (), fresh=fresh,
+                        parents=lambda: {t.number: t.parent for t in self._history()})
+        trial = Trial(host=self, frozen=frozen, proposal=proposal, system_attrs=system,
+                      rng=rng if rng is not None else sampler_rng(self.sampler.seed, frozen.number),
+                      checkpoints=plan)
+        self._live[trial.number] = trial
+        self._beats.add(trial.trial_id)
+        return trial
+
+    # Continuations: resume a paused trial, fork one ---------------------------------------------
+    def next_job(self) -> Suggestion | None:
+        """What the scheduler asks the next free worker to run instead of a new configuration:
+        resume a PAUSED trial, fork one, or wait; None when it has nothing (or cannot say)."""
+        if not isinstance(self.scheduler, SuggestsJobs):
+            return None
+        self._reap_stale_trials()
+        return self.scheduler.next_job(LazyHistory(self._history))
+
+    def start_job(self, job: Suggestion) -> Trial | None:
+        """Start the continuation `job` names; None when another worker took it first."""
+        if job.resume is not None:
+            return self.resume(job.resume)
+        if job.fork is not None:
+            trial = self._fork(job.fork, step=job.step, params=job.params, replaces=job.replaces,
+                               waiting=False)
+            assert isinstance(trial, Trial)
+            return trial
+        return None
+
+    def resume(self, number: int) -> Trial | None:
+        """Continue the PAUSED trial `number` in this process, from its newest checkpoint.
+
+        Returns None when it is not PAUSED any more (another worker resumed it first).
+        """
+        paused = self._trial(number)
+        frozen = self.storage.resume_trial(paused.trial_id, worker=_worker_name())
+        if frozen is None:
+            return None
+        return self._start(frozen)
+
+    def fork(self, number: int, *, step: int | None, params: Mapping[str, Any]) -> int:
+        """Queue a new trial that starts from trial `number`'s checkpoint at `step` (or its newest
+        before it) with `params` changed; returns the new trial's number.
+
+        The parent's checkpoint is pinned now (hard links), so the fork keeps its start point
+        whatever the parent deletes later. The new trial records its parent, the step taken and
+        what changed (`lineage`), and any free worker runs it, from `resume_step`.
+        """
+        trial = self._fork(number, step=step, params=params, replaces=None, waiting=True)
+        assert isinstance(trial, int)
+        return trial
+
+    def _fork(self, number: int, *, step: int | None, params: Mapping[str, Any],
+              replaces: int | None, waiting: bool) -> Trial | int:
+        frozen = create_fork(self.storage, study_id=self.study_id, study_name=self.name,
+                             space=self.space, parent=self._trial(number), step=step,
+                             params=params, replaces=replaces, now=self._clock.now(),
+                             worker=None if waiting else _worker_name())
+        return frozen.number if waiting else self._start(frozen)
+
+    def _trial(self, number: int) -> FrozenTrial:
+        trials = self._history()
+        found = next((t for t in trials if t.number == number), None)
+        if found is None:
+            raise ConfigError(f"trial of study {self.name!r} must be one of its {len(trials)} "
+                              f"trials. Got {number!r}. See them with 'shoal trials {self.name}'.")
+        return found
 
     def tell(self, trial: Trial | int, value: float | Sequence[float] | None = None, *,
              state: TrialState | None = None, reason: str | None = None) -> FrozenTrial:
@@ -268,6 +360,13 @@ class Study:
 
     def decide(self, trial: FrozenTrial) -> Decision:
         """The scheduler's decision for a running trial."""
+        if self._default_scheduler and self.name not in _TOLD_NO_STOPPING:
+            _TOLD_NO_STOPPING.add(self.name)
+            log.warning("trial %d asked its scheduler whether to stop, but study %r has none: "
+                        "NoStopping (the default) lets every trial run to the end. Pass e.g. "
+                        "scheduler=shoal.schedulers.ASHA(max_resource=EPOCHS) to stop poor trials "
+                        "early (why this default: README, 'Stopping trials early').",
+                        trial.number, self.name)
         # Loaded only if the scheduler looks: NoStopping never does, and a read costs a query.
         return self.scheduler.decide(trial, LazyHistory(self._history))
 
@@ -275,12 +374,12 @@ class Study:
                      reason: str | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> FrozenTrial:
         """End a running trial (as `tell` does, which calls this through the trial)."""
-        values, state, reason = _outcome(value, state, reason, len(self.directions))
+        values, state, reason = outcome(value, state, reason, len(self.directions))
         attrs = dict(system_attrs or {})
         if state is TrialState.COMPLETE and self.constraints_func is not None:
             done = dataclasses.replace(trial, state=state, values=values,
                                        system_attrs={**trial.system_attrs, **attrs})
-            constraints, reason = _constraints(self.constraints_func, done)
+            constraints, reason = constraints_of(self.constraints_func, done)
             if constraints is None:
                 values, state = None, TrialState.FAILED
             else:
@@ -300,6 +399,9 @@ class Study:
                                      system_attrs={**trial.system_attrs, **attrs})
         if ok and state is TrialState.FAILED and self.retry.retry_failed:
             self._enqueue_retry(frozen)
+        if ok and state is TrialState.PAUSED:  # what storage appended, for the caller's record
+            frozen = dataclasses.replace(frozen, lineage=(*frozen.lineage, {
+                "event": "paused", "step": frozen.last_step, "at": self._clock.now()}))
         return frozen
 
     # Fault tolerance --------------------------------------------------------------------------
@@ -348,7 +450,8 @@ class Study:
                 Errors in shoal's own configuration (a bad parameter, a storage error) always stop.
             callbacks: Called as `callback(study, frozen_trial)` after each trial of this call, in
                 this process (also with n_jobs > 1: workers send their trials here), one trial at
-                a time, including trials ended by an interruption.
+                a time, including trials ended by an interruption. A trial that pauses is sent
+                each time it stops running (PAUSED, then again when it ends).
             show_progress_bar: Draw a progress bar of this call's trials while they run.
             executor: How workers run; defaults to this process (n_jobs=1) or local processes.
             max_consecutive_failures: Stop once this many trials of this call failed in a row
@@ -402,44 +505,14 @@ class Study:
                               "pickle; in-memory trials live in this process only. Got 'memory'. "
                               "Use create_study(..., storage='sqlite:///shoal.db').")
         return {"record": self._record, "storage": self.storage, "sampler": self.sampler,
-                "scheduler": self.scheduler, "space": self.space, "heartbeat": self.heartbeat,
-                "retry": self.retry, "clock": self._clock, "constraints_func": self.constraints_func}
+                "scheduler": None if self._default_scheduler else self.scheduler,
+                "space": self.space, "heartbeat": self.heartbeat,
+                "retry": self.retry, "clock": self._clock, "constraints_func": self.constraints_func,
+                "retention": self.retention}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         Study.__init__(self, **state)
 
 
-def _constraints(func: ConstraintsFunc, trial: FrozenTrial) -> tuple[list[float] | None, str | None]:
-    """The constraint values of a completed trial, or None and why the trial must fail instead."""
-    try:
-        raw = func(trial)
-        got = [float(c) for c in (raw if isinstance(raw, (list, tuple)) else list(raw))]
-    except Exception as err:  # a broken constraint marks this trial, as a broken objective would
-        return None, f"constraints_func raised {type(err).__name__}: {err}"
-    if not all(math.isfinite(c) for c in got):
-        return None, f"constraints_func returned {got!r}; every value must be a finite number"
-    return got, None
-
-
-def _outcome(value: Any, state: TrialState | None, reason: str | None,
-             n_objectives: int) -> tuple[tuple[float, ...] | None, TrialState, str | None]:
-    if state in (TrialState.PRUNED, TrialState.FAILED):
-        return None, state, reason if state is TrialState.FAILED else None
-    if state not in (None, TrialState.COMPLETE):
-        raise ConfigError(f"state of tell must be COMPLETE, PRUNED or FAILED. Got {state!r}.")
-    raw = list(value) if isinstance(value, (list, tuple)) else [value]
-    if len(raw) != n_objectives:
-        return None, TrialState.FAILED, f"objective returned {len(raw)} values; the study has {n_objectives}"
-    values = []
-    for v in raw:
-        if isinstance(v, bool) or v is None:
-            return None, TrialState.FAILED, f"objective returned {v!r}, not a number"
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            return None, TrialState.FAILED, f"objective returned {v!r} ({type(v).__name__}), not a number"
-        if not math.isfinite(f):
-            return None, TrialState.FAILED, f"objective returned {f!r}"
-        values.append(f)
-    return tuple(values), TrialState.COMPLETE, None
-
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoal._optuna_names import renamed
@@ -14,6 +16,7 @@ from shoal.exceptions import ConfigError, DistributionMismatch
 from shoal.schedulers import Decision
 from shoal.space import Categorical, ChoiceValue, Float, Int, Param, Space, param_from_dict
 from shoal.study._host import TrialHost, TrialWrite, sampler_failure
+from shoal.study._lifecycle import CheckpointPlan, best_step, kept_summary
 from shoal.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -38,7 +41,8 @@ class Trial:
 
     def __init__(self, *, host: TrialHost, frozen: FrozenTrial, rng: np.random.Generator,
                  proposal: Mapping[str, Any] | None = None,
-                 system_attrs: Mapping[str, Any] | None = None) -> None:
+                 system_attrs: Mapping[str, Any] | None = None,
+                 checkpoints: CheckpointPlan | None = None) -> None:
         """A running trial over `host`; `Study.ask()` builds them.
 
         Args:
@@ -48,6 +52,8 @@ class Trial:
             proposal: The sampler's joint proposal made at ask time, used where it fits.
             system_attrs: Attributes from ask time (the sampler's name...); they ride along with
                 the trial's next write.
+            checkpoints: Where the trial keeps step checkpoints and resumes from (a Study makes
+                one for every trial it starts); None: `checkpoint()` is refused.
         """
         self._host = host
         self.number = frozen.number
@@ -65,7 +71,10 @@ class Trial:
         self._curves: dict[str, dict[str, float]] = {
             name: dict(points) for name, points in dict(frozen.system_attrs.get("curves", {})).items()}
         self.parent = frozen.parent
-        self.checkpoint = frozen.checkpoint
+        self.checkpoint_source = frozen.checkpoint
+        self.lineage = tuple(frozen.lineage)
+        self._start_step = frozen.start_step
+        self._plan = checkpoints
         self._result: FrozenTrial | None = None
 
     @property
@@ -180,7 +189,9 @@ class Trial:
         """Record the objective's value at `step` (an epoch, a fold), for schedulers and curves.
 
         With `name`, record another curve instead (a training loss, a learning rate): kept with
-        the trial for plots and reports, never read by schedulers. Named curves are written with
+        the trial for plots and reports. Schedulers read only the curves "objective_1",
+        "objective_2", ...: the other objectives of a study with several, per step (report them
+        before the first objective's value at the same step). Named curves are written with
         the trial's next write (its next value report, or its end), so reporting them before the
         value costs no extra storage transaction.
         """
@@ -208,6 +219,75 @@ class Trial:
     def should_prune(self) -> bool:
         """True when the scheduler advises stopping; then `raise shoal.TrialPruned()`."""
         return self.decision() is Decision.STOP
+
+    def should_pause(self) -> bool:
+        """True when the scheduler advises pausing at this step (a promotion scheduler's rung).
+
+        Save the step with `trial.checkpoint(step)` first, then `raise shoal.TrialPaused()`: the
+        trial is recorded PAUSED, holds no process, and a free worker may resume it later from
+        that checkpoint (`resume_step`). An objective that never asks simply runs on.
+        """
+        return self.decision() is Decision.PAUSE
+
+    # Checkpoints --------------------------------------------------------------------------------
+    def _checkpoint_plan(self) -> CheckpointPlan:
+        if self._plan is None:
+            raise ConfigError(f"checkpoints of trial {self.number} must come from a Study: this "
+                              f"trial's host ({type(self._host).__name__}) gave none. Start trials "
+                              "with study.ask() or study.optimize().")
+        return self._plan
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """This trial's own checkpoint folder (one sub-folder per step)."""
+        return self._checkpoint_plan().folder.path
+
+    @contextlib.contextmanager
+    def checkpoint(self, step: int) -> Iterator[Path]:
+        """Write step `step`'s checkpoint: yields an empty folder to write files into.
+
+        The folder becomes the step's checkpoint only when the block ends without an error (a
+        crash leaves the earlier steps intact), then older steps are deleted by the study's
+        `Retention` (keeping the newest, the best reported step and the scheduler's rungs). The
+        kept steps and their size are recorded with the trial (`system_attrs["checkpoints"]`).
+
+        >>> # with trial.checkpoint(epoch) as folder:
+        >>> #     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()},
+        >>> #                folder / "state.pt")
+        """
+        integer(step, what="step", owner="checkpoint", low=0)
+        plan = self._checkpoint_plan()
+        with plan.folder.write(step) as folder:
+            yield folder
+        best = best_step({s: self._signs[0] * v for s, v in self._intermediate.items()})
+        plan.folder.prune(plan.retention, best=best, rungs=plan.rungs)
+        summary = kept_summary(plan.folder)
+        self._system_attrs["checkpoints"] = summary
+        self._unsaved_system["checkpoints"] = summary
+
+    @property
+    def resume_step(self) -> int | None:
+        """The step of the checkpoint this trial continues from; None: start from scratch.
+
+        Set for a PAUSED trial that was resumed (its own newest step), a fork (the parent's step it
+        was forked at) and a retry of a trial whose worker died (that trial's newest step). Train
+        from step `resume_step + 1`.
+        """
+        return None if self._plan is None else self._plan.resume_step
+
+    @property
+    def resume_checkpoint(self) -> Path | None:
+        """The folder of the checkpoint to load (see `resume_step`), or None."""
+        return None if self._plan is None else self._plan.resume_path
+
+    @property
+    def start_step(self) -> int:
+        """The first step this trial's own record holds: 0, or a fork's step + 1.
+
+        A fork's record starts after its parent's step: the steps before are the parent's (its
+        lineage names them), so report only steps >= start_step.
+        """
+        return self._start_step
 
     # Attributes -------------------------------------------------------------------------------
     def set_user_attr(self, key: str, value: Any) -> None:
@@ -274,7 +354,8 @@ class Trial:
                            params=dict(self._params), distributions=dict(self._distributions),
                            intermediate=dict(self._intermediate), user_attrs=dict(self._user_attrs),
                            system_attrs=dict(self._system_attrs), signs=self._signs,
-                           parent=self.parent, checkpoint=self.checkpoint)
+                           parent=self.parent, checkpoint=self.checkpoint_source,
+                           lineage=self.lineage)
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self._params!r})"

@@ -13,6 +13,7 @@ from shoal.clock import FakeClock
 from shoal.exceptions import ConfigError, StudyExists, StudyNotFound
 from shoal.space import Categorical, Fixed, Float, Int, Param
 from shoal.storage import Storage
+from shoal.testing._storage_lifecycle import LifecycleCases
 from shoal.trial import Direction, TrialState
 
 __all__ = ["StorageSuite"]
@@ -22,12 +23,15 @@ RUNNING, WAITING = TrialState.RUNNING, TrialState.WAITING
 COMPLETE, PRUNED, FAILED = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED
 
 
-class StorageSuite:
+class StorageSuite(LifecycleCases):
     """Tests every `Storage` must pass, against a real instance (no mocks).
 
     Subclass it in a module named `test_*.py`, in a class named `Test*`, and define `make_storage`.
     Each test gets a fresh, empty storage built with a `FakeClock` that starts at 1000.0 s; the
-    suite calls the storage's `close()` afterwards.
+    suite calls the storage's `close()` afterwards. The pause/resume cases also open a second
+    object on the same data and a read-only view (`open_again`, `open_reader_of`): by URL with
+    `open_storage` and `open_reader`, or the storage itself when its url is "memory"; override
+    them for a storage those cannot reopen.
 
     >>> from shoal.storage import InMemoryStorage
     >>> class TestInMemoryStorage(StorageSuite):

@@ -10,7 +10,13 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("shoal.torch needs PyTorch: pip install 'shoal[torch]'") from err
 
-from shoal.torch._checkpoint import CheckpointStore, artifacts_root, resume_source, trial_checkpoint_dir
+from shoal.torch._checkpoint import (
+    CheckpointStore,
+    TrialCheckpoints,
+    artifacts_root,
+    resume_source,
+    trial_checkpoint_dir,
+)
 from shoal.torch._data import ArrayData, DataBundle, LockedTestSet, TestAccess, TestSetLocked
 from shoal.torch._dense import apply_max_norm
 from shoal.torch._evaluate import Evaluation, evaluate, remember_task, task_of
@@ -18,10 +24,12 @@ from shoal.torch._hooks import (
     ApplyChanges,
     CallAfterStep,
     EarlyStopping,
+    PauseTrial,
     PruneTrial,
     ReportToTrial,
     SaveCheckpoints,
     StopEarly,
+    TrialDecision,
 )
 from shoal.torch._init import INIT_SCHEMES, init_weights
 from shoal.torch._loaders import BUILTIN_DATASETS, from_arrays, from_csv, from_torch_dataset, load_dataset
@@ -66,6 +74,7 @@ __all__ = [
     "KFold",
     "LockedTestSet",
     "Metric",
+    "PauseTrial",
     "PruneTrial",
     "ReportToTrial",
     "Run",
@@ -76,6 +85,8 @@ __all__ = [
     "TestAccess",
     "TestSetLocked",
     "TrainConfig",
+    "TrialCheckpoints",
+    "TrialDecision",
     "ValidationProtocol",
     "accuracy",
     "apply_max_norm",

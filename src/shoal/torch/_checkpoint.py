@@ -1,8 +1,14 @@
-"""Where a trial's checkpoints live, and how they are written so that a crash never loses one."""
+"""Where a run's checkpoints live, and how they are written so that a crash never loses one.
+
+Two places: a live trial's step folders (`TrialCheckpoints`: `trial.checkpoint(step)`, versioned per
+step and kept by the study's retention policy), and, for `fit` without a trial, one folder holding
+`last.pt` (`CheckpointStore`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 from collections.abc import Mapping
@@ -13,14 +19,18 @@ from urllib.parse import quote
 import numpy as np
 import torch
 
-from shoal.storage import sqlite_file
+from shoal.storage import CheckpointFolder, artifacts_root
 
 if TYPE_CHECKING:
     from shoal.study import Trial
 
-__all__ = ["CheckpointStore", "artifacts_root", "resume_source", "trial_checkpoint_dir"]
+__all__ = ["CheckpointStore", "TrialCheckpoints", "artifacts_root", "read_checkpoint", "resume_source",
+           "trial_checkpoint_dir", "wants_checkpoints"]
+
+log = logging.getLogger("shoal")
 
 LAST = "last.pt"
+STATE = "state.pt"  # the file inside a trial's step folder
 
 
 class CheckpointStore:
@@ -95,23 +105,96 @@ class CheckpointStore:
         return f"CheckpointStore({str(self.folder)!r}{extra})"
 
 
-def artifacts_root(storage_url: str) -> Path:
-    """The folder where a study stored at `storage_url` keeps checkpoints and other files.
+class TrialCheckpoints:
+    """A live trial's step checkpoints, as one `fit` sees them: epoch e is step `step_offset + e`.
 
-    SQLite file storage keeps them beside the database: `sqlite:///runs/shoal.db` gives
-    `runs/shoal-artifacts` (made absolute against the current folder, as the storage does with
-    its own path). Other storage (PostgreSQL, in-memory SQLite, "memory") says nothing about a
-    filesystem the workers share, so the folder is `$SHOAL_ARTIFACTS` when set (point it at a
-    shared filesystem when workers run on several machines), else `./shoal-artifacts`.
+    A save writes `state.pt` inside `trial.checkpoint(step)` (a step folder that appears only
+    once complete; the study's `Retention` then drops old steps). A load reads the step the
+    trial continues from (`trial.resume_step`: a paused trial resumed, a fork's start point, a
+    retry's parent's newest step), or the newest kept step before it, when that lies in this
+    fit's steps `[step_offset, step_offset + epochs)`; a step before `step_offset` means this
+    fit has not begun (nothing to load). A trial with no step checkpoint falls back to an older
+    layout's `last.pt` (`resume_source(trial, inner=legacy)`).
 
-    >>> artifacts_root("sqlite:////data/runs/shoal.db")
-    PosixPath('/data/runs/shoal-artifacts')
+    Args:
+        trial: The live trial.
+        step_offset: The step of this fit's epoch 0 (fold f of k: `f * epochs`); `fit` sets it.
+        epochs: This fit's epochs (None: no upper bound); `fit` sets it.
+        carry: Plain values saved with every step and read back with `read_checkpoint` (a task
+            keeps the results of the folds it finished here).
+        legacy: The sub-folder of an older `last.pt` layout to resume from ("" for the trial
+            folder itself).
     """
-    database = sqlite_file(storage_url)
-    if database is not None:
-        return database.with_name(f"{database.stem}-artifacts")
-    configured = os.environ.get("SHOAL_ARTIFACTS")
-    return Path(configured).absolute() if configured else Path.cwd() / "shoal-artifacts"
+
+    def __init__(self, trial: Trial, *, step_offset: int = 0, epochs: int | None = None,
+                 carry: Mapping[str, Any] | None = None, legacy: str = "") -> None:
+        self.trial, self.step_offset, self.epochs = trial, step_offset, epochs
+        self.carry, self.legacy = dict(carry or {}), legacy
+        self.loaded_from: Path | None = None  # the file the last successful load read
+
+    def spanning(self, *, step_offset: int, epochs: int | None) -> TrialCheckpoints:
+        """The same trial's checkpoints for a fit over `epochs` epochs from step `step_offset`."""
+        return TrialCheckpoints(self.trial, step_offset=step_offset, epochs=epochs, carry=self.carry,
+                                legacy=self.legacy)
+
+    def save(self, state: Mapping[str, Any]) -> Path:
+        """Write `state` (its "epoch" names the step) as a step checkpoint; return the file."""
+        step = self.step_offset + int(state["epoch"])
+        with self.trial.checkpoint(step) as folder:
+            torch.save({**state, "carry": self.carry}, folder / STATE)
+        return self.trial.checkpoint_dir / f"step-{step}" / STATE
+
+    def load(self) -> dict[str, Any] | None:
+        """The checkpoint this fit continues from, or None to start afresh (see the class)."""
+        _ = self.trial.checkpoint_dir  # a trial without a study's checkpoint folder is refused, in one line
+        where, step = self.trial.resume_checkpoint, self.trial.resume_step
+        if where is not None and step is not None:
+            if step < self.step_offset:
+                return None
+            last = step if self.epochs is None else min(step, self.step_offset + self.epochs - 1)
+            folder = CheckpointFolder(where.parent)
+            taken = folder.latest(at_most=last)
+            found = None if taken is None or taken < self.step_offset else folder.step_path(taken)
+            if found is not None and (found / STATE).is_file():
+                self.loaded_from = found / STATE
+                return read_checkpoint(found)
+            log.warning("trial %d: no checkpoint of steps %d..%d is kept in %s; training them again",
+                        self.trial.number, self.step_offset, last, folder.path)
+            return None
+        source = resume_source(self.trial, inner=self.legacy)
+        if source is None:
+            return None
+        store = CheckpointStore(source / self.legacy)
+        loaded = store.load()
+        self.loaded_from = store.loaded_from
+        return loaded
+
+    def __repr__(self) -> str:
+        return f"TrialCheckpoints(trial={self.trial.number}, step_offset={self.step_offset})"
+
+
+def read_checkpoint(step_folder: Path) -> dict[str, Any]:
+    """The state `fit` saved in a trial's step folder (`state.pt`), read without running code."""
+    loaded: dict[str, Any] = torch.load(step_folder / STATE, map_location="cpu", weights_only=True)
+    return loaded
+
+
+def wants_checkpoints(trial: Trial) -> bool:
+    """Whether `fit(trial=trial)` checkpoints by itself: when the trial continues from a step
+    (resumed, forked, retried), or its study's scheduler may pause or fork trials: it has
+    `next_job` or `rung_steps` and no `mode="stopping"` (ASHA's and Hyperband's stopping forms
+    never pause)."""
+    if trial.resume_step is not None:
+        return True
+    from shoal.schedulers import SuggestsJobs
+
+    try:
+        scheduler = trial.study.scheduler
+    except AttributeError:  # a trial over another host has no study (and no checkpoint folder)
+        return False
+    if getattr(scheduler, "mode", None) == "stopping":
+        return False
+    return isinstance(scheduler, SuggestsJobs) or bool(getattr(scheduler, "rung_steps", None))
 
 
 def trial_checkpoint_dir(trial: Trial) -> Path:
@@ -122,32 +205,34 @@ def trial_checkpoint_dir(trial: Trial) -> Path:
     return _study_dir(trial) / f"trial-{trial.number}"
 
 
-def resume_source(trial: Trial) -> Path | None:
-    """The folder a trial should resume from, or None to start from scratch.
+def resume_source(trial: Trial, *, inner: str = "") -> Path | None:
+    """The folder whose `last.pt` (the `CheckpointStore` layout) a trial should resume from, or None.
 
     In order: the trial's own folder if it holds a checkpoint (the same trial restarted); else
     the nearest ancestor's (`trial.parent`, then its parent...) that holds one, so a retry of a
     trial whose worker died carries on from that trial's last epoch rather than epoch 0; else
-    `trial.checkpoint`, the folder the trial was told to start from, if it holds one.
+    `trial.checkpoint_source`, the folder the trial was told to start from, if it holds one.
+    With `inner`, a folder counts when `folder / inner` holds the checkpoint (a task's fold).
+    Step checkpoints (`trial.checkpoint`) are found by the study instead: `trial.resume_step`.
     """
     own = trial_checkpoint_dir(trial)
-    if (own / LAST).is_file():
+    if (own / inner / LAST).is_file():
         return own
     parents: dict[int, int | None] | None = None
     seen = {trial.number}
     number = trial.parent
     while number is not None and number not in seen:
         folder = _study_dir(trial) / f"trial-{number}"
-        if (folder / LAST).is_file():
+        if (folder / inner / LAST).is_file():
             return folder
         seen.add(number)
         if parents is None:  # one read of the study, only for a retry of a retry
             parents = {t.number: t.parent for t in trial.study.trials}
         number = parents.get(number)
-    if trial.checkpoint:
-        given = Path(trial.checkpoint)
+    if trial.checkpoint_source:
+        given = Path(trial.checkpoint_source)
         folder = given.parent if given.name == LAST else given
-        if (folder / LAST).is_file():
+        if (folder / inner / LAST).is_file():
             return folder
     return None
 

@@ -1,8 +1,10 @@
 """The built-in hooks of the training loop: each feature of `fit` is one of these, nothing more.
 
 `fit` runs them in this order at every point: SaveCheckpoints, ReportToTrial, StopEarly,
-CallAfterStep, the caller's own hooks, PruneTrial. So a checkpoint is restored before the restored
-epochs are reported, and an epoch is saved before a pruning decision ends the trial.
+CallAfterStep, the caller's own hooks, PruneTrial, PauseTrial. So a checkpoint is restored before
+the restored epochs are reported, and an epoch is saved before a pruning or pausing decision ends
+the trial. PruneTrial and PauseTrial share one `TrialDecision`: the scheduler is asked once per
+epoch, and the one answer is acted on (STOP prunes, PAUSE pauses).
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from shoal._validate import config_error, integer, number
-from shoal.exceptions import ConfigError, TrialPruned
-from shoal.torch._checkpoint import CheckpointStore
+from shoal.exceptions import ConfigError, TrialPaused, TrialPruned
+from shoal.schedulers import Decision
+from shoal.torch._checkpoint import CheckpointStore, TrialCheckpoints
 from shoal.torch._run import Hook, Run
 
 if TYPE_CHECKING:
     from shoal.study import Trial
 
-__all__ = ["ApplyChanges", "CallAfterStep", "EarlyStopping", "PruneTrial", "ReportToTrial",
-           "SaveCheckpoints", "StopEarly"]
+__all__ = ["ApplyChanges", "CallAfterStep", "EarlyStopping", "PauseTrial", "PruneTrial", "ReportToTrial",
+           "SaveCheckpoints", "StopEarly", "TrialDecision"]
 
 log = logging.getLogger("shoal")
 
@@ -82,45 +85,92 @@ class StopEarly(Hook):
 
 class ReportToTrial(Hook):
     """Report each epoch to the trial: the metric at step `step_offset + epoch`, with the curves
-    "train_loss" and "lr"; epochs restored from a checkpoint are reported again at the start."""
+    "train_loss" and "lr".
+
+    Steps before `trial.start_step` are not reported: a fork's record starts after the step it
+    was forked at (the steps before are its parent's). Epochs restored from a checkpoint are
+    reported at the start unless the trial's record already holds them (a paused trial resumed
+    has them; a retry starting from its parent's checkpoint does not).
+    """
 
     def __init__(self, trial: Trial, *, step_offset: int = 0) -> None:
         self.trial, self.step_offset = trial, step_offset
 
     def _report(self, run: Run, epoch: int) -> None:
         history, step = run.progress.history, self.step_offset + epoch
+        if step < self.trial.start_step:
+            return
         # Curves first: they ride along with the value's write, one storage transaction per epoch.
         self.trial.report(history["train_loss"][epoch], step, name="train_loss")
         self.trial.report(history["lr"][epoch], step, name="lr")
         self.trial.report(history["val_metric"][epoch], step)
 
     def on_start(self, run: Run) -> None:
+        recorded = self.trial.snapshot().intermediate if run.resumed_epochs else {}
         for epoch in range(run.resumed_epochs):
-            self._report(run, epoch)
+            if self.step_offset + epoch not in recorded:
+                self._report(run, epoch)
 
     def after_epoch(self, run: Run) -> None:
         self._report(run, run.epoch - 1)
 
 
+class TrialDecision:
+    """The scheduler's decision for a trial after each epoch, asked once per epoch however many
+    hooks act on it (`PruneTrial` on STOP, `PauseTrial` on PAUSE)."""
+
+    def __init__(self, trial: Trial) -> None:
+        self.trial = trial
+        self._epoch, self._decision = -1, Decision.CONTINUE
+
+    def after(self, run: Run) -> Decision:
+        """The decision after the epoch `run` just finished (asked on the first call only)."""
+        if run.epoch != self._epoch:
+            self._epoch, self._decision = run.epoch, self.trial.decision()
+        return self._decision
+
+
 class PruneTrial(Hook):
     """Raise TrialPruned after an epoch when the trial's scheduler advises stopping."""
 
-    def __init__(self, trial: Trial, *, step_offset: int = 0) -> None:
+    def __init__(self, trial: Trial, *, step_offset: int = 0, decision: TrialDecision | None = None) -> None:
         self.trial, self.step_offset = trial, step_offset
+        self.decision = decision if decision is not None else TrialDecision(trial)
 
     def after_epoch(self, run: Run) -> None:
-        if self.trial.should_prune():
+        if self.decision.after(run) is Decision.STOP:
             raise TrialPruned(f"pruned at step {self.step_offset + run.epoch - 1}")
+
+
+class PauseTrial(Hook):
+    """Raise TrialPaused after an epoch when the trial's scheduler advises pausing there.
+
+    Runs after the epoch's checkpoint is saved (`fit` adds it only when checkpoints are written,
+    so a pause never loses an epoch): the trial is recorded PAUSED and a worker may resume it
+    from that step later. Without checkpoints a PAUSE reads as "continue", and so does a PAUSE
+    after this fit's last epoch: nothing is left to train (`ASHA(max_resource=EPOCHS)` has a rung
+    at step EPOCHS - 1 when steps count from 0), so the trial ends as it would have.
+    """
+
+    def __init__(self, trial: Trial, *, step_offset: int = 0, decision: TrialDecision | None = None) -> None:
+        self.trial, self.step_offset = trial, step_offset
+        self.decision = decision if decision is not None else TrialDecision(trial)
+
+    def after_epoch(self, run: Run) -> None:
+        if self.decision.after(run) is Decision.PAUSE and run.epoch < run.config.epochs:
+            raise TrialPaused(f"paused at step {self.step_offset + run.epoch - 1}")
 
 
 class SaveCheckpoints(Hook):
     """Resume from the store's checkpoint at the start; save one atomically after every epoch.
 
-    `setup` holds what must match for a checkpoint to be resumed (the fold's step offset, the
-    metric's direction): a checkpoint of another fold or study is refused, not silently used.
+    The store is a `TrialCheckpoints` (a live trial's step folders) or a `CheckpointStore` (one
+    `last.pt`, for a run without a trial). `setup` holds what must match for a checkpoint to be
+    resumed (the fold's step offset, the metric's direction): a checkpoint of another fold or
+    study is refused, not silently used.
     """
 
-    def __init__(self, store: CheckpointStore, *, setup: Mapping[str, Any]) -> None:
+    def __init__(self, store: CheckpointStore | TrialCheckpoints, *, setup: Mapping[str, Any]) -> None:
         self.store, self.setup = store, dict(setup)
 
     def on_start(self, run: Run) -> None:

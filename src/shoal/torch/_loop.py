@@ -11,15 +11,18 @@ import torch
 from torch import Tensor, nn
 
 from shoal._validate import integer
-from shoal.torch._checkpoint import CheckpointStore
+from shoal.exceptions import ConfigError
+from shoal.torch._checkpoint import CheckpointStore, TrialCheckpoints, wants_checkpoints
 from shoal.torch._epoch import Data, StateDict, TensorPair
 from shoal.torch._hooks import (
     CallAfterStep,
     EarlyStopping,
+    PauseTrial,
     PruneTrial,
     ReportToTrial,
     SaveCheckpoints,
     StopEarly,
+    TrialDecision,
 )
 from shoal.torch._run import Hook, Run, Schedule, TrainConfig, train_run
 
@@ -85,7 +88,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
         clip_grad_norm: float | None = None,
         after_step: Callable[[nn.Module], None] | None = None,
         device: torch.device | None = None,
-        checkpoints: CheckpointStore | None = None,
+        checkpoints: CheckpointStore | TrialCheckpoints | bool | None = None,
         generator: torch.Generator | None = None,
         step_offset: int = 0,
         report: bool = True,
@@ -97,8 +100,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     step, `after_step(model)`. Then evaluate with `metric` on all of `val` (`model.eval()`, no
     gradients), step `schedule`, save the checkpoint, and with a `trial`: report the metric at
     step `step_offset + epoch`, the training loss and learning rate as curves "train_loss" and
-    "lr", and raise `TrialPruned` if the trial's scheduler says stop. Each of these is a hook on
-    `train_run` (see `fit_hooks` for their order); `hooks=` adds your own.
+    "lr", then ask the trial's scheduler once: raise `TrialPruned` if it says stop, or
+    `TrialPaused` if it says pause (only when checkpoints are written: the trial resumes from
+    this epoch's). Each of these is a hook on `train_run` (see `fit_hooks` for their order);
+    `hooks=` adds your own.
 
     The model is left holding the best epoch's weights (also `FitResult.state`): the metric a
     tuner records for the trial is the best one, so the model handed back is the one that
@@ -112,13 +117,18 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     epoch; the message names the first bad batch. A NaN validation metric also counts as
     divergence.
 
-    Checkpoints: with `checkpoints`, each epoch ends with one atomic save of everything the next
-    epoch depends on (weights, optimiser, schedule, best weights so far, history, step count, and
-    every random state; early stopping is recomputed from the history). If the store already
-    holds a checkpoint, `fit` restores it and continues from the next epoch: with the same seed,
-    a resumed run ends with exactly the weights of an uninterrupted one (bitwise on CPU). Epochs
-    restored are reported again to `trial`, so a retry resuming from its parent's checkpoint has
-    the whole curve.
+    Checkpoints: each epoch ends with one atomic save of everything the next epoch depends on
+    (weights, optimiser, schedule, best weights so far, history, step count, and every random
+    state; early stopping is recomputed from the history). With a trial they go through it: epoch
+    e is saved as `state.pt` in `trial.checkpoint(step_offset + e)`, kept by the study's retention,
+    and `fit` starts from `trial.resume_step` (a paused trial resumed, a fork, a retry of a trial
+    whose worker died). Without a trial, a `CheckpointStore` keeps `last.pt`. Either way `fit`
+    restores what it finds and continues from the next epoch: with the same seed, a resumed run
+    ends with exactly the weights of an uninterrupted one (bitwise on CPU). The optimiser's and
+    schedule's own hyperparameters win over the checkpoint's (`Run.load_state_dict`): a fork
+    with a new learning rate trains with it. Epochs restored are reported to `trial` unless its
+    record holds them (a retry gets the whole curve); steps before `trial.start_step` (a fork's
+    parent's) are never reported.
 
     Args:
         model: The network; moved to `device` when one is given.
@@ -139,7 +149,11 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
         clip_grad_norm: Clip the global L2 norm of the gradients to this, or None.
         after_step: Called with the model after each optimiser step (e.g. a max-norm constraint).
         device: Where to train; default: where the model's parameters are.
-        checkpoints: Where to save and resume from, or None (nothing is written).
+        checkpoints: Where to save and resume from. None (default): through the trial when it
+            continues from a step or its study's scheduler pauses or forks trials
+            (`wants_checkpoints`), else nothing. True: through the trial. False: nothing. A
+            `CheckpointStore`: that folder's `last.pt`. A `TrialCheckpoints`: the trial's steps
+            (its step range is set from `step_offset` and `epochs`).
         generator: Shuffles tensor data; None uses torch's global generator.
         step_offset: Added to the epoch to make the reported step (fold f of k: `f * epochs`).
         report: False: do not report to `trial` nor prune (e.g. a final retraining).
@@ -151,7 +165,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     Raises:
         TrialFailed: the training loss or validation metric became NaN or infinite.
         TrialPruned: the trial's scheduler advised stopping.
-        ConfigError: an argument is out of range, or the checkpoint was written by another setup.
+        TrialPaused: the trial's scheduler advised pausing (the epoch's checkpoint is saved).
+        ConfigError: an argument is out of range, the checkpoint was written by another setup,
+            or `checkpoints=True` was given without a trial.
 
     >>> _ = torch.manual_seed(0)
     >>> x = torch.randn(64, 3); y = x @ torch.tensor([1.0, -2.0, 0.5])
@@ -169,23 +185,44 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule |
     integer(step_offset, what="step_offset", owner="fit", low=0)
     run = Run(model, optimizer, schedule, train, val, config=config, device=device, generator=generator)
     chain = fit_hooks(trial=trial if report else None, step_offset=step_offset, direction=config.direction,
-                      early_stopping=early_stopping, after_step=after_step, checkpoints=checkpoints,
-                      extra=hooks)
+                      early_stopping=early_stopping, after_step=after_step,
+                      checkpoints=_checkpoints(checkpoints, trial, auto=report), epochs=epochs, extra=hooks)
     train_run(run, chain)
     return FitResult.of(run)
+
+
+def _checkpoints(checkpoints: CheckpointStore | TrialCheckpoints | bool | None,
+                 trial: Trial | None, *, auto: bool) -> CheckpointStore | TrialCheckpoints | None:
+    """What `fit`'s `checkpoints=` means for this call (see `fit`); `auto`: None may turn them on."""
+    if checkpoints is None:
+        on = auto and trial is not None and wants_checkpoints(trial)
+        return TrialCheckpoints(trial) if on and trial is not None else None
+    if checkpoints is True:
+        if trial is None:
+            raise ConfigError("checkpoints=True of fit must come with a trial to save through. Got "
+                              "trial=None. Pass checkpoints=CheckpointStore(folder) instead.")
+        return TrialCheckpoints(trial)
+    if checkpoints is False:
+        return None
+    return checkpoints
 
 
 def fit_hooks(*, trial: Trial | None, step_offset: int = 0, direction: str = "maximize",
               early_stopping: EarlyStopping | None = None,
               after_step: Callable[[nn.Module], None] | None = None,
-              checkpoints: CheckpointStore | None = None, extra: Sequence[Hook] = ()) -> list[Hook]:
+              checkpoints: CheckpointStore | TrialCheckpoints | None = None, epochs: int | None = None,
+              extra: Sequence[Hook] = ()) -> list[Hook]:
     """The hooks `fit` runs, in their order: checkpoints, reporting, early stopping, `after_step`,
-    `extra`, pruning.
+    `extra`, pruning, pausing (only when checkpoints are written).
+
+    Pruning and pausing share one `TrialDecision`, so the scheduler is asked once per epoch.
 
     >>> [type(h).__name__ for h in fit_hooks(trial=None, early_stopping=EarlyStopping())]
     ['StopEarly']
     """
     hooks: list[Hook] = []
+    if isinstance(checkpoints, TrialCheckpoints):
+        checkpoints = checkpoints.spanning(step_offset=step_offset, epochs=epochs)
     if checkpoints is not None:
         hooks.append(SaveCheckpoints(checkpoints, setup={"step_offset": step_offset,
                                                          "metric_direction": direction}))
@@ -197,5 +234,8 @@ def fit_hooks(*, trial: Trial | None, step_offset: int = 0, direction: str = "ma
         hooks.append(CallAfterStep(after_step))
     hooks.extend(extra)
     if trial is not None:
-        hooks.append(PruneTrial(trial, step_offset=step_offset))
+        decision = TrialDecision(trial)
+        hooks.append(PruneTrial(trial, step_offset=step_offset, decision=decision))
+        if checkpoints is not None:
+            hooks.append(PauseTrial(trial, step_offset=step_offset, decision=decision))
     return hooks

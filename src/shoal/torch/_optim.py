@@ -51,8 +51,10 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
         params: The hyperparameters.
 
     Returns:
-        A `torch.optim.Optimizer`: one parameter group when no decay applies, else two (decayed
-        weights first, then the rest with weight_decay 0).
+        A `torch.optim.Optimizer` with two parameter groups (weights first, then the parameters
+        exempt from decay, with weight_decay 0), or one with `decay_all` or when a model has only
+        one kind. The groups do not depend on the value of `weight_decay`, so a checkpoint of a
+        run with one value restores into an optimiser built with another (a fork that changes it).
 
     Raises:
         ConfigError: A one-line message naming the key for any invalid hyperparameter.
@@ -95,10 +97,13 @@ def decay_groups(model: nn.Module, weight_decay: float, *, decay_all: bool = Fal
 
     A parameter is exempt from decay when it belongs to a batch/layer/group norm layer or has fewer
     than two dimensions (biases, scales). Frozen parameters are left out; empty groups are dropped.
+    The split is the same for every `weight_decay`, 0 included.
 
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
     >>> [(len(g["params"]), g["weight_decay"]) for g in decay_groups(net, 0.1)]
     [(1, 0.1), (3, 0.0)]
+    >>> [(len(g["params"]), g["weight_decay"]) for g in decay_groups(net, 0.0)]
+    [(1, 0.0), (3, 0.0)]
     """
     decayed: list[nn.Parameter] = []
     exempt: list[nn.Parameter] = []
@@ -108,7 +113,7 @@ def decay_groups(model: nn.Module, weight_decay: float, *, decay_all: bool = Fal
             if not param.requires_grad or id(param) in seen:
                 continue
             seen.add(id(param))
-            if decay_all or weight_decay == 0 or not (param.ndim < 2 or isinstance(module, _NORMS)):
+            if decay_all or not (param.ndim < 2 or isinstance(module, _NORMS)):
                 decayed.append(param)
             else:
                 exempt.append(param)

@@ -168,15 +168,26 @@ class Run:
         base rate) applies to the new base, and later epochs follow the schedule from there.
         """
         lr = number(lr, what="lr", owner="Run.set_lr", low=0, low_open=True)
+        for i in range(len(self.optimizer.param_groups)):
+            self._rebase(i, lr)
+
+    def _base_lr(self, i: int) -> float:
+        """Group `i`'s base learning rate: the schedule's (which it scales), else its rate now."""
         base_lrs: list[float] | None = getattr(self.schedule, "base_lrs", None)
-        for i, group in enumerate(self.optimizer.param_groups):
-            factor = 1.0
-            if base_lrs is not None and base_lrs[i] > 0:
-                factor = float(group["lr"]) / float(base_lrs[i])
-                base_lrs[i] = lr
-            if "initial_lr" in group:
-                group["initial_lr"] = lr
-            group["lr"] = lr * factor
+        group = self.optimizer.param_groups[i]
+        return float(base_lrs[i] if base_lrs is not None else group.get("initial_lr", group["lr"]))
+
+    def _rebase(self, i: int, lr: float) -> None:
+        base_lrs: list[float] | None = getattr(self.schedule, "base_lrs", None)
+        group = self.optimizer.param_groups[i]
+        factor = 1.0
+        if base_lrs is not None and base_lrs[i] > 0:
+            factor = float(group["lr"]) / float(base_lrs[i])
+        if base_lrs is not None:
+            base_lrs[i] = lr
+        if "initial_lr" in group:
+            group["initial_lr"] = lr
+        group["lr"] = lr * factor
 
     def request_stop(self, reason: str) -> None:
         """End the run after the current point: no further epoch starts. The first reason stays."""
@@ -192,11 +203,29 @@ class Run:
                 "step": self.step}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        """Continue from `saved` (a `state_dict()`, with "epoch" the last epoch it completed)."""
+        """Continue from `saved` (a `state_dict()`, with "epoch" the last epoch it completed).
+
+        The hyperparameters the optimiser and schedule were built with win over the saved ones:
+        `optimizer.load_state_dict` brings back the saved run's param groups (its lr, momentum,
+        betas, eps, weight decay...), so each group's built values are put back afterwards, and
+        a new base learning rate is rebased under the schedule (the saved epoch's factor applies
+        to it, as `set_lr` does). A fork with a perturbed learning rate trains with it; a run
+        resumed with its own settings is unchanged, bit for bit.
+        """
+        built = [{k: v for k, v in group.items() if k != "params"} for group in self.optimizer.param_groups]
+        bases = [self._base_lr(i) for i in range(len(built))]
+        factors = None if self.schedule is None else self.schedule.state_dict().get("lr_lambdas")
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.schedule is not None and saved["schedule"] is not None:
-            self.schedule.load_state_dict(saved["schedule"])
+            schedule_state = dict(saved["schedule"])
+            if factors is not None:  # a LambdaLR's factors are settings too: keep the built ones
+                schedule_state["lr_lambdas"] = factors
+            self.schedule.load_state_dict(schedule_state)
+        for i, group in enumerate(self.optimizer.param_groups):
+            group.update({k: v for k, v in built[i].items() if k not in ("lr", "initial_lr")})
+            if self._base_lr(i) != bases[i]:  # only then: (lr / base) * base need not be lr exactly
+                self._rebase(i, bases[i])
         self.progress.restore(saved["progress"])
         set_rng_states(saved["rng"], self._generators)
         self.epoch = self.resumed_epochs = self.progress.epochs

@@ -12,7 +12,13 @@ from torch.nn import functional
 from shoal._validate import integer
 from shoal.exceptions import ConfigError
 from shoal.space import Space
-from shoal.torch._checkpoint import CheckpointStore, resume_source, trial_checkpoint_dir
+from shoal.torch._checkpoint import (
+    STATE,
+    CheckpointStore,
+    TrialCheckpoints,
+    read_checkpoint,
+    wants_checkpoints,
+)
 from shoal.torch._data import ArrayData, DataBundle
 from shoal.torch._dense import apply_max_norm
 from shoal.torch._hparams import Range, read_float, read_int
@@ -55,7 +61,9 @@ class TaskSpec:
             improvement (None: off). min_delta: smallest change that counts as improvement.
         seed: Seeds data splits, initialisation and shuffling; every trial uses the same one, so
             configurations are compared on equal terms.
-        checkpoints: Save every epoch, so an interrupted trial's retry resumes where it stopped.
+        checkpoints: Save every epoch through the trial, so an interrupted trial's retry resumes
+            where it stopped. Also on, whatever this says, when the study's scheduler pauses or
+            forks trials, or a trial continues from a step (`wants_checkpoints`).
     """
 
     dataset: str | Mapping[str, Any]
@@ -194,12 +202,18 @@ class TaskObjective:
                               f"{spec.model!r} task reads. Got {unknown!r}.")
         configure_threads(spec.threads)
         train = spec.load().train
-        scores = []
-        best_epochs = []
+        epochs = train_config(spec, params).epochs
         folds = train.split(spec.protocol)
+        # Fold f trains steps f*epochs ... f*epochs + epochs - 1. Folds finished before the step
+        # this trial continues from are not trained again: their results come with that checkpoint.
+        finished = self._finished_folds(trial, len(folds))
+        scores = [score for score, _ in finished]
+        best_epochs = [epoch for _, epoch in finished]
         for fold, (fit_data, val_data) in enumerate(folds):
-            store = self._checkpoints(trial, fold, len(folds))
-            epochs = train_config(spec, params).epochs
+            if fold < len(finished):
+                continue
+            store = self._checkpoints(trial, fold, len(folds),
+                                      done=list(zip(scores, best_epochs, strict=True)))
             _, result = train_model(spec, params, fit_data, val_data, trial=trial, checkpoints=store,
                                     seed=spec.seed + fold, step_offset=fold * epochs)
             scores.append(result.best_metric)
@@ -209,20 +223,30 @@ class TaskObjective:
         trial.set_user_attr("best_epochs", best_epochs)
         return sum(scores) / len(scores)
 
-    def _checkpoints(self, trial: Trial, fold: int, n_folds: int) -> CheckpointStore | None:
-        if not self.spec.checkpoints:
-            return None
-        name = f"fold-{fold}" if n_folds > 1 else "holdout"
-        source = resume_source(trial)
-        return CheckpointStore(trial_checkpoint_dir(trial) / name,
-                               resume_from=None if source is None else source / name)
+    def _checkpoints(self, trial: Trial, fold: int, n_folds: int, *,
+                     done: list[tuple[float, int]]) -> TrialCheckpoints | bool:
+        if not (self.spec.checkpoints or wants_checkpoints(trial)):
+            return False
+        # Each step carries the results of the folds before it, for a resume in a later fold.
+        return TrialCheckpoints(trial, carry={"folds": [list(d) for d in done]},
+                                legacy=f"fold-{fold}" if n_folds > 1 else "holdout")
+
+    @staticmethod
+    def _finished_folds(trial: Trial, n_folds: int) -> list[tuple[float, int]]:
+        """(best metric, best epoch) of each fold finished before the step the trial continues from."""
+        where = trial.resume_checkpoint
+        if where is None or not (where / STATE).is_file():
+            return []
+        folds = read_checkpoint(where).get("carry", {}).get("folds", [])
+        return [(float(score), int(epoch)) for score, epoch in folds[:n_folds]]
 
     def __repr__(self) -> str:
         return f"TaskObjective({self.spec.to_dict()!r})"
 
 
 def train_model(spec: TaskSpec, params: Mapping[str, Any], train: ArrayData, val: ArrayData, *,
-                trial: Trial | None, checkpoints: CheckpointStore | None, seed: int,
+                trial: Trial | None, checkpoints: CheckpointStore | TrialCheckpoints | bool | None,
+                seed: int,
                 step_offset: int = 0, epochs: int | None = None) -> tuple[nn.Module, FitResult]:
     """Build the model, optimiser and schedule for `params`, train them on `train`, and return the
     model (holding its best epoch's weights) with what the training did.

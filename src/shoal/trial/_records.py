@@ -15,16 +15,23 @@ __all__ = ["Direction", "FrozenTrial", "TrialState"]
 
 
 class TrialState(str, Enum):
-    """Where a trial is in its life. WAITING trials are enqueued and not yet claimed by a worker."""
+    """Where a trial is in its life.
+
+    WAITING trials are enqueued and not yet claimed by a worker. A PAUSED trial stopped at a step
+    with a checkpoint (a scheduler's rung, a person's pause): it holds no process, and any free
+    worker may resume it, when it is RUNNING again as the same trial.
+    """
 
     WAITING = "WAITING"
     RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
     COMPLETE = "COMPLETE"
     PRUNED = "PRUNED"
     FAILED = "FAILED"
 
     @property
     def is_finished(self) -> bool:
+        """COMPLETE, PRUNED or FAILED: the trial will never run again (PAUSED may)."""
         return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 
 
@@ -70,6 +77,10 @@ class FrozenTrial:
         signs: One per objective: +1.0 for a minimised objective, -1.0 for a maximised one.
         parent: Number of the trial this one derives from (a retry, a PBT parent, a rewind).
         checkpoint: Where the checkpoint the trial starts from is stored, if any.
+        lineage: What happened to the trial after it started, oldest first, each a JSON mapping
+            with an "event" key: "forked" (`parent`, `step`, `changed`: {name: [old, new]}),
+            "paused" (`step`), "resumed" (`step`, `worker`), each with `at` (storage clock).
+            Storage appends them; `params` stays what the trial started with.
     """
 
     number: int
@@ -88,6 +99,7 @@ class FrozenTrial:
     worker: str | None = None
     parent: int | None = None
     checkpoint: str | None = None
+    lineage: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def sign(self) -> float:
@@ -110,7 +122,7 @@ class FrozenTrial:
 
     @property
     def score(self) -> float | None:
-        """The final value made lower-is-better; for a pruned trial, its last reported value.
+        """The final value made lower-is-better; for a pruned or paused trial, its last report.
 
         Single-objective only: with several objectives there is no one score (use `scores`).
         """
@@ -119,7 +131,7 @@ class FrozenTrial:
                               f"{len(self.signs)} objectives. Use .scores, or shoal.trial.pareto_front.")
         if self.values is not None:
             return self.sign * self.values[0]
-        if self.state is TrialState.PRUNED and self.intermediate:
+        if self.state in (TrialState.PRUNED, TrialState.PAUSED) and self.intermediate:
             return self.sign * self.intermediate[max(self.intermediate)]
         return None
 
@@ -127,7 +139,7 @@ class FrozenTrial:
     def scores(self) -> tuple[float, ...] | None:
         """The final values made lower-is-better, one per objective; None without values.
 
-        With one objective this is `(score,)`, so a pruned trial that reported has it too.
+        With one objective this is `(score,)`, so a pruned or paused trial that reported has it too.
         """
         if len(self.signs) == 1:
             score = self.score
@@ -170,6 +182,27 @@ class FrozenTrial:
     @property
     def last_step(self) -> int | None:
         return max(self.intermediate) if self.intermediate else None
+
+    @property
+    def forked_from(self) -> tuple[int, int | None] | None:
+        """(parent number, parent's step) when this trial was forked from another trial; the step
+        is None when the parent had no checkpoint (the fork then started from scratch)."""
+        for event in self.lineage:
+            if event.get("event") == "forked":
+                step = event.get("step")
+                return int(event["parent"]), None if step is None else int(step)
+        return None
+
+    @property
+    def start_step(self) -> int:
+        """The first step this trial trains: 0, or the step after the one it was forked at."""
+        fork = self.forked_from
+        return 0 if fork is None or fork[1] is None else fork[1] + 1
+
+    @property
+    def resumes(self) -> int:
+        """How many times the trial was resumed after a pause."""
+        return sum(1 for event in self.lineage if event.get("event") == "resumed")
 
     @property
     def duration(self) -> float | None:

@@ -9,7 +9,7 @@ from shoal.trial._records import FrozenTrial, TrialState
 __all__ = ["STATE_ORDER", "best_trial", "count_states", "describe_counts"]
 
 STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED, TrialState.RUNNING,
-               TrialState.WAITING)
+               TrialState.PAUSED, TrialState.WAITING)
 
 
 def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
