@@ -179,7 +179,9 @@ class SaveCheckpoints(Hook):
             return
         self._check(saved, run.config.epochs)
         run.load_state_dict(saved)
-        log.info("resuming from %s after epoch %d", self.store.loaded_from, saved["epoch"])
+        # DEBUG: under a promotion scheduler every resume is routine, and a line each buried the
+        # progress bar of `shoal demo` (30 of 40 trials resume); the trial's lineage records them.
+        log.debug("resuming from %s after epoch %d", self.store.loaded_from, saved["epoch"])
 
     def after_epoch(self, run: Run) -> None:
         self.store.save({"format": FORMAT, "setup": self.setup, "epoch": run.epoch - 1, **run.state_dict()})
