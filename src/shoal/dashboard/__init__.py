@@ -1,0 +1,1 @@
+"""The local web dashboard: `shoal dashboard` (issue 18)."""

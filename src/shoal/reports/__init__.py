@@ -1,0 +1,1 @@
+"""Offline reports: `shoal report NAME -o report.html` (issue 18)."""
