@@ -12,8 +12,10 @@ from typing import Any
 
 from shoal.visualization._data import StudyLike, StudySnapshot, snapshot
 from shoal.visualization._history import plot_optimization_history
+from shoal.visualization._table import json_safe, study_summary, trial_record, trials_csv
 
-__all__ = ["FIGURES", "StudyLike", "StudySnapshot", "plot_optimization_history", "snapshot"]
+__all__ = ["FIGURES", "StudyLike", "StudySnapshot", "json_safe", "plot_optimization_history", "snapshot",
+           "study_summary", "trial_record", "trials_csv"]
 
 # kind -> function(study, **options) -> Figure: what the dashboard's /figures/{kind} route and the
 # report draw. CONTRACT (issue 18): the visualization brief adds the other plots here.
