@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from shoal import __version__
 from shoal._validate import integer
 from shoal.clock import Clock, SystemClock
 from shoal.reports._figures import Drawn, best_curves, draw_figures, ranked
@@ -81,7 +80,7 @@ def write_report(reader: StorageReader, name: str, path: str | os.PathLike[str],
     written = (clock or SystemClock()).now()
     page = render_page(
         title=f"Study {record.name}",
-        subtitle=f"{describe_counts(trials)} · written {format_time(written)} by shoal {__version__}",
+        subtitle=f"{describe_counts(trials)} · written {format_time(written)} by shoal {_version()}",
         sections=_sections(study, figures, skipped, best, top, curves))
     out = Path(path)
     out.write_text(page, encoding="utf-8")
@@ -130,3 +129,13 @@ def _summary(study: StudySnapshot, done: list[FrozenTrial], skipped: list[str]) 
         pairs.append(("study attributes", key_values(study.user_attrs)))
     notes = "".join(f'<p class="note">Not drawn: {html.escape(line)}</p>' for line in skipped)
     return definition_list(pairs) + notes
+
+
+def _version() -> str:
+    """shoal's installed version (`shoal.__version__` would import the study layer)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("shoal")
+    except PackageNotFoundError:
+        return "(not installed)"
