@@ -45,9 +45,10 @@ def ranked(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return [t for _, t in sorted(zip(ranks, done, strict=True), key=key)]
 
 
-def thin(study: StudySnapshot, *, keep: int = CURVE_TRIALS) -> StudySnapshot:
-    """The study with at most `keep` trials: the best tenth of `keep` and an even spread of the others,
-    by number, so a curve plot of 10,000 trials stays a few hundred kilobytes."""
+def thin(study: StudySnapshot, *, keep: int | None = None) -> StudySnapshot:
+    """The study with at most `keep` (default `CURVE_TRIALS`) trials: the best tenth of `keep` and an
+    even spread of the others, by number, so a curve plot of 10,000 trials stays a few hundred kB."""
+    keep = CURVE_TRIALS if keep is None else keep
     trials = study.trials
     if len(trials) <= keep:
         return study

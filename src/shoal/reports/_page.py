@@ -103,7 +103,7 @@ def format_time(moment: float | None) -> str:
     """A storage timestamp as 'YYYY-MM-DD HH:MM:SS UTC'; empty for None."""
     if moment is None:
         return ""
-    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _cell(value: Any) -> str:
