@@ -1,0 +1,121 @@
+"""The report in a real browser, offline: every plot drawn, no console error, tables sort; PNG export.
+
+Needs Playwright and Chromium (Debian's /usr/bin/chromium); without Chromium these tests skip on a
+developer's machine and fail in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from report_study import STUDY, TRIALS, chromium_or_fail, parse
+
+from shoal.clock import FakeClock
+from shoal.reports import write_pngs, write_report
+from shoal.reports._png import BROWSER_ARGS
+from shoal.storage import open_reader
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def report(study_url: str, tmp_path: Path) -> Path:
+    reader = open_reader(study_url)
+    path = write_report(reader, STUDY, tmp_path / "report.html", clock=FakeClock(start=1.7e9))
+    reader.close()
+    return path
+
+
+@pytest.fixture
+def browser_page() -> Iterator[tuple[Any, list[str], list[str]]]:
+    """A page of headless Chromium that can load file: URLs only; with its console errors and the
+    URLs it tried to reach elsewhere."""
+    executable = chromium_or_fail()
+    errors: list[str] = []
+    blocked: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=list(BROWSER_ARGS))
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.route("**/*", offline)
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            yield page, errors, blocked
+        finally:
+            browser.close()
+
+
+def test_every_plot_draws_offline_and_the_table_sorts(report: Path, browser_page: Any) -> None:
+    page, errors, blocked = browser_page
+    page.goto(report.as_uri())
+    page.wait_for_function("document.body.dataset.ready === '1'", timeout=60_000)
+    blocks = parse(report.read_text(encoding="utf-8")).blocks
+    drawn = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll("div.plot"),
+        d => [d.id, {traces: (d.data || []).length, svg: d.querySelectorAll(".main-svg").length}]))""")
+    assert set(drawn) == set(blocks)
+    for plot_id, block in blocks.items():
+        expected = len(json.loads(block)["data"])
+        assert expected > 0, plot_id
+        assert drawn[plot_id]["traces"] == expected, plot_id
+        assert drawn[plot_id]["svg"] > 0, plot_id
+    assert errors == []
+    assert blocked == []
+    # The full table sorts by a clicked column (one page load for both checks: Chromium is slow here).
+    header = page.locator("#all-trials th", has_text="value").first
+    first_column = ("() => Array.from(document.querySelectorAll('#all-trials tbody tr'), "
+                    "r => r.cells[0].textContent)")
+    header.click()
+    # Ascending by value: 0.10 (#5), 0.20 (#1), 0.35 (#3), 0.50 (#0), then the trials without one.
+    assert page.evaluate(first_column)[:4] == ["5", "1", "3", "0"]
+    header.click()
+    assert page.evaluate(first_column)[:4] == ["0", "3", "1", "5"]
+    assert sorted(page.evaluate(first_column), key=int) == [str(i) for i in range(len(TRIALS))]
+    assert errors == []
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, path
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def test_png_export_writes_one_valid_png_per_plot(report: Path, tmp_path: Path) -> None:
+    chromium_or_fail()
+    written = write_pngs(report, tmp_path / "png")
+    blocks = parse(report.read_text(encoding="utf-8")).blocks
+    assert sorted(p.name for p in written) == sorted(f"{key.removeprefix('plot-')}.png" for key in blocks)
+    for path in written:
+        width, height = _png_size(path)
+        assert width >= 600, (path, width)
+        assert height >= 300, (path, height)
+        assert path.stat().st_size > 5_000, path  # a drawn plot, not a blank rectangle
+
+
+def test_png_export_without_chromium_is_one_line_saying_what_to_install(
+        report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.exceptions import ConfigError
+
+    monkeypatch.setenv("SHOAL_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    expected = (r"Chromium of shoal report --png must be an installed Chromium or Chrome\. "
+                r"Got .*no-such-chromium.*apt-get install chromium")
+    with pytest.raises(ConfigError, match=expected) as caught:
+        write_pngs(report, tmp_path / "png")
+    assert "\n" not in str(caught.value)
