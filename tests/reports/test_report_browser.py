@@ -1,4 +1,4 @@
-"""The report in a real browser, offline: every plot drawn, no console error, tables sort; PNG export.
+"""The report in a real browser, offline: every plot drawn, no console error, the tables sort.
 
 Needs Playwright and Chromium (Debian's /usr/bin/chromium); without Chromium these tests skip on a
 developer's machine and fail in CI (CI=true).
@@ -7,7 +7,6 @@ developer's machine and fail in CI (CI=true).
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,11 @@ import pytest
 from report_study import STUDY, TRIALS, chromium_or_fail, parse
 
 from shoal.clock import FakeClock
-from shoal.reports import write_pngs, write_report
+from shoal.reports import write_report
 from shoal.reports._png import BROWSER_ARGS
 from shoal.storage import open_reader
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
@@ -87,35 +84,3 @@ def test_every_plot_draws_offline_and_the_table_sorts(report: Path, browser_page
     assert page.evaluate(first_column)[:4] == ["0", "3", "1", "5"]
     assert sorted(page.evaluate(first_column), key=int) == [str(i) for i in range(len(TRIALS))]
     assert errors == []
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE, path
-    assert data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    return int(width), int(height)
-
-
-def test_png_export_writes_one_valid_png_per_plot(report: Path, tmp_path: Path) -> None:
-    chromium_or_fail()
-    written = write_pngs(report, tmp_path / "png")
-    blocks = parse(report.read_text(encoding="utf-8")).blocks
-    assert sorted(p.name for p in written) == sorted(f"{key.removeprefix('plot-')}.png" for key in blocks)
-    for path in written:
-        width, height = _png_size(path)
-        assert width >= 600, (path, width)
-        assert height >= 300, (path, height)
-        assert path.stat().st_size > 5_000, path  # a drawn plot, not a blank rectangle
-
-
-def test_png_export_without_chromium_is_one_line_saying_what_to_install(
-        report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shoal.exceptions import ConfigError
-
-    monkeypatch.setenv("SHOAL_CHROMIUM", str(tmp_path / "no-such-chromium"))
-    expected = (r"Chromium of shoal report --png must be an installed Chromium or Chrome\. "
-                r"Got .*no-such-chromium.*apt-get install chromium")
-    with pytest.raises(ConfigError, match=expected) as caught:
-        write_pngs(report, tmp_path / "png")
-    assert "\n" not in str(caught.value)

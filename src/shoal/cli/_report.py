@@ -30,7 +30,7 @@ def add_report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("name", metavar="NAME", help="study name")
     p.add_argument("--output", "-o", metavar="FILE", help="the HTML file to write (default: NAME.html)")
     p.add_argument("--png", metavar="DIR", help="also write each plot as DIR/<plot>.png "
-                                               "(needs Playwright and Chromium)")
+                                               "(needs Chromium or Chrome)")
     p.add_argument("--top", type=_count, default=20, metavar="K",
                    help="how many best trials the first table shows (default 20)")
     p.set_defaults(run=cmd_report)
@@ -46,7 +46,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         path = write_report(store, record.name, output, png_dir=args.png, top=args.top,
                             progress=lambda line: print(f"report: {line} ...", file=sys.stderr, flush=True))
-    except ImportError as err:
+    except RuntimeError as err:
         raise CommandError(str(err)) from None
     except OSError as err:
         raise CommandError(f"cannot write {err.filename or output}: {err.strerror or err}.",

@@ -2,8 +2,8 @@
 
 `write_report(reader, name, path)` reads the study through the read-only storage view and writes a
 page that opens with no network (Plotly.js is inlined); `shoal report NAME -o report.html` is the
-same from the command line. Needs the `dashboard` extra (plotly); PNGs also need Playwright and a
-Chromium.
+same from the command line. Needs the `dashboard` extra (plotly); PNGs also need a Chromium (or
+Chrome) binary, and no other package.
 """
 
 from __future__ import annotations

@@ -41,8 +41,8 @@ def write_report(reader: StorageReader, name: str, path: str | os.PathLike[str],
         reader: A read-only storage view (`shoal.storage.open_reader(url)`); it is not closed.
         name: The study.
         path: The HTML file to write (its folder must exist); replaced if present.
-        png_dir: Also write each figure as a PNG into this folder (created if missing); needs
-            Playwright and Chromium (see `shoal.reports.write_pngs`).
+        png_dir: Also write each figure as `{kind}.png` into this folder (created if missing),
+            drawn by headless Chromium (`shoal.reports.write_pngs`).
         top: How many of the best trials the first table shows.
         progress: Called with a short line before each stage (the CLI prints them).
         clock: Where "written at" comes from (default: the system clock).
@@ -53,7 +53,7 @@ def write_report(reader: StorageReader, name: str, path: str | os.PathLike[str],
     Raises:
         StudyNotFound: No study of that name (the message lists the known ones).
         ConfigError: `top` is not an integer >= 1; or `png_dir` and no Chromium was found.
-        ImportError: `png_dir` and Playwright is not installed (the message says what to install).
+        RuntimeError: `png_dir` and Chromium could not draw a figure.
 
     >>> import tempfile
     >>> from shoal.storage import open_reader, open_storage
@@ -88,7 +88,7 @@ def write_report(reader: StorageReader, name: str, path: str | os.PathLike[str],
         from shoal.reports._png import write_pngs
 
         say(f"writing PNGs into {png_dir}")
-        write_pngs(out, png_dir)
+        write_pngs({f.key: f.json for f in [*figures, *([curves] if curves else [])]}, png_dir)
     return out
 
 
