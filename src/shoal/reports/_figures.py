@@ -73,21 +73,25 @@ def _to_json(figure: Any) -> str:
     return str(plotly.io.to_json(figure, validate=False))
 
 
-def _draw_one(function: Callable[..., Any], study: StudySnapshot, options: dict[str, Any]) -> tuple[str, str]:
-    """The figure's JSON, drawn again from `thin(study)` when it is too large; and the note saying so."""
-    text = _to_json(function(study, **options))
+def _draw_one(function: Callable[..., Any], study: StudySnapshot, options: dict[str, Any]
+              ) -> tuple[str, str, str]:
+    """The figure's JSON, drawn again from `thin(study)` when it is too large; the note saying so; and
+    the figure's own title (empty without one)."""
+    figure = function(study, **options)
+    title = str(getattr(figure.layout.title, "text", None) or "")
+    text = _to_json(figure)
     if len(text) <= MAX_FIGURE_BYTES:
-        return text, ""
+        return text, "", title
     fewer = thin(study)
     if fewer is study:
-        return text, ""
+        return text, "", title
     small = _to_json(function(fewer, **options))
     if len(small) >= len(text):
-        return text, ""
+        return text, "", title
     note = (f"Drawn from {len(fewer.trials):,} of {len(study.trials):,} trials (the "
             f"{max(1, CURVE_TRIALS // 10)} best and an even spread of the others), to keep this file "
             "small; `shoal dashboard` draws every trial.")
-    return small, note
+    return small, note, title
 
 
 def draw_figures(study: StudySnapshot) -> tuple[list[Drawn], list[str]]:
@@ -107,10 +111,9 @@ def draw_figures(study: StudySnapshot) -> tuple[list[Drawn], list[str]]:
         function = visualization.FIGURES.get(kind)
         if function is None:
             continue
-        title = _title(function, kind)
         try:
-            text, note = _draw_one(function, study, {})
-            drawn.append(Drawn(kind, title, text, note))
+            text, note, title = _draw_one(function, study, {})
+            drawn.append(Drawn(kind, title or _title(function, kind), text, note))
             continue
         except ConfigError as err:
             if n_objectives == 1 or not _takes(function, "objective"):
@@ -118,11 +121,12 @@ def draw_figures(study: StudySnapshot) -> tuple[list[Drawn], list[str]]:
                 continue
         for index in range(n_objectives):
             try:
-                text, note = _draw_one(function, study, {"objective": index})
+                text, note, title = _draw_one(function, study, {"objective": index})
             except ConfigError as err:
                 skipped.append(f"{kind} (objective {index}): {err}")
                 continue
-            drawn.append(Drawn(f"{kind}-{index}", f"{title} — objective {index}", text, note))
+            drawn.append(Drawn(f"{kind}-{index}", f"{title or _title(function, kind)} — objective {index}",
+                               text, note))
     return drawn, skipped
 
 
