@@ -6,13 +6,14 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shoal.cli._app import _count
 from shoal.cli._output import CommandError, format_bytes
 from shoal.cli._store import require_study
 
-__all__ = ["add_report_command", "cmd_report", "default_output"]
+__all__ = ["add_command", "cmd_report", "default_output"]
 
 
 def default_output(name: str) -> str:
@@ -20,12 +21,10 @@ def default_output(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") + ".html" if name.strip("._") else "report.html"
 
 
-def add_report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                       parents: list[argparse.ArgumentParser]) -> None:
-    """Register `shoal report` (its run function is imported only when it runs)."""
-    summary = "Write a study as one HTML file with every plot and table; opens with no network."
-    p = sub.add_parser("report", help=summary, description=summary, parents=parents,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_command(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register `shoal report` through the CLI's `command(name, summary)` helper (plotly is imported
+    only when it runs)."""
+    p = command("report", "Write a study as one HTML file with every plot and table; opens with no network.")
     p.epilog = "examples:\n  shoal report demo -o demo.html\n  shoal report demo -o demo.html --png plots/"
     p.add_argument("name", metavar="NAME", help="study name")
     p.add_argument("--output", "-o", metavar="FILE", help="the HTML file to write (default: NAME.html)")
