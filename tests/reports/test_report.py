@@ -226,3 +226,12 @@ def test_ten_thousand_trials_of_fifty_steps_in_under_ten_seconds(tmp_path: Path)
     assert took < 10.0, took
     assert size < 60_000_000, size
     assert parse(path.read_text(encoding="utf-8")).blocks
+
+
+def test_section_titles_are_the_first_line_of_the_figure_title_as_text() -> None:
+    from shoal.reports._figures import _plain
+
+    assert _plain("Contour of objective 0 (minimize)<br><sup>binned mean of 12 trials</sup>") == \
+        "Contour of objective 0 (minimize)"
+    assert _plain("<b>Slice</b> of lr<BR/>second line") == "Slice of lr"
+    assert _plain("") == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -78,7 +79,7 @@ def _draw_one(function: Callable[..., Any], study: StudySnapshot, options: dict[
     """The figure's JSON, drawn again from `thin(study)` when it is too large; the note saying so; and
     the figure's own title (empty without one)."""
     figure = function(study, **options)
-    title = str(getattr(figure.layout.title, "text", None) or "")
+    title = _plain(str(getattr(figure.layout.title, "text", None) or ""))
     text = _to_json(figure)
     if len(text) <= MAX_FIGURE_BYTES:
         return text, "", title
@@ -128,6 +129,11 @@ def draw_figures(study: StudySnapshot) -> tuple[list[Drawn], list[str]]:
             drawn.append(Drawn(f"{kind}-{index}", f"{title or _title(function, kind)} — objective {index}",
                                text, note))
     return drawn, skipped
+
+
+def _plain(title: str) -> str:
+    """A Plotly title as plain text: its first line (before `<br>`), tags dropped."""
+    return re.sub(r"<[^>]*>", "", re.split(r"<br\s*/?>", title, maxsplit=1, flags=re.IGNORECASE)[0]).strip()
 
 
 def _title(function: Callable[..., Any], kind: str) -> str:
