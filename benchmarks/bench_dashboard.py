@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ OPTUNA_READY = """() => {
   });
   return drawn ? performance.now() : false;
 }""".replace("PLOTS", json.dumps(list(OPTUNA_PLOTS)))
+# When the HTML and its scripts were parsed (DOMContentLoaded), ms since navigation started.
+DOM_LOADED = "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -279,6 +281,7 @@ def page_times(url: str, ready: str, *, loads: int, timeout_s: float) -> dict[st
 
     chromium = os.environ.get("SHOAL_CHROMIUM") or shutil.which("chromium") or shutil.which("google-chrome")
     times: list[float | None] = []
+    loaded: list[float] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
         try:
@@ -289,6 +292,7 @@ def page_times(url: str, ready: str, *, loads: int, timeout_s: float) -> dict[st
                     page.goto(url, wait_until="commit", timeout=timeout_s * 1000)
                     handle = page.wait_for_function(ready, polling=50, timeout=timeout_s * 1000)
                     times.append(float(handle.json_value()) / 1000)
+                    loaded.append(float(page.evaluate(DOM_LOADED)) / 1000)
                 except Error:
                     times.append(None)  # not ready within timeout_s
                 finally:
@@ -297,7 +301,25 @@ def page_times(url: str, ready: str, *, loads: int, timeout_s: float) -> dict[st
             browser.close()
     done = [t for t in times[1:] if t is not None]
     return {"first_s": times[0], "median_s": float(np.median(done)) if done else None,
+            "dom_loaded_s": float(np.median(loaded)) if loaded else None,
             "loads": loads, "timeouts": sum(t is None for t in times), "timeout_s": timeout_s}
+
+
+def measure_tool(name: str, argv: Callable[[int], list[str]], page: str, ready: str,
+                 routes: Callable[[int], list[str]], args: argparse.Namespace, *, env: dict[str, str] | None,
+                 say: Callable[[str], None]) -> dict[str, Any]:
+    """The study page's times on one server, then the API's on a fresh one: both start cold."""
+    port = free_port()
+    say(f"{name} on port {port}: study page")
+    with server(name, argv(port), port, "/api/studies", env=env):
+        url = f"http://127.0.0.1:{port}{page}"
+        times = page_times(url, ready, loads=args.loads, timeout_s=args.page_timeout)
+        result: dict[str, Any] = {"page": times}
+    port = free_port()
+    say(f"{name} on port {port}: API")
+    with server(name, argv(port), port, "/api/studies", env=env):
+        result["api"] = [time_route(port, path, repeats=args.repeats, budget_s=30.0) for path in routes(port)]
+    return result
 
 
 def shoal_routes(port: int, trial: int) -> list[str]:
@@ -371,6 +393,8 @@ def print_tables(results: dict[str, Any]) -> None:
     print(f"| study page, median of {sp.get('loads', op.get('loads', 0))} more loads | "
           f"{_s(sp.get('median_s'), sp.get('timeout_s'))} | {_s(op.get('median_s'), op.get('timeout_s'))} | "
           f"{_ratio(sp.get('median_s'), op.get('median_s'))} |")
+    print(f"| ... of which HTML and scripts parsed (DOMContentLoaded, median) | "
+          f"{_s(sp.get('dom_loaded_s'))} | {_s(op.get('dom_loaded_s'))} | — |")
     worst_s = max((r["p95_ms"] for r in shoal.get("api", [])), default=None)
     worst_o = max((r["p95_ms"] for r in optuna.get("api", [])), default=None)
     print(f"| slowest API route, p95 | {'not run' if worst_s is None else f'{worst_s:.0f} ms'} | "
@@ -427,14 +451,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         has_dashboard = False
     if has_dashboard:
-        port = free_port()
-        say(f"shoal dashboard on port {port}")
-        with server("shoal dashboard", [sys.executable, "-c", runner, "dashboard", "--storage", shoal_url,
-                                        "--port", str(port)], port, "/api/studies", env=shoal_env()):
-            results["shoal"] = {"page": page_times(f"http://127.0.0.1:{port}/studies/{STUDY}", SHOAL_READY,
-                                                   loads=args.loads, timeout_s=args.page_timeout)}
-            results["shoal"]["api"] = [time_route(port, path, repeats=args.repeats, budget_s=30.0)
-                                       for path in shoal_routes(port, trial=0)]
+        def shoal_argv(port: int) -> list[str]:
+            return [sys.executable, "-c", runner, "dashboard", "--storage", shoal_url, "--port", str(port)]
+
+        results["shoal"] = measure_tool("shoal dashboard", shoal_argv, f"/studies/{STUDY}", SHOAL_READY,
+                                        lambda port: shoal_routes(port, trial=0), args, env=shoal_env(),
+                                        say=say)
     else:
         results["notes"].append("shoal.dashboard has no create_app on this commit: shoal's page and API "
                                 "not run.")
@@ -447,15 +469,15 @@ def main(argv: list[str] | None = None) -> int:
     if executable is not None:
         say("building or reusing the Optuna copy of the study")
         optuna_db = cached_db("optuna", trials=args.trials, steps=args.steps, seed=args.seed)
-        port = free_port()
-        say(f"optuna-dashboard on port {port}")
-        with server("optuna-dashboard", [executable, f"sqlite:///{optuna_db}", "--port", str(port), "--host",
-                                         "127.0.0.1", "--quiet"], port, "/api/studies"):
-            page = page_times(f"http://127.0.0.1:{port}/dashboard/studies/1", OPTUNA_READY, loads=args.loads,
-                              timeout_s=args.page_timeout)
-            results["optuna"] = {"page": page}
-            results["optuna"]["api"] = [time_route(port, path, repeats=args.repeats, budget_s=30.0)
-                                        for path in OPTUNA_ROUTES]
+
+        def optuna_argv(port: int) -> list[str]:
+            assert executable is not None
+            return [executable, f"sqlite:///{optuna_db}", "--port", str(port), "--host", "127.0.0.1",
+                    "--quiet"]
+
+        results["optuna"] = measure_tool("optuna-dashboard", optuna_argv, "/dashboard/studies/1",
+                                         OPTUNA_READY, lambda port: list(OPTUNA_ROUTES), args, env=None,
+                                         say=say)
     print_tables(results)
     print(f"\ncommit {results['commit']}, {results['when']}, Python {results['python']}, "
           f"{results['cpus']} CPUs")
