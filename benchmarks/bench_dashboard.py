@@ -8,10 +8,11 @@ cached under /tmp (keyed by size and seed). Then, for each tool, its server star
 (shoal's with this interpreter, optuna-dashboard from its own virtualenv) and stopped by PID:
 1. Study page: time from navigation in headless Chromium (Playwright) until the page is interactive
    with every plot drawn. shoal: `document.body.dataset.ready == "1"` on `/studies/{name}`.
-   optuna-dashboard: on `/dashboard/studies/{id}`, its history plot's `.js-plotly-plot` holds drawn
-   points (`.scatterlayer .trace .point` or a WebGL canvas) and no progress bar is showing.
-2. API response times (p50/p95 over repeated requests) of each JSON route.
-3. `shoal.reports.write_report` on the same study.
+   optuna-dashboard: on `/dashboard/studies/{id}`, its four plots (OPTUNA_PLOTS) each hold Plotly's
+   SVG and a trace with data.
+2. API response times (a cold first request, then p50/p95 over repeated requests) of each JSON route.
+3. `shoal.reports.write_report` on the same study, in a fresh process.
+benchmarks/README.md (section 13) says more; RESULTS.md has the figures.
 
 Run: .venv/bin/python benchmarks/bench_dashboard.py [--quick] [--trials N] [--steps S] [--out FILE]
      [--repeats R] [--optuna-dashboard PATH]
