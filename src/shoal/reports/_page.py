@@ -18,7 +18,8 @@ from typing import Any
 
 from shoal.trial import Direction, FrozenTrial
 
-__all__ = ["Section", "embed_json", "format_time", "format_value", "plotly_js", "render_page", "trials_table"]
+__all__ = ["Section", "definition_list", "embed_json", "format_time", "format_value", "key_values",
+           "plot_block", "plotly_js", "render_page", "trials_table"]
 
 _SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
 
