@@ -10,8 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shoal.cli._app import _count
-from shoal.cli._output import CommandError, format_bytes
-from shoal.cli._store import require_study
 
 __all__ = ["add_command", "cmd_report", "default_output"]
 
@@ -37,6 +35,8 @@ def add_command(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report, saying each stage on stderr and the file written on stdout."""
+    from shoal.cli._output import CommandError, format_bytes  # rich: loaded only to run a command
+    from shoal.cli._store import require_study
     from shoal.reports import write_report  # plotly: loaded only here
 
     output = args.output or default_output(args.name)
