@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=20, help="requests per API route after the first")
     parser.add_argument("--loads", type=int, default=3, help="study page loads after the first")
-    parser.add_argument("--page-timeout", type=float, default=180.0, help="seconds a page may take")
+    parser.add_argument("--page-timeout", type=float, default=600.0, help="seconds a page may take")
     parser.add_argument("--quick", action="store_true", help="500 trials x 20 steps, 5 repeats, 1 more load")
     parser.add_argument("--optuna-dashboard", metavar="PATH", help="the optuna-dashboard executable")
     parser.add_argument("--skip-optuna", action="store_true", help="measure shoal only")
