@@ -51,7 +51,7 @@ TARGET_PAGE_S = 2.0
 TARGET_API_P95_MS = 300.0
 TARGET_SPEEDUP = 5.0
 TARGET_REPORT_S = 10.0
-# What "every plot drawn" means on each study page, evaluated in the page every 50 ms; it returns
+# What "every plot drawn" means on each study page, evaluated in the page every 0.1 s; it returns
 # performance.now() (ms since navigation started) once true.
 SHOAL_READY = "() => document.body && document.body.dataset.ready === '1' ? performance.now() : false"
 # optuna-dashboard 0.21's study page draws these four Plotly plots for a one-objective study with
@@ -291,8 +291,7 @@ def page_times(url: str, ready: str, *, loads: int, timeout_s: float) -> dict[st
                 page = context.new_page()
                 try:
                     page.goto(url, wait_until="commit", timeout=timeout_s * 1000)
-                    handle = page.wait_for_function(ready, polling=50, timeout=timeout_s * 1000)
-                    times.append(float(handle.json_value()) / 1000)
+                    times.append(_poll(page, ready, timeout_s))
                     loaded.append(float(page.evaluate(DOM_LOADED)) / 1000)
                 except Error:
                     times.append(None)  # not ready within timeout_s
@@ -321,6 +320,19 @@ def measure_tool(name: str, argv: Callable[[int], list[str]], page: str, ready: 
     with server(name, argv(port), port, "/api/studies", env=env):
         result["api"] = [time_route(port, path, repeats=args.repeats, budget_s=30.0) for path in routes(port)]
     return result
+
+
+def _poll(page: Any, ready: str, timeout_s: float) -> float | None:
+    """Seconds from navigation until `ready` returns a time, checked from here every 0.1 s (Playwright's
+    wait_for_function(polling=50) never returned on optuna-dashboard's 10,000-trial page, though the
+    same condition held after ~185 s when checked this way); None if it never held."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = page.evaluate(ready)
+        if value:
+            return float(value) / 1000
+        time.sleep(0.1)
+    return None
 
 
 def shoal_routes(port: int, trial: int) -> list[str]:
