@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,12 +17,14 @@ if TYPE_CHECKING:
 __all__ = ["plot_optimization_history"]
 
 
-def plot_optimization_history(study: StudyLike, *, objective: int | None = None) -> go.Figure:
+def plot_optimization_history(study: StudyLike, *, objective: int | None = None,
+                              params: Sequence[str] | None = None) -> go.Figure:
     """Each completed trial's value by trial number, and the best value so far as a line.
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
         objective: Which objective to draw (0, 1, ...); required when the study has several.
+        params: Accepted so every figure of the registry takes the same keywords; unused.
 
     Returns:
         A Plotly figure with two traces: "trials" (markers) and "best so far" (a step line).
