@@ -1,4 +1,4 @@
-"""Learning curves: every trial's reported values by state, forks from their branch point, one trial's curves."""
+"""Learning curves: every trial's reported values by state, forks from their branch point; one trial."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def test_one_trace_per_state_in_order_with_each_trials_points(study) -> None:
     assert _curves(by_name["COMPLETE"]) == {0: [(0, 1.0), (1, 0.5), (2, 0.25)]}
     assert _curves(by_name["PRUNED"]) == {1: [(0, 1.5), (1, pytest.approx(0.9))]}
     assert _curves(by_name["PAUSED"]) == {2: [(0, pytest.approx(1.2)), (1, pytest.approx(0.7))]}
-    assert by_name["PAUSED"].line.dash == "dash" and by_name["COMPLETE"].line.dash is None
+    assert by_name["PAUSED"].line.dash == "dash"
+    assert by_name["COMPLETE"].line.dash is None
     assert fig.layout.xaxis.title.text == "step"
     assert fig.layout.yaxis.title.text == "objective 0 (minimize)"
 
@@ -142,7 +143,8 @@ def test_one_trials_value_and_named_curves_as_small_multiples(make_trial, make_s
     fig = plot_trial_curves(make_study([trial]), 0)
     assert [t.name for t in fig.data] == ["value", "lr", "train_loss"]
     assert [a.text for a in fig.layout.annotations][:3] == ["objective 0 (minimize)", "lr", "train_loss"]
-    assert list(fig.data[0].x) == [0, 1, 2] and list(fig.data[0].y) == [1.0, 0.5, 0.4]
+    assert list(fig.data[0].x) == [0, 1, 2]
+    assert list(fig.data[0].y) == [1.0, 0.5, 0.4]
     assert list(fig.data[2].y) == [2.0, 1.0, 0.8]
     assert fig.layout.yaxis2.type == "log"  # lr spans three decades
     assert fig.layout.yaxis3.type != "log"
@@ -158,7 +160,8 @@ def test_a_forks_parents_part_is_drawn_grey_up_to_the_branch_step(make_trial, ma
                       lineage=[{"event": "forked", "parent": 1, "step": 3, "changed": {}}])
     fig = plot_trial_curves(make_study([grand, parent, fork]), 2)
     assert [t.name for t in fig.data] == ["value", "trial 1 (parent)", "trial 0 (parent)"]
-    assert list(fig.data[1].x) == [2, 3] and list(fig.data[2].x) == [0, 1]
+    assert list(fig.data[1].x) == [2, 3]
+    assert list(fig.data[2].x) == [0, 1]
     assert fig.data[1].line.color == fig.data[2].line.color != fig.data[0].line.color
     assert [a.text for a in fig.layout.annotations if a.text.startswith("forked")] == ["forked from 1"]
 

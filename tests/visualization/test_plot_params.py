@@ -10,13 +10,13 @@ import pytest
 from shoal.analysis import Importances
 from shoal.exceptions import ConfigError
 from shoal.trial import TrialState
+from shoal.visualization import _importance as importance_module
 from shoal.visualization import (
     plot_contour,
     plot_parallel_coordinate,
     plot_param_importances,
     plot_slice,
 )
-from shoal.visualization import _importance as importance_module
 
 
 def _note(fig: Any) -> str:
@@ -47,7 +47,8 @@ def test_parallel_axes_in_units_log10_and_choices(study) -> None:
     assert list(dims["lr (log)"].ticktext) == ["0.001", "0.01", "0.1"]
     assert list(dims["lr (log)"].tickvals) == pytest.approx([-3, -2, -1])
     assert list(dims["width (log)"].ticktext) == ["10", "100", "1000"]
-    assert list(dims["opt"].values) == [0, 1, 0] and list(dims["opt"].ticktext) == ["adam", "sgd"]
+    assert list(dims["opt"].values) == [0, 1, 0]
+    assert list(dims["opt"].ticktext) == ["adam", "sgd"]
     assert list(dims["x"].values) == [1.0, 4.0, 9.0]
     assert list(dims["objective 0 (minimize)"].values) == [3.0, 2.0, 1.0]  # completed trials only
     assert list(trace.line.color) == [3.0, 2.0, 1.0]
@@ -87,7 +88,8 @@ def test_contour_is_the_binned_mean_on_encoded_axes(make_trial, make_study) -> N
     expected[1, 1] = 4.0
     expected[2, 2] = (9.0 + 7.0 * 13) / 14
     np.testing.assert_allclose(z, expected)
-    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "linear"
+    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.yaxis.type == "linear"
     assert list(scatter.customdata) == list(range(18))
 
 
@@ -100,7 +102,8 @@ def test_contour_defaults_to_the_two_most_important(make_trial, make_study, monk
                                     "width": int(rng.integers(16, 257))}, values=[float(rng.random())])
               for i in range(10)]
     fig = plot_contour(make_study(trials))
-    assert fig.layout.xaxis.title.text == "width" and fig.layout.yaxis.title.text == "x"
+    assert fig.layout.xaxis.title.text == "width"
+    assert fig.layout.yaxis.title.text == "x"
     assert fig.layout.xaxis.type == "log"
 
 
@@ -126,12 +129,15 @@ def test_slice_one_panel_per_parameter(study) -> None:
     fig = plot_slice(study)
     assert [t.name for t in fig.data] == ["lr", "x", "opt", "width"]
     assert {t.type for t in fig.data} == {"scattergl"}
-    lr, x, opt, _ = fig.data
-    assert list(lr.x) == [0.001, 0.01, 0.1] and list(lr.y) == [3.0, 2.0, 1.0]
+    lr, _x, opt, _ = fig.data
+    assert list(lr.x) == [0.001, 0.01, 0.1]
+    assert list(lr.y) == [3.0, 2.0, 1.0]
     assert list(lr.marker.color) == [0, 1, 2]  # coloured by trial number
     assert list(opt.x) == ["adam", "sgd", "adam"]
-    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type is None
-    assert fig.layout.xaxis3.type == "category" and fig.layout.xaxis4.type == "log"
+    assert fig.layout.xaxis.type == "log"
+    assert fig.layout.xaxis2.type is None
+    assert fig.layout.xaxis3.type == "category"
+    assert fig.layout.xaxis4.type == "log"
     assert [a.text for a in fig.layout.annotations] == ["lr", "x", "opt", "width"]
     assert [t.name for t in plot_slice(study, params=["x"]).data] == ["x"]
     assert _note(plot_slice(study.__class__("e", study.directions, []))) == "no completed trials yet"
@@ -152,9 +158,11 @@ def test_importance_bars_and_interactions_from_the_record(study, monkeypatch) ->
     fig = plot_param_importances(study)
     main, pairs = fig.data
     assert (main.name, pairs.name, main.orientation) == ("main effect", "interactions", "h")
-    assert list(main.y) == ["opt", "x", "lr"] and list(main.x) == [0.05, 0.2, 0.7]  # most important on top
+    assert list(main.y) == ["opt", "x", "lr"]
+    assert list(main.x) == [0.05, 0.2, 0.7]
     assert list(pairs.y) == ["x x opt", "lr x x"]
-    assert "fANOVA" in fig.layout.title.text and "3 trials" in fig.layout.title.text
+    assert "fANOVA" in fig.layout.title.text
+    assert "3 trials" in fig.layout.title.text
     plot_param_importances(study)
     assert len(calls) == 1  # unchanged finished trials: memoised
 
@@ -169,7 +177,8 @@ def test_importance_with_the_real_estimator_and_too_few_trials(make_trial, make_
     fig = plot_param_importances(make_study(trials))
     (main,) = fig.data
     assert list(main.y)[-1] == "x"  # x explains the value
-    assert main.x[-1] > 0.8 and main.x[0] < 0.2
+    assert main.x[-1] > 0.8
+    assert main.x[0] < 0.2
     assert "correlation ratio" in fig.layout.title.text
     with pytest.raises(ConfigError, match=r"^objective of plot_param_importances must be"):
         plot_param_importances(make_study([], directions=("minimize", "maximize")))

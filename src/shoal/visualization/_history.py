@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shoal._validate import config_error, integer
 from shoal.trial import TrialState
 from shoal.visualization._data import StudyLike, objective_label, snapshot
+from shoal.visualization._figure import empty_figure, objective_index
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -27,7 +27,8 @@ def plot_optimization_history(study: StudyLike, *, objective: int | None = None,
         params: Accepted so every figure of the registry takes the same keywords; unused.
 
     Returns:
-        A Plotly figure with two traces: "trials" (markers) and "best so far" (a step line).
+        A Plotly figure with two traces: "trials" (markers) and "best so far" (a step line);
+        before a trial completed, an empty one with an annotation.
 
     Raises:
         ConfigError: `objective` is missing for several objectives, or out of range.
@@ -35,13 +36,10 @@ def plot_optimization_history(study: StudyLike, *, objective: int | None = None,
     import plotly.graph_objects as go
 
     snap = snapshot(study)
-    k = len(snap.directions)
-    if objective is None and k > 1:
-        raise config_error("objective", "plot_optimization_history", f"an index in [0, {k - 1}] for a study "
-                           f"with {k} objectives", objective, hint="Pass objective=0 (then 1, ...).")
-    index = integer(0 if objective is None else objective, what="objective",
-                    owner="plot_optimization_history", low=0, high=k - 1)
+    index = objective_index(snap, objective, owner="plot_optimization_history")
     done = [t for t in snap.trials if t.state is TrialState.COMPLETE and t.values is not None]
+    if not done:
+        return empty_figure("Optimisation history")
     numbers = np.array([t.number for t in done], dtype=float)
     values = np.array([t.values[index] for t in done if t.values is not None], dtype=float)
     sign = snap.directions[index].sign
