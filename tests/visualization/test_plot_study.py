@@ -23,6 +23,7 @@ from shoal.visualization import (
     plot_timeline,
     plot_zoom_rounds,
 )
+from shoal.visualization._rungs import rung_counts
 
 KINDS = ["history", "intermediate", "parallel", "contour", "slice", "importance", "pareto", "timeline",
          "rungs", "zoom"]
@@ -140,6 +141,45 @@ def test_rungs_count_who_reached_each_and_what_became_of_them(make_trial, make_s
     assert counts == {"promoted": [3, 1], "paused": [1, 1], "stopped": [1, 0],
                       "ended or running there": [1, 0]}
     assert fig.layout.barmode == "stack"
+
+
+def _brute_force_counts(trials: list[Any], levels: list[int]) -> list[dict[str, int]]:
+    """The rule of plot_rungs, rung by rung, as the schedulers state it."""
+    out = []
+    for level in levels:
+        count = {"promoted": 0, "paused": 0, "stopped": 0, "ended or running there": 0}
+        for t in trials:
+            later = [s for s in t.intermediate if s >= level]
+            if not later:
+                continue
+            step = min(later)
+            resumed = any(e["event"] == "resumed" and e["step"] >= step for e in t.lineage)
+            if max(t.intermediate) > step or resumed:
+                count["promoted"] += 1
+            elif t.state is TrialState.PAUSED:
+                count["paused"] += 1
+            elif t.state is TrialState.PRUNED:
+                count["stopped"] += 1
+            else:
+                count["ended or running there"] += 1
+        out.append(count)
+    return out
+
+
+def test_rung_counts_match_a_brute_force_count_over_random_records(make_trial) -> None:
+    rng = np.random.default_rng(7)
+    states = list(TrialState)
+    trials = []
+    for i in range(300):
+        steps = sorted({int(s) for s in rng.integers(0, 30, size=rng.integers(0, 8))})
+        resumed = {"event": "resumed", "step": int(rng.integers(0, 30)), "at": 1.0}
+        lineage = [resumed] if rng.random() < 0.2 else []
+        rng.shuffle(steps)  # reports in any order
+        trials.append(make_trial(i, states[int(rng.integers(0, len(states)))],
+                                 intermediate={s: 1.0 for s in steps},
+                                 lineage=lineage))
+    levels = [1, 3, 9, 10, 27]
+    assert rung_counts(trials, levels) == _brute_force_counts(trials, levels)
 
 
 def test_rungs_recorded_by_the_study_and_brackets(make_trial, make_study) -> None:

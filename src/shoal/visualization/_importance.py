@@ -21,9 +21,9 @@ _OWNER = "plot_param_importances"
 _TITLE = "Hyperparameter importance"
 _TOP_PAIRS = 10
 
-# Estimates by what they were computed from (the finished trials' numbers, states, values and last
-# steps), so a study that gained no finished trial is not estimated again: the dashboard redraws
-# every few seconds, and an fANOVA-style estimate over thousands of trials takes far longer.
+# Estimates by what they were computed from (the finished trials), so a study that gained no
+# finished trial is not estimated again: the dashboard redraws every few seconds, and an
+# fANOVA-style estimate over thousands of trials takes far longer than a plot.
 _CACHE: OrderedDict[tuple[Any, ...], Importances] = OrderedDict()
 _CACHE_SIZE = 16
 _LOCK = Lock()
@@ -32,10 +32,12 @@ _LOCK = Lock()
 def cached_importances(trials: Sequence[FrozenTrial], *, objective: int | None) -> Importances:
     """`shoal.analysis.importances(trials, objective=objective)`, memoised on the finished trials.
 
-    Only COMPLETE and PRUNED trials enter an estimate, so the key is their number, state, values
-    and last step; a running trial's new report does not recompute it.
+    Only COMPLETE and PRUNED trials enter an estimate, and a finished trial never changes, so the
+    key is their id, number, state, values, report count and parameters; a running trial's new
+    report does not recompute it.
     """
-    key = (objective, tuple((t.number, t.state is TrialState.COMPLETE, t.values, t.last_step)
+    key = (objective, tuple((t.trial_id, t.number, t.state is TrialState.COMPLETE, t.values,
+                             len(t.intermediate), tuple(t.params.items()))
                             for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)))
     with _LOCK:
         found = _CACHE.get(key)

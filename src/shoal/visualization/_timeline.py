@@ -1,4 +1,4 @@
-"""Timeline: when each trial ran, one horizontal bar per trial, paused spans shown over them."""
+"""Timeline: when each trial ran, one thick horizontal segment per trial, paused spans drawn over them."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from shoal.visualization._data import StudyLike, snapshot
 from shoal.visualization._figure import STATE_COLORS, empty_figure
 
 if TYPE_CHECKING:
+    import numpy as np
     import plotly.graph_objects as go
 
 __all__ = ["paused_spans", "plot_timeline"]
 
 _OWNER = "plot_timeline"
 _TITLE = "Timeline"
+_RANK = {state: rank for rank, state in enumerate(STATE_ORDER)}
 
 
 def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int | None = None,
@@ -45,23 +47,44 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
     Raises:
         ConfigError: `now` is not a finite number.
     """
+    import numpy as np
     import plotly.graph_objects as go
 
     snap = snapshot(study)
     started = [t for t in snap.trials if t.datetime_start is not None]
     if not started:
         return empty_figure(_TITLE, "no trial started yet")
-    end_of_time = _latest(started) if now is None else finite_number(now, what="now", owner=_OWNER)
+    nan = float("nan")
+    n = len(started)
+    table = np.empty((n, 4))  # number, start, end or nan, last heartbeat or nan
+    table[:, 0] = np.fromiter((t.number for t in started), dtype=float, count=n)
+    table[:, 1] = np.fromiter((t.datetime_start or 0.0 for t in started), dtype=float, count=n)
+    table[:, 2] = np.fromiter((nan if t.datetime_complete is None else t.datetime_complete
+                               for t in started), dtype=float, count=n)
+    table[:, 3] = np.fromiter((nan if t.last_heartbeat is None else t.last_heartbeat for t in started),
+                              dtype=float, count=n)
+    if now is None:
+        events = [float(e["at"]) for t in started for e in t.lineage if isinstance(e.get("at"), (int, float))]
+        end_of_time = float(np.nanmax([np.nanmax(table[:, 1:]), *events]))
+    else:
+        end_of_time = finite_number(now, what="now", owner=_OWNER)
+    states = np.fromiter((_RANK[t.state] for t in started), dtype=np.int64, count=n)
+    running = states == _RANK[TrialState.RUNNING]
+    # The end: completion, else the last heartbeat, else now; a running trial's: now when given.
+    ends = np.where(np.isnan(table[:, 2]), table[:, 3], table[:, 2])
+    if now is not None:
+        ends[running] = end_of_time
+    ends = np.maximum(np.where(np.isnan(ends), end_of_time, ends), table[:, 1])
     data: list[Any] = []
-    for state in STATE_ORDER:
-        trials = [t for t in started if t.state is state]
-        if trials:
-            spans = [(t.number, t.datetime_start, _end(t, end_of_time, clock=now is not None))
-                     for t in trials]
-            data.append(_segments(spans, name=state.value, color=STATE_COLORS[state], width=6))
+    for rank, state in enumerate(STATE_ORDER):
+        rows = states == rank
+        if rows.any():
+            data.append(_segments(np.column_stack([table[rows, 0], table[rows, 1], ends[rows]]),
+                                  name=state.value, color=STATE_COLORS[state], width=6))
     paused = [(t.number, a, b) for t in started if t.lineage for a, b in paused_spans(t, end_of_time)]
     if paused:
-        data.append(_segments(paused, name="paused", color="#ffffff", width=2, dash="dot"))
+        data.append(_segments(np.array(paused, dtype=float), name="paused", color="#ffffff", width=2,
+                              dash="dot"))
     fig = go.Figure(data)
     fig.update_layout(title=_TITLE, template="plotly_white",
                       xaxis={"type": "date", "title": {"text": "time"}},
@@ -69,14 +92,14 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
     return fig
 
 
-def _segments(spans: Sequence[tuple[int, float | None, float]], *, name: str, color: str, width: int,
+def _segments(table: np.ndarray, *, name: str, color: str, width: int,
               dash: str | None = None) -> go.Scattergl:
-    """One line trace of horizontal segments (start, number) -> (end, number), NaN-separated;
-    times in milliseconds since the epoch, as plotly's date axes read numbers."""
+    """One line trace of horizontal segments (start, number) -> (end, number), NaN-separated,
+    from rows (number, start, end); times in milliseconds since the epoch, as plotly's date axes
+    read numbers."""
     import numpy as np
     import plotly.graph_objects as go
 
-    table = np.array(spans, dtype=float).reshape(-1, 3)
     x = np.full((len(table), 3), np.nan)
     x[:, 0], x[:, 1] = table[:, 1] * 1000.0, table[:, 2] * 1000.0
     y = np.repeat(table[:, 0], 3)
@@ -111,21 +134,3 @@ def paused_spans(trial: FrozenTrial, now: float) -> list[tuple[float, float]]:
     if since is not None:
         out.append((since, max(now, since)))
     return out
-
-
-def _end(trial: FrozenTrial, now: float, *, clock: bool) -> float:
-    """Where the trial's bar ends; a running one's at `now` when the caller gave the clock."""
-    assert trial.datetime_start is not None
-    if trial.state is TrialState.RUNNING:
-        end = trial.last_heartbeat if trial.last_heartbeat is not None and not clock else now
-    else:
-        end = next((m for m in (trial.datetime_complete, trial.last_heartbeat) if m is not None), now)
-    return max(end, trial.datetime_start)
-
-
-def _latest(trials: Sequence[FrozenTrial]) -> float:
-    """The latest time any record holds: starts, ends, heartbeats and lineage events."""
-    moments = [m for t in trials for m in (t.datetime_start, t.datetime_complete, t.last_heartbeat)
-               if m is not None]
-    moments += [float(e["at"]) for t in trials for e in t.lineage if isinstance(e.get("at"), (int, float))]
-    return max(moments)

@@ -54,7 +54,8 @@ def plot_zoom_rounds(study: StudyLike, *, objective: int | None = None,
     if not zoomed:
         return empty_figure(_TITLE, "no trial records a zoom round (CoarseToFineSampler) yet")
     regions = round_regions(zoomed)
-    logs = {n for t in zoomed for n, p in t.distributions.items() if is_log(p)}
+    logs = {n for n in regions if is_log(next((t.distributions[n] for t in zoomed if n in t.distributions),
+                                              None))}
     names = _pick(regions, params, logs)
     rounds = sorted({int(t.system_attrs["zoom_round"]) for t in zoomed})
     label = objective_label(snap, index)
