@@ -113,9 +113,9 @@ def _joined(trials: Sequence[FrozenTrial], name: str | None,
     """x, y and trial number of every point, each trial's points by step after its start point,
     trials separated by a NaN in y: vectorised, as 10,000 trials of 50 points are 500,000 points.
 
-    Steps and numbers travel as the smallest integer type that holds them and values as float32:
-    plotly serialises arrays as base64, so this divides the JSON by 2.5 (what the browser draws
-    is pixels; float32 keeps 7 digits).
+    Values travel as float32 and steps and numbers as integers (which plotly narrows to the
+    smallest type that holds them): plotly serialises arrays as base64, so this divides the JSON
+    by 2.5 against float64 (what the browser draws is pixels; float32 keeps 7 digits).
     """
     import numpy as np
 
@@ -148,17 +148,7 @@ def _joined(trials: Sequence[FrozenTrial], name: str | None,
     y[slots] = values
     gaps = np.cumsum(lengths[keep]) + np.arange(len(numbers))
     x[gaps] = x[gaps - 1]  # a gap sits at its trial's last step, so it never widens the axis
-    return _compact(x), y, _compact(np.repeat(numbers, lengths[keep] + 1))
-
-
-def _compact(values: np.ndarray) -> np.ndarray:
-    """Integers in [0, 2**32) as uint16 or uint32 (plotly's base64 arrays carry both), else as is."""
-    import numpy as np
-
-    if not len(values) or values.min() < 0:
-        return values
-    largest = values.max()
-    return values.astype(np.uint16 if largest < 2**16 else np.uint32 if largest < 2**32 else values.dtype)
+    return x, y, np.repeat(numbers, lengths[keep] + 1)
 
 
 def _branch_point(trial: FrozenTrial, by_number: Mapping[int, FrozenTrial],
