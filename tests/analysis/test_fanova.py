@@ -43,7 +43,8 @@ def _brute_force(fitted: DecisionTreeRegressor) -> tuple[float, np.ndarray, dict
         return float((weight.sum(axis=drop) * (m - mean) ** 2).sum())
 
     main = np.array([marginal_variance((j,)) for j in range(d)])
-    pairs = {(j, i): marginal_variance((j, i)) - main[j] - main[i] for j, i in itertools.combinations(range(d), 2)}
+    pairs = {(j, i): marginal_variance((j, i)) - main[j] - main[i]
+             for j, i in itertools.combinations(range(d), 2)}
     return total, main, pairs
 
 
@@ -82,7 +83,8 @@ def test_agrees_with_optunas_fanova_tree(seed: int) -> None:
 def test_boxes_tile_the_unit_cube() -> None:
     lo, hi, values = _boxes(_tree(6))
     assert np.prod(hi - lo, axis=1).sum() == pytest.approx(1.0)
-    assert values.shape == (lo.shape[0],) and (hi >= lo).all()
+    assert values.shape == (lo.shape[0],)
+    assert (hi >= lo).all()
 
 
 def test_a_constant_tree_has_no_variance() -> None:
