@@ -172,4 +172,4 @@ def _other_widths(width: np.ndarray, features: tuple[int, ...]) -> np.ndarray:
 
     keep = np.ones(width.shape[1], dtype=bool)
     keep[list(features)] = False
-    return np.prod(width[:, keep], axis=1)
+    return np.asarray(np.prod(width[:, keep], axis=1), dtype=float)
