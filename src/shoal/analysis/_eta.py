@@ -24,6 +24,8 @@ def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4,
     one-at-a-time view: it misses interactions, and with few trials every estimate is noisy
     (a parameter with no effect still gets about (groups - 1) / (trials - 1) by chance, which we
     subtract and clip at 0). Completed and pruned trials count; pruned ones by their last report.
+    It needs only numpy, so `shoal demo` prints it; `importances` (fANOVA over a random forest,
+    with scikit-learn) measures pairwise interactions too.
 
     Args:
         objective: Which objective's values to explain (0, 1, ...): required when the trials
