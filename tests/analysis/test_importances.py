@@ -212,10 +212,14 @@ def test_counts_are_validated() -> None:
         importances([], max_trials=2)
     with pytest.raises(ConfigError, match=r"^n_trees of importances must be an integer >= 1\. Got 0\."):
         importances([], n_trees=0)
+    with pytest.raises(ConfigError, match=r"^seed of importances must be an integer >= 0\. Got None\."):
+        importances([], seed=None)  # type: ignore[arg-type]
 
 
 def test_ten_thousand_trials_of_seven_parameters_take_well_under_a_second() -> None:
     trials = _trials(lambda a, b, c, d, e, f, g: a + 0.5 * b * c, 10_000, names="abcdefg")
+    import sklearn.ensemble  # noqa: F401  (a process's first call also imports scikit-learn: seconds)
+
     start = time.perf_counter()
     imp = importances(trials)
     elapsed = time.perf_counter() - start

@@ -74,7 +74,8 @@ def importances(trials: Sequence[FrozenTrial], *, objective: int | None = None, 
 
     Cost: 0.3-0.65 s for 10,000 trials of 7 parameters on one core of a shared 2-core machine
     (2,000 used, 32 trees, 15 pairs; `benchmarks/bench_importance.py`): pairs are measured among
-    the 6 parameters with the largest main effects.
+    the 6 parameters with the largest main effects. A process's first call also imports
+    scikit-learn (3-5 s on this loaded 2-core machine): a server should warm it up or cache.
 
     Args:
         objective: Which objective (0, 1, ...): required with several objectives.
@@ -111,6 +112,7 @@ def importances(trials: Sequence[FrozenTrial], *, objective: int | None = None, 
     index = _objective_index(trials, objective, owner)
     max_trials = integer(max_trials, what="max_trials", owner=owner, low=MIN_TRIALS)
     n_trees = integer(n_trees, what="n_trees", owner=owner, low=1)
+    seed = integer(seed, what="seed", owner=owner, low=0)
     pool, note = _usable(trials)
     if len(pool) < MIN_TRIALS:
         return Importances(main={}, n_trials=len(pool),
