@@ -84,6 +84,7 @@ def main() -> None:
                         help="most trials Optuna's fANOVA is run on (about 100 s at 1,000 here)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*experimental feature")  # Optuna's normalize=False
+    import sklearn.ensemble  # noqa: F401  (imported before timing: a first call would pay for it)
     try:
         import optuna
         from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
