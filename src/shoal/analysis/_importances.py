@@ -70,11 +70,12 @@ def importances(trials: Sequence[FrozenTrial], *, objective: int | None = None, 
     equal width. **Conditional parameters**: a parameter absent from a trial (an inactive branch)
     is coded -1, outside [0, 1], so trees split on it and nothing is imputed; in the measure,
     "inactive" is one cell whose weight is the fraction of the used trials in which the
-    parameter was absent. `Fixed` parameters are left out.
+    parameter was absent. A parent and its conditional parameter share the credit for the branch
+    (a tree may split on either: "momentum inactive" is "opt = adam"). `Fixed` parameters are left out.
 
-    Cost: 0.3-0.65 s for 10,000 trials of 7 parameters on one core of a shared 2-core machine
-    (2,000 used, 32 trees, 15 pairs; `benchmarks/bench_importance.py`): pairs are measured among
-    the 6 parameters with the largest main effects. A process's first call also imports
+    Cost: 0.3 s for 10,000 trials of 7 parameters on a quiet core of a 2-core machine, 1.0 s at a
+    load average of 7 (2,000 used, 32 trees, 15 pairs; `benchmarks/bench_importance.py`): pairs among
+    the 6 parameters with the largest main effects only. A process's first call also imports
     scikit-learn (3-5 s on this loaded 2-core machine): a server should warm it up or cache.
 
     Args:
