@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shoal._validate import config_error, integer
+from shoal._validate import integer
 from shoal.analysis import _fanova  # the maths, beside this adapter
+from shoal.analysis._eta import objective_index
 from shoal.exceptions import SpaceError
 from shoal.space import Categorical, Fixed, Param
 from shoal.trial import FrozenTrial, TrialState
@@ -110,7 +111,7 @@ def importances(trials: Sequence[FrozenTrial], *, objective: int | None = None, 
     import numpy as np
 
     owner = "importances"
-    index = _objective_index(trials, objective, owner)
+    index = objective_index(trials, objective, owner=owner)
     max_trials = integer(max_trials, what="max_trials", owner=owner, low=MIN_TRIALS)
     n_trees = integer(n_trees, what="n_trees", owner=owner, low=1)
     seed = integer(seed, what="seed", owner=owner, low=0)
@@ -146,14 +147,6 @@ def importances(trials: Sequence[FrozenTrial], *, objective: int | None = None, 
                 pair_share[(names[j], names[i])] = float(share)
     return Importances(main=_sorted({n: float(v) for n, v in zip(names, main, strict=True)}),
                        pairs=_sorted(pair_share), n_trials=len(used), method=method)
-
-
-def _objective_index(trials: Sequence[FrozenTrial], objective: int | None, owner: str) -> int:
-    k = max((t.n_objectives for t in trials), default=1)
-    if objective is None and k > 1:
-        raise config_error("objective", owner, f"an index in [0, {k - 1}] for trials with {k} objectives",
-                           objective, hint="Pass objective=0 (then 1, ...) for each one.")
-    return integer(0 if objective is None else objective, what="objective", owner=owner, low=0, high=k - 1)
 
 
 def _usable(trials: Sequence[FrozenTrial]) -> tuple[list[FrozenTrial], str]:
