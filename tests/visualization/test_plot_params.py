@@ -94,8 +94,13 @@ def test_contour_is_the_binned_mean_on_encoded_axes(make_trial, make_study) -> N
 
 
 def test_contour_defaults_to_the_two_most_important(make_trial, make_study, monkeypatch) -> None:
-    monkeypatch.setattr(importance_module, "importances", lambda trials, objective=None, seed=0:
-                        Importances(main={"width": 0.6, "x": 0.3, "lr": 0.1}, n_trials=len(trials)))
+    asked: list[dict[str, Any]] = []
+
+    def fake(trials: Any, *, objective: int | None = None, **options: Any) -> Importances:
+        asked.append(options)
+        return Importances(main={"width": 0.6, "x": 0.3, "lr": 0.1}, n_trials=len(trials))
+
+    monkeypatch.setattr(importance_module, "importances", fake)
     importance_module._CACHE.clear()
     rng = np.random.default_rng(0)
     trials = [make_trial(i, params={"lr": float(10 ** rng.uniform(-4, 0)), "x": float(rng.uniform(0, 10)),
@@ -105,6 +110,9 @@ def test_contour_defaults_to_the_two_most_important(make_trial, make_study, monk
     assert fig.layout.xaxis.title.text == "width"
     assert fig.layout.yaxis.title.text == "x"
     assert fig.layout.xaxis.type == "log"
+    assert asked == [{"max_trials": 500, "n_trees": 8, "pairs": False}]  # a quick ranking, memoised
+    plot_contour(make_study(trials))
+    assert len(asked) == 1
 
 
 def test_contour_errors_and_empty_cases(make_trial, make_study, study) -> None:
@@ -169,16 +177,18 @@ def test_importance_bars_and_interactions_from_the_record(study, monkeypatch) ->
 
 def test_importance_with_the_real_estimator_and_too_few_trials(make_trial, make_study, study) -> None:
     importance_module._CACHE.clear()
-    assert _note(plot_param_importances(study)) == "too few finished trials to estimate importance yet"
+    assert _note(plot_param_importances(study)) == ("too few finished trials to estimate importance yet: "
+                                                    "fANOVA (needs 8 finished trials, has 4)")
     rng = np.random.default_rng(1)
     xs = rng.uniform(0, 10, 40)
     trials = [make_trial(i, params={"x": float(x), "lr": float(10 ** rng.uniform(-4, 0))},
                          values=[float(x)]) for i, x in enumerate(xs)]
     fig = plot_param_importances(make_study(trials))
-    (main,) = fig.data
+    main = fig.data[0]
+    assert [t.name for t in fig.data] in (["main effect"], ["main effect", "interactions"])
     assert list(main.y)[-1] == "x"  # x explains the value
     assert main.x[-1] > 0.8
     assert main.x[0] < 0.2
-    assert "correlation ratio" in fig.layout.title.text
+    assert "fANOVA (random forest" in fig.layout.title.text
     with pytest.raises(ConfigError, match=r"^objective of plot_param_importances must be"):
         plot_param_importances(make_study([], directions=("minimize", "maximize")))

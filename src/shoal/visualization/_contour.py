@@ -19,6 +19,9 @@ __all__ = ["binned_mean", "plot_contour"]
 _OWNER = "plot_contour"
 _TITLE = "Contour"
 _MIN_TRIALS = 3
+# The default pair needs a ranking, not the estimate the importance plot shows: 500 trials, 8 trees
+# and no pairs take 30-40 ms of CPU at 10,000 trials where the full estimate takes 250 ms.
+_QUICK = {"max_trials": 500, "n_trees": 8, "pairs": False}
 
 
 def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
@@ -36,7 +39,8 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
         params: Exactly two parameter names (x, y). Default: the two most important by
-            `shoal.analysis.importances`, else the first two parameters.
+            `shoal.analysis.importances` (a quick estimate: 500 trials at most, 8 trees, no
+            pairs), else the first two parameters.
         objective: Which objective; required with several objectives.
 
     Returns:
@@ -101,10 +105,11 @@ def binned_mean(ix: np.ndarray, iy: np.ndarray, values: np.ndarray, nx: int, ny:
 
 
 def _default_pair(trials: Sequence[FrozenTrial], names: list[str], *, objective: int | None) -> list[str]:
-    """The two most important parameters, else the first two."""
+    """The two most important parameters by a quick estimate (memoised), else the first two."""
     if len(names) <= 2:
         return names
-    ranked = [n for n in cached_importances(trials, objective=objective).main if n in names]
+    quick = cached_importances(trials, objective=objective, **_QUICK)
+    ranked = [n for n in quick.main if n in names]
     return (ranked + [n for n in names if n not in ranked])[:2]
 
 

@@ -20,6 +20,8 @@ __all__ = ["cached_importances", "plot_param_importances"]
 _OWNER = "plot_param_importances"
 _TITLE = "Hyperparameter importance"
 _TOP_PAIRS = 10
+# What an estimate may read: paused and pruned trials count by their last report while few completed.
+_COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED)
 
 # Estimates by what they were computed from (the finished trials), so a study that gained no
 # finished trial is not estimated again: the dashboard redraws every few seconds, and an
@@ -29,22 +31,23 @@ _CACHE_SIZE = 16
 _LOCK = Lock()
 
 
-def cached_importances(trials: Sequence[FrozenTrial], *, objective: int | None) -> Importances:
-    """`shoal.analysis.importances(trials, objective=objective)`, memoised on the finished trials.
+def cached_importances(trials: Sequence[FrozenTrial], *, objective: int | None,
+                       **options: Any) -> Importances:
+    """`shoal.analysis.importances(trials, objective=objective, **options)`, memoised on the
+    trials it reads.
 
-    Only COMPLETE and PRUNED trials enter an estimate, and a finished trial never changes, so the
-    key is their id, number, state, values, report count and parameters; a running trial's new
-    report does not recompute it.
+    Only COMPLETE, PRUNED and PAUSED trials enter an estimate, so the key is their id, number,
+    state, values, report count and parameters; a running trial's new report does not recompute it.
     """
-    key = (objective, tuple((t.trial_id, t.number, t.state is TrialState.COMPLETE, t.values,
-                             len(t.intermediate), tuple(t.params.items()))
-                            for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)))
+    read = tuple((t.trial_id, t.number, t.state, t.values, len(t.intermediate), tuple(t.params.items()))
+                 for t in trials if t.state in _COUNTED)
+    key = (objective, tuple(sorted(options.items())), read)
     with _LOCK:
         found = _CACHE.get(key)
         if found is not None:
             _CACHE.move_to_end(key)
             return found
-    result = importances(trials, objective=objective)
+    result = importances(trials, objective=objective, **options)
     with _LOCK:
         _CACHE[key] = result
         while len(_CACHE) > _CACHE_SIZE:
@@ -80,7 +83,7 @@ def plot_param_importances(study: StudyLike, *, objective: int | None = None,
         return empty_figure(_TITLE)
     result = cached_importances(snap.trials, objective=None if len(snap.directions) == 1 else index)
     if not result.main:
-        return empty_figure(_TITLE, "too few finished trials to estimate importance yet")
+        return empty_figure(_TITLE, f"too few finished trials to estimate importance yet: {result.method}")
     main = list(result.main.items())[::-1]  # plotly draws the first bar at the bottom
     data = [go.Bar(x=[v for _, v in main], y=[n for n, _ in main], orientation="h", name="main effect",
                    hovertemplate="%{y}: %{x:.3f}<extra></extra>")]
