@@ -306,5 +306,6 @@ def test_a_study_read_through_storage_plots_alike(tmp_path: Path) -> None:
         snap = StudySnapshot(record.name, tuple(record.directions), list(page.trials))
     finally:
         reader.close()
+    assert applicable_figures(snap) == ["history", "parallel", "slice", "timeline"]  # 5 trials, 1 parameter
     for kind in applicable_figures(snap):
         assert FIGURES[kind](snap).to_plotly_json() == FIGURES[kind](study).to_plotly_json(), kind

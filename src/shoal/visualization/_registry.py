@@ -60,7 +60,7 @@ def applicable_figures(study: StudyLike) -> list[str]:
     names = param_names(done)
     wanted = {
         "history": True,
-        "intermediate": any(t.intermediate or t.system_attrs.get("curves") for t in snap.trials),
+        "intermediate": any(t.intermediate for t in snap.trials),
         "parallel": bool(names),
         "contour": len(names) >= 2,
         "slice": bool(names),
