@@ -17,6 +17,8 @@ __all__ = ["plot_slice"]
 _OWNER = "plot_slice"
 _TITLE = "Slice"
 _COLS = 3
+# Light to dark blue by trial number; plotly's "Blues" starts at white, which hides the first trials.
+_TRIAL_SCALE = [[0.0, "#9ecae1"], [1.0, "#08306b"]]
 
 
 def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
@@ -24,9 +26,10 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
     """The objective against each parameter: subplots, one `go.Scattergl` per parameter.
 
     Each trace is named by its parameter and holds the completed trials in which it was active,
-    coloured by trial number (one shared colour bar, so later trials read as brighter) with the
-    number in `customdata`. Panels are laid out three a row and share the objective axis; a
-    log-scale parameter's panel has a log x axis, a Categorical's shows its choices as categories.
+    coloured by trial number (one shared colour bar, light to dark blue: later trials darker),
+    with the number in `customdata`. Panels are laid out three a row and share the objective
+    axis; a log-scale parameter's panel has a log x axis, a Categorical's shows its choices as
+    categories.
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
@@ -62,7 +65,7 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
         x: Any = col.values[present]
         if col.categorical:
             x = [col.ticktext[int(k)] for k in x]
-        marker: dict[str, Any] = {"color": numbers[present], "colorscale": "Blues", "size": 5,
+        marker: dict[str, Any] = {"color": numbers[present], "colorscale": _TRIAL_SCALE, "size": 5,
                                   "cmin": int(numbers.min()), "cmax": int(numbers.max()),
                                   "showscale": i == 0}
         if i == 0:
