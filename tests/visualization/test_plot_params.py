@@ -46,7 +46,8 @@ def test_parallel_axes_in_units_log10_and_choices(study) -> None:
     assert list(dims["lr (log)"].values) == pytest.approx([-3.0, -2.0, -1.0])
     assert list(dims["lr (log)"].ticktext) == ["0.001", "0.01", "0.1"]
     assert list(dims["lr (log)"].tickvals) == pytest.approx([-3, -2, -1])
-    assert list(dims["width (log)"].ticktext) == ["10", "100", "1000"]
+    assert list(dims["width (log)"].ticktext) == ["16", "100", "256"]  # one power of ten inside: ends too
+    assert list(dims["width (log)"].range) == pytest.approx([np.log10(16), np.log10(256)])
     assert list(dims["opt"].values) == [0, 1, 0]
     assert list(dims["opt"].ticktext) == ["adam", "sgd"]
     assert list(dims["x"].values) == [1.0, 4.0, 9.0]
@@ -164,13 +165,13 @@ def test_importance_bars_and_interactions_from_the_record(study, monkeypatch) ->
     monkeypatch.setattr(importance_module, "importances", fake)
     importance_module._CACHE.clear()
     fig = plot_param_importances(study)
-    main, pairs = fig.data
+    pairs, main = fig.data  # interactions first: plotly stacks categories from the bottom up
     assert (main.name, pairs.name, main.orientation) == ("main effect", "interactions", "h")
     assert list(main.y) == ["opt", "x", "lr"]
     assert list(main.x) == [0.05, 0.2, 0.7]
     assert list(pairs.y) == ["x x opt", "lr x x"]
     assert "fANOVA" in fig.layout.title.text
-    assert "3 trials" in fig.layout.title.text
+    assert fig.layout.title.text.endswith("<sup>fANOVA</sup>")
     plot_param_importances(study)
     assert len(calls) == 1  # unchanged finished trials: memoised
 
@@ -184,8 +185,8 @@ def test_importance_with_the_real_estimator_and_too_few_trials(make_trial, make_
     trials = [make_trial(i, params={"x": float(x), "lr": float(10 ** rng.uniform(-4, 0))},
                          values=[float(x)]) for i, x in enumerate(xs)]
     fig = plot_param_importances(make_study(trials))
-    main = fig.data[0]
-    assert [t.name for t in fig.data] in (["main effect"], ["main effect", "interactions"])
+    main = fig.data[-1]
+    assert [t.name for t in fig.data] in (["main effect"], ["interactions", "main effect"])
     assert list(main.y)[-1] == "x"  # x explains the value
     assert main.x[-1] > 0.8
     assert main.x[0] < 0.2

@@ -61,7 +61,8 @@ def plot_param_importances(study: StudyLike, *, objective: int | None = None,
 
     Traces: "main effect" (`shoal.analysis.importances(...).main`, the most important at the
     top) and, when the estimator gives any, "interactions" (the top 10 of `.pairs`, labelled
-    "a x b"). The estimator's `method` and trial count are in the title. Estimates are memoised
+    "a x b", drawn below the main effects; this trace comes first in `data`). The estimator's
+    `method` (which says how many trials it used) is under the title. Estimates are memoised
     on the finished trials (`cached_importances`), so a redraw of an unchanged study is cheap.
 
     Args:
@@ -84,17 +85,18 @@ def plot_param_importances(study: StudyLike, *, objective: int | None = None,
     result = cached_importances(snap.trials, objective=None if len(snap.directions) == 1 else index)
     if not result.main:
         return empty_figure(_TITLE, f"too few finished trials to estimate importance yet: {result.method}")
-    main = list(result.main.items())[::-1]  # plotly draws the first bar at the bottom
-    data = [go.Bar(x=[v for _, v in main], y=[n for n, _ in main], orientation="h", name="main effect",
-                   hovertemplate="%{y}: %{x:.3f}<extra></extra>")]
+    main = list(result.main.items())[::-1]  # plotly draws the first category at the bottom
     pairs = list(result.pairs.items())[:_TOP_PAIRS][::-1]
-    if pairs:
+    data = []
+    if pairs:  # below the main effects, which keep the top of the plot
         data.append(go.Bar(x=[v for _, v in pairs], y=[f"{a} x {b}" for (a, b), _ in pairs],
                            orientation="h", name="interactions",
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    data.append(go.Bar(x=[v for _, v in main], y=[n for n, _ in main], orientation="h", name="main effect",
+                       hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     fig = go.Figure(data)
-    fig.update_layout(title=f"{_TITLE} for {objective_label(snap, index)}<br><sup>{result.method}, "
-                            f"{result.n_trials} trials</sup>",
+    fig.update_layout(title=f"{_TITLE} for {objective_label(snap, index)}<br><sup>{result.method}</sup>",
                       xaxis_title="share of variance explained", template="plotly_white",
-                      barmode="stack")
+                      barmode="stack", legend={"traceorder": "reversed"},
+                      height=max(450, 120 + 28 * (len(main) + len(pairs))))
     return fig

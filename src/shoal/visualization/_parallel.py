@@ -23,10 +23,11 @@ def plot_parallel_coordinate(study: StudyLike, *, params: Sequence[str] | None =
                              objective: int | None = None) -> go.Figure:
     """One `go.Parcoords` trace: an axis per parameter and a last one for the objective.
 
-    A log-scale parameter's axis is log10 of its values, ticked at powers of ten in its own
-    units; a Categorical's axis is its choice index, ticked with the choices. Lines are coloured
-    by the objective (Viridis, the better the brighter). Completed trials lacking one of the drawn parameters
-    (conditional spaces) are left out, and the title says how many.
+    A log-scale parameter's axis is log10 of its values over their range, ticked at the powers
+    of ten inside it (and its ends) in its own units; a Categorical's axis is its choice index,
+    ticked with the choices. Lines are coloured by the objective (Viridis, the better the
+    brighter). Completed trials lacking one of the drawn parameters (conditional spaces) are
+    left out, and the title says how many.
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
@@ -61,7 +62,7 @@ def plot_parallel_coordinate(study: StudyLike, *, params: Sequence[str] | None =
     left_out = int((~present).sum())
     title = _TITLE + (f" ({left_out} trials without every parameter left out)" if left_out else "")
     fig = go.Figure([trace])
-    fig.update_layout(title=title, template="plotly_white")
+    fig.update_layout(title=title, template="plotly_white", margin={"t": 120})  # axis labels sit above
     return fig
 
 
@@ -74,18 +75,27 @@ def _dimension(col: Column, present: np.ndarray) -> dict[str, Any]:
         return {"label": col.name, "values": values, "tickvals": list(range(len(col.choices))),
                 "ticktext": col.ticktext, "range": [0, max(len(col.choices) - 1, 1)]}
     if col.log and len(values) and float(values.min()) > 0:
-        logs = np.log10(values)
-        ticks = log_ticks(float(values.min()), float(values.max()))
-        return {"label": f"{col.name} (log)", "values": logs, "tickvals": [math.log10(t) for t in ticks],
-                "ticktext": [f"{t:g}" for t in ticks]}
+        low, high = float(values.min()), float(values.max())
+        ticks = log_ticks(low, high)
+        return {"label": f"{col.name} (log)", "values": np.log10(values), "range": [math.log10(low),
+                math.log10(high)], "tickvals": [math.log10(t) for t in ticks],
+                "ticktext": [f"{t:.3g}" for t in ticks]}
     return {"label": col.name, "values": values}
 
 
 def log_ticks(low: float, high: float) -> list[float]:
-    """Powers of ten from below `low` to above `high` (both > 0).
+    """Ticks of a log axis over [low, high] (both > 0): the powers of ten inside it, with the ends
+    added while fewer than two (a parcoords axis would stretch to a tick outside its range).
 
     >>> log_ticks(0.003, 0.2)
-    [0.001, 0.01, 0.1, 1.0]
+    [0.003, 0.01, 0.1, 0.2]
+    >>> log_ticks(0.001, 0.1)
+    [0.001, 0.01, 0.1]
+    >>> log_ticks(16, 64)
+    [16, 64]
     """
-    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    return [10.0 ** e for e in range(first, max(last, first + 1) + 1)]
+    first, last = math.ceil(math.log10(low) - 1e-12), math.floor(math.log10(high) + 1e-12)
+    inside = [10.0 ** e for e in range(first, last + 1)]
+    if len(inside) >= 2:
+        return [low] * (inside[0] / low > 1.5) + inside + [high] * (high / inside[-1] > 1.5)
+    return sorted({low, *inside, high})
