@@ -90,10 +90,10 @@ def plot_param_importances(study: StudyLike, *, objective: int | None = None,
     data = []
     if pairs:  # below the main effects, which keep the top of the plot
         data.append(go.Bar(x=[v for _, v in pairs], y=[f"{a} x {b}" for (a, b), _ in pairs],
-                           orientation="h", name="interactions",
+                           orientation="h", name="interactions", marker={"color": "#9467bd"},
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     data.append(go.Bar(x=[v for _, v in main], y=[n for n, _ in main], orientation="h", name="main effect",
-                       hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+                       marker={"color": "#1f77b4"}, hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     fig = go.Figure(data)
     fig.update_layout(title=f"{_TITLE} for {objective_label(snap, index)}<br><sup>{result.method}</sup>",
                       xaxis_title="share of variance explained", template="plotly_white",
