@@ -149,7 +149,7 @@ def test_one_trials_value_and_named_curves_as_small_multiples(make_trial, make_s
     assert fig.layout.yaxis2.type == "log"  # lr spans three decades
     assert fig.layout.yaxis3.type != "log"
     assert [(s.x0, s.line.dash) for s in fig.layout.shapes] == [(1, "dash")] * 6  # 2 events x 3 rows
-    assert [a.text for a in fig.layout.annotations][3:] == ["paused", "resumed"]
+    assert [a.text for a in fig.layout.annotations][3:] == ["paused, resumed"]  # one step, one label
 
 
 def test_a_forks_parents_part_is_drawn_grey_up_to_the_branch_step(make_trial, make_study) -> None:

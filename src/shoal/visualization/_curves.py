@@ -30,8 +30,9 @@ def plot_trial_curves(study: StudyLike, number: int) -> go.Figure:
     up to the branch step (its parent's up to the fork's step, the grandparent's up to the
     parent's, ...) is a grey trace "trial P (parent)", so the curve reads continuously. A row
     whose values are all positive and span more than two decades (a learning rate) gets a log
-    axis. Lineage events are dashed vertical lines through every row, labelled once, inside the top row:
-    "paused", "resumed" and, for a fork, "forked from P" at the branch step.
+    axis. Lineage events are dashed vertical lines through every row, labelled once inside the
+    top row ("paused", "resumed" and, for a fork, "forked from P" at the branch step; events at
+    one step share a label).
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
@@ -78,10 +79,14 @@ def plot_trial_curves(study: StudyLike, number: int) -> go.Figure:
                 marker={"size": 4}), row=row, col=1)
         if values and min(values) > 0 and max(values) / min(values) > 100:
             fig.update_yaxes(type="log", row=row, col=1)
+    last = max((s for t, _ in chain for name, _ in rows for s in curve_points(t, name)), default=0)
+    labels: dict[int, list[str]] = {}
     for event, step, text in _markers(trial):  # a line through every row, labelled once in the first
         fig.add_vline(x=step, line={"dash": "dash", "color": _EVENTS[event], "width": 1})
-        fig.add_annotation(x=step, xref="x", y=1.0, yref="y domain", xanchor="left", yanchor="top",
-                           text=text, showarrow=False, font={"size": 10, "color": _EVENTS[event]})
+        labels.setdefault(step, []).append(text)
+    for step, texts in labels.items():  # "paused, resumed" at one step is one label, kept inside the plot
+        fig.add_annotation(x=step, xref="x", y=1.0, yref="y domain", yanchor="top", text=", ".join(texts),
+                           xanchor="right" if step >= last else "left", showarrow=False, font={"size": 10})
     fig.update_xaxes(title_text="step", row=len(rows), col=1)
     fig.update_layout(title=title, template="plotly_white", height=260 + 180 * len(rows))
     return fig

@@ -23,17 +23,18 @@ _RANK = {state: rank for rank, state in enumerate(STATE_ORDER)}
 
 def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int | None = None,
                   params: Sequence[str] | None = None) -> go.Figure:
-    """Each started trial as a bar from its start to its end, on a date axis (storage clock).
+    """Each started trial as a segment from its start to its end, on a date axis (storage clock).
 
     Traces, each a `go.Scattergl` of thick horizontal segments (y: trial number; x: start and
     end in milliseconds since the epoch, as plotly's date axes read numbers; NaN between
     trials; the duration in seconds as `customdata`): one per state present, named by it
     ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "PAUSED", in that order), and "paused" over
-    them, a thin dotted white line, for every span between a "paused" lineage event and the
-    next "resumed" one (or `now` while the trial is still paused). Segments rather than bars:
-    plotly keeps a bar's `base` as Python objects, which cost 0.2 s at 10,000 trials. A trial
-    ends at `datetime_complete` (a PAUSED trial's is when it paused), else at the last
-    heartbeat, else at `now`; a RUNNING trial's at `now` when given, else at its last heartbeat.
+    them, a thin dotted dark line (seen on every bar and off them), for every span between a
+    "paused" lineage event and the next "resumed" one (or `now` while the trial is still
+    paused). Segments rather than bars: plotly keeps a bar's `base` as Python objects, which
+    cost 0.2 s at 10,000 trials. A trial ends at `datetime_complete` (a PAUSED trial's is when
+    it paused), else at the last heartbeat, else at `now`; a RUNNING trial's at `now` when
+    given, else at its last heartbeat.
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
@@ -83,7 +84,7 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
                                   name=state.value, color=STATE_COLORS[state], width=6))
     paused = [(t.number, a, b) for t in started if t.lineage for a, b in paused_spans(t, end_of_time)]
     if paused:
-        data.append(_segments(np.array(paused, dtype=float), name="paused", color="#ffffff", width=2,
+        data.append(_segments(np.array(paused, dtype=float), name="paused", color="#444444", width=2,
                               dash="dot"))
     fig = go.Figure(data)
     fig.update_layout(title=_TITLE, template="plotly_white",
