@@ -31,9 +31,11 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
     The grid is a binned mean, not a model: each axis is cut into equal bins of its encoded
     value (log10 for a log-scale parameter, so bins are equal per decade; one bin per choice for
     a Categorical), about sqrt(n / 2) bins a side (3 to 25), and a cell holds the mean objective
-    of the completed trials in it; empty cells stay blank. Cells are drawn at their centres, in
-    the parameters' units, on log axes for log-scale parameters; a Categorical's axis is its
-    choice index, ticked with the choices. The scatter shows every trial drawn (trial number in
+    of the completed trials in it. Empty cells hold NaN in `z`, which plotly's `connectgaps`
+    fills by interpolating its neighbours when drawing (so sparse studies read as a surface; the
+    scatter shows where trials actually are). Cells are drawn at their centres, in the
+    parameters' units, on log axes for log-scale parameters; a Categorical's axis is its choice
+    index, ticked with the choices. The scatter shows every trial drawn (trial number in
     `customdata`).
 
     Args:
@@ -74,7 +76,7 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
     label = objective_label(snap, index)
     fig = go.Figure([
         go.Contour(x=gx, y=gy, z=z, name="binned mean", colorscale="Viridis",
-                   reversescale=snap.directions[index].sign > 0, connectgaps=False,
+                   reversescale=snap.directions[index].sign > 0, connectgaps=True,
                    colorbar={"title": {"text": label}},
                    hovertemplate=f"{cx.name} %{{x}}<br>{cy.name} %{{y}}<br>mean %{{z}}<extra></extra>"),
         go.Scattergl(x=cx.values[present], y=cy.values[present], mode="markers", name="trials",
