@@ -72,7 +72,9 @@ def test_a_fork_starts_at_its_parents_value_at_the_branch_step(make_trial, make_
     # A fork from a step the parent never reported starts from its newest point before it.
     late = make_trial(2, TrialState.RUNNING, intermediate={6: 0.3},
                       lineage=[{"event": "forked", "parent": 0, "step": 5, "changed": {}}])
-    fig = plot_intermediate_values(make_study([parent, fork, late]))
+    queued = make_trial(3, TrialState.WAITING,
+                        lineage=[{"event": "forked", "parent": 0, "step": 1, "changed": {}}])
+    fig = plot_intermediate_values(make_study([parent, fork, late, queued]))  # a queued fork has not run
     assert [t.name for t in fig.data] == ["COMPLETE", "RUNNING", "branch points"]
     curves = _curves(fig.data[0])
     assert curves[1][0] == (2, pytest.approx(0.6))  # the parent's point at step 2

@@ -26,7 +26,8 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
     """Every trial's reported values by step: one curve per trial, a few traces in all.
 
     Traces, each a `go.Scattergl` of lines: one per state that has curves, named by the state
-    ("COMPLETE", "PRUNED", "PAUSED", "RUNNING", "FAILED", in that order; PAUSED dashed), each
+    ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "PAUSED", in that order; PAUSED dashed; a
+    WAITING trial has not run, so it has none, even a queued fork), each
     trial's points joined and trials separated by a NaN gap (JSON null), with the trial number
     as `customdata`. Pruned and paused trials simply end where they stopped. A resumed trial is
     one record, so one curve. A fork starts at its parent's point at the branch step (the
@@ -65,7 +66,8 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
     by_number = {t.number: t for t in snap.trials} if forks else {}
     groups: dict[TrialState, list[FrozenTrial]] = {}
     for trial in snap.trials:
-        groups.setdefault(trial.state, []).append(trial)
+        if trial.state is not TrialState.WAITING:
+            groups.setdefault(trial.state, []).append(trial)
     data: list[Any] = []
     branches: list[tuple[int, float, int]] = []
     for state in (s for s in STATE_ORDER if s in groups):
