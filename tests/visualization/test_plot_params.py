@@ -194,3 +194,18 @@ def test_importance_with_the_real_estimator_and_too_few_trials(make_trial, make_
     assert "fANOVA (random forest" in fig.layout.title.text
     with pytest.raises(ConfigError, match=r"^objective of plot_param_importances must be"):
         plot_param_importances(make_study([], directions=("minimize", "maximize")))
+
+
+def test_several_objectives_pick_one_for_every_parameter_plot(make_trial, make_study) -> None:
+    trials = [make_trial(i, params={"x": float(i), "lr": 10.0 ** -i}, values=[float(i), 10.0 - i],
+                         signs=(1.0, -1.0)) for i in range(1, 5)]
+    study = make_study(trials, directions=("minimize", "maximize"))
+    for plot in (plot_parallel_coordinate, plot_slice, plot_contour, plot_param_importances):
+        with pytest.raises(ConfigError, match=rf"^objective of {plot.__name__} must be an index in \[0, 1\]"):
+            plot(study)
+    assert list(plot_slice(study, objective=1).data[0].y) == [9.0, 8.0, 7.0, 6.0]
+    (trace,) = plot_parallel_coordinate(study, objective=1).data
+    assert trace.dimensions[-1].label == "objective 1 (maximize)"
+    assert list(trace.dimensions[-1].values) == [9.0, 8.0, 7.0, 6.0]
+    assert trace.line.reversescale is False  # maximised: larger is brighter
+    assert plot_contour(study, objective=0).data[0].reversescale is True
