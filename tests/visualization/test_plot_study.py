@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,31 @@ def test_a_study_read_through_storage_plots_alike(tmp_path: Path) -> None:
     assert applicable_figures(snap) == ["history", "parallel", "slice", "timeline"]  # 5 trials, 1 parameter
     for kind in applicable_figures(snap):
         assert FIGURES[kind](snap).to_plotly_json() == FIGURES[kind](study).to_plotly_json(), kind
+
+
+def test_hostile_names_and_values_are_shown_as_text_never_markup(make_trial, make_study) -> None:
+    from shoal.space import Categorical, Float
+    from shoal.visualization import plot_trial_curves
+
+    bad = '<img src=x onerror=alert(1)> %{x}'
+    dists = {bad: Float(1e-3, 1.0, scale="log"), "opt": Categorical(["<script>alert(2)</script>", "sgd"]),
+             "x": Float(0.0, 1.0)}
+    trials = [make_trial(i, params={bad: 10.0 ** -(i % 3), "opt": dists["opt"].choices[i % 2], "x": i / 10},
+                         values=[float(i % 4)], intermediate={0: 1.0, 1: 0.5}, start=1.0, end=2.0,
+                         distributions=dists,
+                         system_attrs={"curves": {bad: {"0": 1.0}}, "zoom_round": i // 5,
+                                       "zoom_box": {bad: [1e-3, 1.0]}})
+              for i in range(10)]
+    study = make_study(trials, system_attrs={"objective_names": ["<b onmouseover=alert(3)>loss"]})
+    figures = [FIGURES[kind](study) for kind in applicable_figures(study)]
+    figures += [plot_trial_curves(study, 0), FIGURES["intermediate"](study, curve=bad)]
+    assert len(figures) == 10
+    for fig in figures:
+        raw = json.dumps(fig.to_plotly_json(), default=str)
+        assert "<img" not in raw
+        assert "<script" not in raw
+        assert "<b on" not in raw
+        assert "> %{x}" not in raw  # the name's "%{x}" never becomes a hover template field
+    parallel = FIGURES["parallel"](study).data[0]
+    assert parallel.dimensions[0].label == "&lt;img src=x onerror=alert(1)&gt; &#37;{x} (log)"
+    assert list(parallel.dimensions[1].ticktext) == ["&lt;script&gt;alert(2)&lt;/script&gt;", "sgd"]

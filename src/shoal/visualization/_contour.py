@@ -78,7 +78,7 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
         go.Contour(x=gx, y=gy, z=z, name="binned mean", colorscale="Viridis",
                    reversescale=snap.directions[index].sign > 0, connectgaps=True,
                    colorbar={"title": {"text": label}},
-                   hovertemplate=f"{cx.name} %{{x}}<br>{cy.name} %{{y}}<br>mean %{{z}}<extra></extra>"),
+                   hovertemplate=f"{cx.label} %{{x}}<br>{cy.label} %{{y}}<br>mean %{{z}}<extra></extra>"),
         go.Scattergl(x=cx.values[present], y=cy.values[present], mode="markers", name="trials",
                      customdata=numbers, marker={"color": "black", "size": 4, "opacity": 0.6},
                      hovertemplate="trial %{customdata}<extra></extra>"),
@@ -140,6 +140,6 @@ def _axis(col: Column, present: np.ndarray, bins: int) -> tuple[np.ndarray, tupl
 
 def _axis_layout(col: Column) -> dict[str, Any]:
     if col.categorical:
-        return {"title": {"text": col.name}, "tickvals": list(range(len(col.choices))),
+        return {"title": {"text": col.label}, "tickvals": list(range(len(col.choices))),
                 "ticktext": col.ticktext}
-    return {"title": {"text": col.name}, "type": "log" if col.log else "linear"}
+    return {"title": {"text": col.label}, "type": "log" if col.log else "linear"}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal._validate import config_error
 from shoal.trial import FrozenTrial
-from shoal.visualization._data import StudyLike, objective_label, snapshot
+from shoal.visualization._data import StudyLike, objective_label, snapshot, text
 from shoal.visualization._figure import STATE_COLORS, empty_figure
 from shoal.visualization._intermediate import curve_points
 
@@ -55,7 +55,7 @@ def plot_trial_curves(study: StudyLike, number: int) -> go.Figure:
     trial = by_number[number]
     chain = ancestry(trial, by_number)
     names = sorted({n for t, _ in chain for n in (t.system_attrs.get("curves") or {})})
-    rows: list[tuple[str | None, str]] = [(None, objective_label(snap, 0)), *((n, n) for n in names)]
+    rows: list[tuple[str | None, str]] = [(None, objective_label(snap, 0)), *((n, text(n)) for n in names)]
     title = f"Trial {number} ({trial.state.value})"
     if not any(curve_points(t, name) for t, _ in chain for name, _ in rows):
         return empty_figure(title, f"trial {number} reported no values yet")
@@ -73,7 +73,7 @@ def plot_trial_curves(study: StudyLike, number: int) -> go.Figure:
             own = depth == 0
             fig.add_trace(go.Scatter(
                 x=[s for s, _ in points], y=[v for _, v in points], mode="lines+markers",
-                name=("value" if name is None else name) if own else f"trial {member.number} (parent)",
+                name=("value" if name is None else text(name)) if own else f"trial {member.number} (parent)",
                 legendgroup=f"trial {member.number}", showlegend=row == 1 or own,
                 line={"color": STATE_COLORS[member.state] if own else _GREY},
                 marker={"size": 4}), row=row, col=1)
@@ -81,9 +81,9 @@ def plot_trial_curves(study: StudyLike, number: int) -> go.Figure:
             fig.update_yaxes(type="log", row=row, col=1)
     last = max((s for t, _ in chain for name, _ in rows for s in curve_points(t, name)), default=0)
     labels: dict[int, list[str]] = {}
-    for event, step, text in _markers(trial):  # a line through every row, labelled once in the first
+    for event, step, note in _markers(trial):  # a line through every row, labelled once in the first
         fig.add_vline(x=step, line={"dash": "dash", "color": _EVENTS[event], "width": 1})
-        labels.setdefault(step, []).append(text)
+        labels.setdefault(step, []).append(note)
     for step, texts in labels.items():  # "paused, resumed" at one step is one label, kept inside the plot
         fig.add_annotation(x=step, xref="x", y=1.0, yref="y domain", yanchor="top", text=", ".join(texts),
                            xanchor="right" if step >= last else "left", showarrow=False, font={"size": 10})
@@ -116,6 +116,6 @@ def _markers(trial: FrozenTrial) -> list[tuple[str, int, str]]:
         step = event.get("step")
         if kind not in _EVENTS or step is None:
             continue
-        text = f"forked from {event.get('parent')}" if kind == "forked" else str(kind)
-        out.append((str(kind), int(step), text))
+        label = f"forked from {event.get('parent')}" if kind == "forked" else str(kind)
+        out.append((str(kind), int(step), label))
     return out

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from shoal._validate import config_error, integer
 from shoal.space import Categorical, Fixed, Float, Int, Param
 from shoal.trial import FrozenTrial, TrialState
-from shoal.visualization._data import StudySnapshot
+from shoal.visualization._data import StudySnapshot, text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -100,8 +100,13 @@ class Column:
         return isinstance(self.param, Categorical)
 
     @property
+    def label(self) -> str:
+        """The name as plotly text (see `text`)."""
+        return text(self.name)
+
+    @property
     def ticktext(self) -> list[str]:
-        return [str(c) for c in self.choices]
+        return [text(c) for c in self.choices]
 
 
 def is_log(param: Param | None) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.analysis import Importances, importances
 from shoal.trial import FrozenTrial, TrialState
-from shoal.visualization._data import StudyLike, objective_label, snapshot
+from shoal.visualization._data import StudyLike, objective_label, snapshot, text
 from shoal.visualization._figure import completed, empty_figure, objective_index
 
 if TYPE_CHECKING:
@@ -89,11 +89,12 @@ def plot_param_importances(study: StudyLike, *, objective: int | None = None,
     pairs = list(result.pairs.items())[:_TOP_PAIRS][::-1]
     data = []
     if pairs:  # below the main effects, which keep the top of the plot
-        data.append(go.Bar(x=[v for _, v in pairs], y=[f"{a} x {b}" for (a, b), _ in pairs],
+        data.append(go.Bar(x=[v for _, v in pairs], y=[f"{text(a)} x {text(b)}" for (a, b), _ in pairs],
                            orientation="h", name="interactions", marker={"color": "#9467bd"},
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    data.append(go.Bar(x=[v for _, v in main], y=[n for n, _ in main], orientation="h", name="main effect",
-                       marker={"color": "#1f77b4"}, hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    data.append(go.Bar(x=[v for _, v in main], y=[text(n) for n, _ in main], orientation="h",
+                       name="main effect", marker={"color": "#1f77b4"},
+                       hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     fig = go.Figure(data)
     fig.update_layout(title=f"{_TITLE} for {objective_label(snap, index)}<br><sup>{result.method}</sup>",
                       xaxis_title="share of variance explained", template="plotly_white",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal._validate import config_error
 from shoal.trial import STATE_ORDER, FrozenTrial, TrialState
-from shoal.visualization._data import StudyLike, StudySnapshot, objective_label, snapshot
+from shoal.visualization._data import StudyLike, StudySnapshot, objective_label, snapshot, text
 from shoal.visualization._figure import STATE_COLORS, empty_figure, objective_index
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
         name = None if index == 0 else f"objective_{index}"
         label = objective_label(snap, index)
     else:
-        name, label = _checked_curve(snap, curve), curve
+        name, label = _checked_curve(snap, curve), text(curve)
     forks = any(e.get("event") == "forked" for t in snap.trials for e in t.lineage)
     by_number = {t.number: t for t in snap.trials} if forks else {}
     groups: dict[TrialState, list[FrozenTrial]] = {}
@@ -93,7 +93,7 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
                                  hovertemplate="fork %{customdata} branches here<br>step %{x}"
                                                "<extra></extra>"))
     fig = go.Figure(data)
-    fig.update_layout(title=_TITLE if curve is None else f"{_TITLE}: {curve}", xaxis_title="step",
+    fig.update_layout(title=_TITLE if curve is None else f"{_TITLE}: {label}", xaxis_title="step",
                       yaxis_title=label, template="plotly_white")
     return fig
 

@@ -72,15 +72,15 @@ def _dimension(col: Column, present: np.ndarray) -> dict[str, Any]:
 
     values = col.values[present]
     if col.categorical:
-        return {"label": col.name, "values": values, "tickvals": list(range(len(col.choices))),
+        return {"label": col.label, "values": values, "tickvals": list(range(len(col.choices))),
                 "ticktext": col.ticktext, "range": [0, max(len(col.choices) - 1, 1)]}
     if col.log and len(values) and float(values.min()) > 0:
         low, high = float(values.min()), float(values.max())
         ticks = log_ticks(low, high)
-        return {"label": f"{col.name} (log)", "values": np.log10(values), "range": [math.log10(low),
+        return {"label": f"{col.label} (log)", "values": np.log10(values), "range": [math.log10(low),
                 math.log10(high)], "tickvals": [math.log10(t) for t in ticks],
                 "ticktext": [f"{t:.3g}" for t in ticks]}
-    return {"label": col.name, "values": values}
+    return {"label": col.label, "values": values}
 
 
 def log_ticks(low: float, high: float) -> list[float]:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from shoal.visualization._data import StudyLike, objective_label, snapshot
+from shoal.visualization._data import StudyLike, objective_label, snapshot, text
 from shoal.visualization._figure import column, completed, empty_figure, objective_index, pick_params
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
     cols = min(_COLS, len(names))
     rows = math.ceil(len(names) / cols)
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.04,
-                        vertical_spacing=0.12 if rows > 1 else 0.0, subplot_titles=names)
+                        vertical_spacing=0.12 if rows > 1 else 0.0, subplot_titles=[text(n) for n in names])
     label = objective_label(snap, index)
     for i, name in enumerate(names):
         col = column(done, name)
@@ -71,9 +71,9 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
         if i == 0:
             marker["colorbar"] = {"title": {"text": "trial"}}
         row, place = divmod(i, cols)
-        fig.add_trace(go.Scattergl(x=x, y=values[present], mode="markers", name=name, marker=marker,
+        fig.add_trace(go.Scattergl(x=x, y=values[present], mode="markers", name=col.label, marker=marker,
                                    customdata=numbers[present], showlegend=False,
-                                   hovertemplate="trial %{customdata}<br>" + name
+                                   hovertemplate="trial %{customdata}<br>" + col.label
                                                  + " %{x}<br>%{y}<extra></extra>"),
                       row=row + 1, col=place + 1)
         axis: dict[str, Any] = {"type": "log"} if col.log else {"type": "category"} if col.categorical else {}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal._validate import config_error
 from shoal.trial import FrozenTrial, TrialState
-from shoal.visualization._data import StudyLike, objective_label, snapshot
+from shoal.visualization._data import StudyLike, objective_label, snapshot, text
 from shoal.visualization._figure import empty_figure, is_log, objective_index
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def plot_zoom_rounds(study: StudyLike, *, objective: int | None = None,
     rounds = sorted({int(t.system_attrs["zoom_round"]) for t in zoomed})
     label = objective_label(snap, index)
     fig = make_subplots(rows=1 + len(names), cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=[label, *(f"box of {n}" for n in names)])
+                        subplot_titles=[label, *(f"box of {text(n)}" for n in names)])
     done = [t for t in zoomed if t.state is TrialState.COMPLETE and t.values is not None
             and np.isfinite(t.values[index])]
     sign = snap.directions[index].sign
@@ -80,8 +80,8 @@ def plot_zoom_rounds(study: StudyLike, *, objective: int | None = None,
         lows = [spans[r][0] for r in kept]
         highs = [spans[r][1] for r in kept]
         fig.add_trace(go.Bar(x=kept, base=lows, y=[h - lo for lo, h in zip(lows, highs, strict=True)],
-                             name=name, customdata=highs,
-                             hovertemplate="round %{x}<br>%{base} to %{customdata}<extra>" + name
+                             name=text(name), customdata=highs,
+                             hovertemplate="round %{x}<br>%{base} to %{customdata}<extra>" + text(name)
                                            + "</extra>"), row=row, col=1)
         if name in logs:
             fig.update_yaxes(type="log", row=row, col=1)
