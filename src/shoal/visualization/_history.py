@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shoal._validate import config_error, integer
 from shoal.trial import TrialState
 from shoal.visualization._data import StudyLike, objective_label, snapshot
+from shoal.visualization._figure import empty_figure, objective_index
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -16,15 +17,18 @@ if TYPE_CHECKING:
 __all__ = ["plot_optimization_history"]
 
 
-def plot_optimization_history(study: StudyLike, *, objective: int | None = None) -> go.Figure:
+def plot_optimization_history(study: StudyLike, *, objective: int | None = None,
+                              params: Sequence[str] | None = None) -> go.Figure:
     """Each completed trial's value by trial number, and the best value so far as a line.
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
         objective: Which objective to draw (0, 1, ...); required when the study has several.
+        params: Accepted so every figure of the registry takes the same keywords; unused.
 
     Returns:
-        A Plotly figure with two traces: "trials" (markers) and "best so far" (a step line).
+        A Plotly figure with two traces: "trials" (markers) and "best so far" (a step line);
+        before a trial completed, an empty one with an annotation.
 
     Raises:
         ConfigError: `objective` is missing for several objectives, or out of range.
@@ -32,13 +36,10 @@ def plot_optimization_history(study: StudyLike, *, objective: int | None = None)
     import plotly.graph_objects as go
 
     snap = snapshot(study)
-    k = len(snap.directions)
-    if objective is None and k > 1:
-        raise config_error("objective", "plot_optimization_history", f"an index in [0, {k - 1}] for a study "
-                           f"with {k} objectives", objective, hint="Pass objective=0 (then 1, ...).")
-    index = integer(0 if objective is None else objective, what="objective",
-                    owner="plot_optimization_history", low=0, high=k - 1)
+    index = objective_index(snap, objective, owner="plot_optimization_history")
     done = [t for t in snap.trials if t.state is TrialState.COMPLETE and t.values is not None]
+    if not done:
+        return empty_figure("Optimisation history")
     numbers = np.array([t.number for t in done], dtype=float)
     values = np.array([t.values[index] for t in done if t.values is not None], dtype=float)
     sign = snap.directions[index].sign
