@@ -1,0 +1,113 @@
+"""Who may talk to the dashboard, and the security headers of every response.
+
+Without a token (a loopback server) only requests whose Host header names the loopback interface
+are served: a web page elsewhere cannot reach the dashboard by pointing its own domain name at
+127.0.0.1 (DNS rebinding). With a token (a server reachable from other machines) every request must
+carry it: `?token=` on the first page load, after which a cookie (HttpOnly, SameSite=Strict) carries
+it, or an `Authorization: Bearer` header for programs. Tokens are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.datastructures import URL, Headers, MutableHeaders, QueryParams
+from starlette.requests import cookie_parser
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["LOOPBACK_HOSTS", "SECURITY_HEADERS", "Guard", "error_response"]
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+# Plotly draws with inline styles, so style-src allows them; scripts come from this server only.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def error_response(message: str, status: int) -> Response:
+    """`{"error": message}` with `status`."""
+    return Response(json.dumps({"error": message}), status_code=status, media_type="application/json")
+
+
+def _host_name(host: str) -> str:
+    if host.startswith("["):  # [::1]:8080
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Guard:
+    """ASGI middleware: the token or loopback-Host check, then the security headers.
+
+    Args:
+        app: The app to guard.
+        token: The token every request must carry, or None for a loopback-only server.
+    """
+
+    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    def _cookie_name(self, scope: Scope) -> str:
+        server = scope.get("server")
+        return f"shoal_token_{server[1]}" if server and server[1] is not None else "shoal_token"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+            await send(message)
+
+        refused = self._refusal(scope)
+        if refused is not None:
+            await refused(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        headers = Headers(scope=scope)
+        if self.token is None:
+            host = _host_name(headers.get("host", ""))
+            if host.lower() in LOOPBACK_HOSTS:
+                return None
+            return error_response(
+                f"Host of a dashboard request must be a loopback name (127.0.0.1, localhost, [::1]) on "
+                f"a server started without --allow-remote. Got {host!r}. Open http://127.0.0.1:PORT/, "
+                "or restart with --host and --allow-remote to serve other machines.", 400)
+        cookie_name = self._cookie_name(scope)
+        query = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+        authorization = headers.get("authorization", "")
+        candidates = [query.get("token"), cookie_parser(headers.get("cookie", "")).get(cookie_name)]
+        if authorization.lower().startswith("bearer "):
+            candidates.append(authorization[7:].strip())
+        expected = self.token.encode()
+        if not any(c and hmac.compare_digest(c.encode(), expected) for c in candidates):
+            return error_response(
+                "token of a dashboard request must be the one 'shoal dashboard' printed. Got "
+                f"{'a wrong one' if any(candidates) else 'none'}. Open the printed URL (it ends in "
+                "?token=...) or send the header 'Authorization: Bearer TOKEN'.", 401)
+        given = query.get("token")
+        path = scope.get("path", "")
+        if given and scope.get("method") == "GET" and not path.startswith(("/api/", "/static/")):
+            # a page opened with ?token=: keep it in a cookie and take it out of the address bar
+            kept = [(k, v) for k, v in query.multi_items() if k != "token"]
+            target = URL(scope=scope).replace(query=str(QueryParams(kept)))
+            redirect = RedirectResponse(target.path + (f"?{target.query}" if target.query else ""), 303)
+            redirect.set_cookie(cookie_name, self.token, httponly=True, samesite="strict", path="/")
+            return redirect
+        return None
