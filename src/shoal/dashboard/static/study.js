@@ -29,7 +29,9 @@ async function drawFigure(kind) {
   try {
     const body = await api(`${apiPath(name)}/figures/${encodeURIComponent(kind)}${figureQuery(kind)}`);
     box.message.textContent = "";
-    await draw(box.plot, body.figure);
+    const layout = {...(body.figure.layout || {})};
+    delete layout.title;  // the box's heading names the figure
+    await draw(box.plot, {data: body.figure.data, layout});
   } catch (err) {
     box.message.textContent = err.message;
   }
