@@ -17,8 +17,8 @@ from urllib.parse import quote
 from urllib.request import urlopen
 
 import pytest
-from conftest import HOSTILE, LiveServer, add_trial, quadratic_study, start_server
 
+from conftest import HOSTILE, LiveServer, add_trial, quadratic_study, start_server
 from shoal.storage import Storage, open_reader, open_storage
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,7 +31,8 @@ N = 30  # trials of the study "quad": trial 3 FAILED, the others COMPLETE with v
 def _needs_browser() -> None:
     missing = None
     if not CHROMIUM.exists():
-        missing = f"Chromium is not installed at {CHROMIUM}; `make unit` installs it (scripts/ensure-chromium.sh)"
+        missing = (f"Chromium is not installed at {CHROMIUM}; `make unit` installs it "
+                   "(scripts/ensure-chromium.sh)")
     else:
         try:
             import playwright.sync_api  # noqa: F401
@@ -102,7 +103,8 @@ def _api(live: LiveServer, path: str) -> Any:
 
 
 def _rows(page: Any) -> list[int]:
-    return [int(n) for n in page.eval_on_selector_all("#trials-table tbody tr", "rows => rows.map(r => r.dataset.number)")]
+    numbers = page.eval_on_selector_all("#trials-table tbody tr", "rows => rows.map(r => r.dataset.number)")
+    return [int(n) for n in numbers]
 
 
 def _traces(page: Any, element_id: str) -> int:
@@ -111,7 +113,8 @@ def _traces(page: Any, element_id: str) -> int:
 
 def test_studies_page_lists_every_study_as_text(open_page: Callable[[str], Any]) -> None:
     page = open_page("/")
-    names = page.eval_on_selector_all("#studies tbody tr td:first-child", "cells => cells.map(c => c.textContent)")
+    names = page.eval_on_selector_all("#studies tbody tr td:first-child",
+                                      "cells => cells.map(c => c.textContent)")
     assert names == [HOSTILE, "quad"]
     assert page.evaluate("window.__xss") is None
     assert page.eval_on_selector_all("img", "nodes => nodes.length") == 0

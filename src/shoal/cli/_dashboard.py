@@ -18,9 +18,19 @@ def add_command(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --host; every request then needs the printed token")
-    p.add_argument("--poll", type=float, default=2.0, metavar="S",
+    p.add_argument("--poll", type=_poll, default=2.0, metavar="S",
                    help="how often pages look for new trials, in seconds (default 2)")
     p.set_defaults(run=cmd_dashboard)
+
+
+def _poll(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0.05:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0.05. Got {text!r}")
+    return value
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

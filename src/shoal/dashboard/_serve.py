@@ -51,7 +51,7 @@ def dashboard_url(host: str, port: int, token: str | None) -> str:
 
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080, allow_remote: bool = False,
           poll_s: float = 2.0, announce: Callable[[str], None] | None = None) -> None:
-    """Serve the dashboard of the studies at storage `url` until Ctrl-C.
+    """Serve the dashboard of the studies at storage `url` until Ctrl-C (then return normally).
 
     Args:
         url: A storage URL; it is opened read-only (`open_reader`) and never created or changed.
@@ -87,6 +87,8 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080, allow_remote: 
                                                timeout_graceful_shutdown=2))
         try:
             server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn shuts down gracefully, then raises Ctrl-C again: done
+            pass
         finally:
             sock.close()
     finally:
