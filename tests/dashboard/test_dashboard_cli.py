@@ -13,8 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import quadratic_study
 
+from conftest import quadratic_study
 from shoal.cli import main
 from shoal.storage import Storage
 
@@ -51,9 +51,9 @@ def test_remote_dashboard_prints_a_token_requires_it_and_stops_on_ctrl_c(url: st
     quadratic_study(storage, "quad", 2)
     code = "import sys; from shoal.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen([sys.executable, "-c", code, "dashboard", "--storage", url, "--host", "0.0.0.0",
-                                "--port", "0", "--allow-remote"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    argv = [sys.executable, "-c", code, "dashboard", "--storage", url, "--host", "0.0.0.0", "--port", "0",
+            "--allow-remote"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
