@@ -6,9 +6,12 @@ import ipaddress
 import secrets
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 from shoal._validate import config_error, integer
+from shoal.dashboard._state import Catalog
+from shoal.exceptions import ShoalError
 from shoal.storage import open_reader
 
 __all__ = ["bind", "dashboard_url", "is_loopback", "serve"]
@@ -49,6 +52,15 @@ def dashboard_url(host: str, port: int, token: str | None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
+def _preload(catalog: Catalog) -> None:
+    """Read every study once while the server starts, so the first page does not wait for it."""
+    try:
+        for name in catalog.names():
+            catalog.study(name)
+    except ShoalError:  # a study deleted meanwhile, a database gone: the pages will say so
+        pass
+
+
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080, allow_remote: bool = False,
           poll_s: float = 2.0, announce: Callable[[str], None] | None = None) -> None:
     """Serve the dashboard of the studies at storage `url` until Ctrl-C (then return normally).
@@ -79,6 +91,7 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080, allow_remote: 
     try:
         token = secrets.token_urlsafe(32) if remote else None
         app = create_app(reader, token=token, poll_s=poll_s)
+        threading.Thread(target=_preload, args=(app.state.catalog,), daemon=True).start()
         sock = bind(host, port)
         actual = sock.getsockname()[1]
         line = f"shoal dashboard: {dashboard_url(host, actual, token)}  (Ctrl-C to stop)"

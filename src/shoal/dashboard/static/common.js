@@ -111,8 +111,22 @@ export function keyValueTable(rows) {
 }
 
 const PLOT_CONFIG = {responsive: true, displaylogo: false};
+let plotly = null;
+
+// Plotly.js (4.8 MB) is loaded by the page's script, not the HTML, so the API requests start at
+// once and run while the browser compiles it.
+export function loadPlotly() {
+  plotly = plotly || new Promise((resolve, reject) => {
+    const script = el("script", {src: "/static/plotly.min.js"});
+    script.addEventListener("load", () => resolve(window.Plotly));
+    script.addEventListener("error", () => reject(new Error("could not load /static/plotly.min.js")));
+    document.head.append(script);
+  });
+  return plotly;
+}
 
 // Draw (or redraw in place) a Plotly figure from the API's {"figure": {...}} payload.
-export function draw(node, figure) {
-  return window.Plotly.react(node, figure.data || [], figure.layout || {}, PLOT_CONFIG);
+export async function draw(node, figure) {
+  const Plotly = await loadPlotly();
+  return Plotly.react(node, figure.data || [], figure.layout || {}, PLOT_CONFIG);
 }

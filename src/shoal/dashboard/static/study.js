@@ -2,7 +2,8 @@
 // The page polls /api/studies/NAME; when the version moved it fetches only the changed trials
 // (trials?since=) and redraws the figures in place (Plotly.react).
 import {TrialsTable} from "/static/table.js";
-import {api, apiPath, clear, crumbs, draw, el, errorBox, every, fmt, markReady, when} from "/static/common.js";
+import {api, apiPath, clear, crumbs, draw, el, errorBox, every, fmt, loadPlotly, markReady, when}
+  from "/static/common.js";
 
 const main = document.getElementById("main");
 const name = decodeURIComponent(location.pathname.slice("/studies/".length));
@@ -102,10 +103,15 @@ async function refresh() {
 }
 
 async function start() {
+  // every request starts now, in parallel with Plotly.js loading
+  const first = api(apiPath(name));
+  const trials = api(`${apiPath(name)}/trials?since=0`);
+  trials.catch(() => null);  // a missing study is reported once, by the summary's request
+  loadPlotly().catch(() => null);
   crumbs({href: "/", text: "studies"}, name);
   document.title = `${name} · shoal dashboard`;
   try {
-    summary = await api(apiPath(name));
+    summary = await first;
   } catch (err) {
     clear(main, el("h1", {text: name}), errorBox(err.message));
     markReady();
@@ -115,9 +121,14 @@ async function start() {
   table = new TrialsTable(name, summary.directions.length);
   clear(main, el("h1", {text: name}), summaryBlock(), controls(), grid, table.root);
   for (const kind of summary.figures) addBox(kind, grid);
-  const [page] = await Promise.all([api(`${apiPath(name)}/trials?since=0`), redraw()]);
+  const drawn = redraw();
+  try {
+    table.update((await trials).trials);
+  } catch (err) {
+    table.root.append(errorBox(err.message));
+  }
+  await drawn;
   version = summary.version;  // the figures are at least this new; trials written since come again
-  table.update(page.trials);
   markReady();
   every(summary.poll_s, refresh);
 }

@@ -1,6 +1,6 @@
 // A trial page: parameters, values, curves, attributes, failure, lineage, checkpoints; live.
 import {api, apiPath, bytes, clear, crumbs, draw, duration, el, errorBox, every, fmt, keyValueTable,
-  markReady, studyHref, trialHref, when} from "/static/common.js";
+  loadPlotly, markReady, studyHref, trialHref, when} from "/static/common.js";
 
 const main = document.getElementById("main");
 const match = location.pathname.match(/^\/studies\/(.+)\/trials\/(\d+)$/);
@@ -76,6 +76,7 @@ async function load(plot, message) {
 }
 
 async function start() {
+  loadPlotly().catch(() => null);  // compiled while the trial is fetched
   crumbs({href: "/", text: "studies"}, {href: studyHref(name), text: name}, `trial ${number}`);
   document.title = `trial ${number} · ${name} · shoal dashboard`;
   const plot = el("div", {class: "plot", id: "fig-trial"});
