@@ -14,6 +14,7 @@ import pytest
 
 from shoal.dashboard import create_app
 from shoal.dashboard._serve import bind
+from shoal.space import Categorical, Float, Int, Param
 from shoal.storage import Storage, StorageReader, open_reader, open_storage
 from shoal.trial import Direction, FrozenTrial, TrialState
 
@@ -28,9 +29,11 @@ def add_trial(storage: Storage, study_id: int, *, params: Mapping[str, Any],
               values: Sequence[float] | None = None, state: TrialState = TrialState.COMPLETE,
               intermediate: Mapping[int, float] | None = None, user_attrs: Mapping[str, Any] | None = None,
               system_attrs: Mapping[str, Any] | None = None, parent: int | None = None,
-              lineage: Sequence[Mapping[str, Any]] = ()) -> FrozenTrial:
+              lineage: Sequence[Mapping[str, Any]] = (),
+              distributions: Mapping[str, Param] | None = None) -> FrozenTrial:
     """Write one trial as a worker would: create it RUNNING, report, finish (unless RUNNING)."""
-    trial = storage.create_trial(study_id, params=params, parent=parent, lineage=lineage, worker="test")
+    trial = storage.create_trial(study_id, params=params, distributions=distributions, parent=parent,
+                                 lineage=lineage, worker="test")
     if intermediate or user_attrs:
         storage.update_trial(trial.trial_id, intermediate=intermediate, user_attrs=user_attrs)
     if state is not TrialState.RUNNING:
@@ -43,17 +46,20 @@ def quadratic_study(storage: Storage, name: str, n: int, *, objective_names: Seq
     """A study of `n` trials of (x - 1)^2 with three parameters, 5 reports each, trial 3 FAILED with
     a traceback and trial 4 forked from trial 2. Returns the study id."""
     system = {"objective_names": list(objective_names)} if objective_names else None
+    space = {"x": Float(-2.0, 2.0), "units": Int(16, 64, step=16), "act": Categorical([param_value, "tanh"])}
     study_id = storage.create_study(name, [Direction.MINIMIZE], system_attrs=system).study_id
     for i in range(n):
         x = -2.0 + 4.0 * i / max(n - 1, 1)
         params = {"x": x, "units": 16 * (1 + i % 4), "act": param_value if i % 2 else "tanh"}
         curve = {s: (x - 1) ** 2 + 1.0 / (s + 1) for s in range(5)}
         if i == 3:
-            add_trial(storage, study_id, params=params, state=TrialState.FAILED, intermediate=curve,
+            add_trial(storage, study_id, params=params, distributions=space, state=TrialState.FAILED,
+                      intermediate=curve,
                       system_attrs={"fail_reason": "diverged", "traceback": "Traceback: boom\n<b>x</b>"})
             continue
         fork = [{"event": "forked", "parent": 2, "step": 2, "changed": {"x": [0.0, x]}, "at": 1.0}]
-        add_trial(storage, study_id, params=params, values=[(x - 1) ** 2], intermediate=curve,
+        add_trial(storage, study_id, params=params, distributions=space, values=[(x - 1) ** 2],
+                  intermediate=curve,
                   user_attrs={"note": user_attr}, parent=2 if i == 4 else None,
                   lineage=fork if i == 4 else ())
     return study_id

@@ -24,6 +24,7 @@ from shoal.dashboard._serve import is_loopback
 from shoal.dashboard._state import Catalog
 from shoal.exceptions import ConfigError, StorageError
 from shoal.storage import Storage, StorageReader, TrialsPage, open_reader, study_folder
+from shoal.visualization import StudySnapshot
 
 
 def _values(array: Any) -> list[float]:
@@ -31,6 +32,16 @@ def _values(array: Any) -> list[float]:
     if isinstance(array, dict):
         return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
     return list(array)
+
+
+def _expected_kinds(storage: Storage, name: str) -> list[str]:
+    """`applicable_figures` of the study where shoal.visualization has it, else every registered kind."""
+    record = storage.get_study(name)
+    snap = StudySnapshot(name, record.directions, storage.get_trials(record.study_id).trials)
+    applicable = getattr(visualization, "applicable_figures", None)
+    kinds = applicable(snap) if applicable is not None else list(visualization.FIGURES)
+    assert "history" in kinds
+    return list(kinds)
 
 
 def test_studies_list_counts_states_and_best(client: TestClient, storage: Storage) -> None:
@@ -43,16 +54,16 @@ def test_studies_list_counts_states_and_best(client: TestClient, storage: Storag
     assert quad["states"]["FAILED"] == 1
     xs = [-2.0 + 4.0 * i / 11 for i in range(12) if i != 3]
     assert quad["best"] == [pytest.approx(min((x - 1) ** 2 for x in xs))]
-    assert quad["figures"] == ["history"]
+    assert quad["figures"] == _expected_kinds(storage, "quad")
 
 
-def test_study_summary_names_version_figures_and_params(client: TestClient) -> None:
+def test_study_summary_names_version_figures_and_params(client: TestClient, storage: Storage) -> None:
     body = client.get("/api/studies/quad").json()
     assert body["name"] == "quad"
     assert body["directions"] == ["minimize"]
     assert body["version"] > 0
     assert body["params"] == ["x", "units", "act"]
-    assert body["figures"] == list(visualization.FIGURES)  # this branch has no applicable_figures
+    assert body["figures"] == _expected_kinds(storage, "quad")
 
 
 class CountingReader:
@@ -145,7 +156,18 @@ def test_trial_json_has_curves_lineage_failure_and_checkpoints(client: TestClien
     assert failed["fail_reason"] == "diverged"
     assert failed["traceback"] == "Traceback: boom\n<b>x</b>"
     figure = client.get("/api/studies/quad/trials/4/figure").json()["figure"]
-    assert [trace["name"] for trace in figure["data"]] == ["value"]
+    assert figure["data"][0]["name"] == "value"  # plot_trial_curves may add the parent's part
+
+
+def test_trial_curves_without_plot_trial_curves_draw_value_and_named_curves() -> None:
+    from shoal.dashboard._figures import _trial_curves
+    from shoal.trial import Direction, FrozenTrial, TrialState
+
+    trial = FrozenTrial(number=0, trial_id=1, state=TrialState.COMPLETE, intermediate={1: 0.5, 0: 0.9},
+                        system_attrs={"curves": {"train_loss": {"0": 1.0, "1": 0.7}, "lr": {}}})
+    figure = _trial_curves(StudySnapshot("s", (Direction.MINIMIZE,), [trial]), 0)
+    assert [(t.name, list(t.x), list(t.y)) for t in figure.data] == [
+        ("value", [0, 1], [0.9, 0.5]), ("train_loss", [0, 1], [1.0, 0.7])]
 
 
 def test_unknown_study_and_trial_are_404_with_a_hint(client: TestClient) -> None:

@@ -31,7 +31,8 @@ async function drawFigure(kind) {
     const body = await api(`${apiPath(name)}/figures/${encodeURIComponent(kind)}${figureQuery(kind)}`);
     box.message.textContent = "";
     const layout = {...(body.figure.layout || {})};
-    delete layout.title;  // the box's heading names the figure
+    delete layout.title;  // the box's heading names the figure: give its room back to the plot
+    layout.margin = {...(layout.margin || {}), t: Math.min((layout.margin || {}).t ?? 100, 40)};
     await draw(box.plot, {data: body.figure.data, layout});
   } catch (err) {
     box.message.textContent = err.message;
