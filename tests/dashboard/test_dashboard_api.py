@@ -348,3 +348,19 @@ def test_a_remote_host_needs_allow_remote(url: str, reader: StorageReader) -> No
     assert [h for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "0.0.0.0", "10.0.0.1",
                         "example.org") if is_loopback(h)] == ["127.0.0.1", "127.0.0.2", "::1", "[::1]",
                                                                "localhost"]
+
+
+def test_preload_reads_every_study_and_builds_its_figures(reader: StorageReader) -> None:
+    from shoal.dashboard._serve import _preload
+
+    catalog = Catalog(reader, min_interval=60.0)
+    _preload(catalog)
+    state = catalog.study("quad")
+    built = sorted(key[0] for key in state.figures)
+    assert built == sorted(_expected_kinds_of(state))
+    assert all(figure.version == state.version for figure in state.figures.values())
+
+
+def _expected_kinds_of(state: Any) -> list[str]:
+    applicable = getattr(visualization, "applicable_figures", None)
+    return list(applicable(state.current())) if applicable is not None else list(visualization.FIGURES)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from shoal._validate import config_error, integer
+from shoal.dashboard._figures import figure_kinds, figure_payload
 from shoal.dashboard._state import Catalog
 from shoal.exceptions import ShoalError
 from shoal.storage import open_reader
@@ -53,12 +54,19 @@ def dashboard_url(host: str, port: int, token: str | None) -> str:
 
 
 def _preload(catalog: Catalog) -> None:
-    """Read every study once while the server starts, so the first page does not wait for it."""
+    """Read every study and build its figures once while the server starts, so the first page
+    waits for neither storage nor the first import of a plotting library."""
     try:
-        for name in catalog.names():
-            catalog.study(name)
-    except ShoalError:  # a study deleted meanwhile, a database gone: the pages will say so
-        pass
+        names = catalog.names()
+    except ShoalError:  # a database gone: the pages will say so
+        return
+    for name in names:
+        try:
+            state = catalog.study(name)
+            for kind in figure_kinds(state.current()):
+                figure_payload(state, kind, objective=None, params=None)
+        except Exception:  # a figure that fails here fails again, visibly, on its page
+            continue
 
 
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080, allow_remote: bool = False,
