@@ -364,3 +364,21 @@ def test_preload_reads_every_study_and_builds_its_figures(reader: StorageReader)
 def _expected_kinds_of(state: Any) -> list[str]:
     applicable = getattr(visualization, "applicable_figures", None)
     return list(applicable(state.current())) if applicable is not None else list(visualization.FIGURES)
+
+
+def test_several_objectives_draw_objective_0_unless_asked(storage: Storage, url: str) -> None:
+    from shoal.trial import Direction
+
+    two = storage.create_study("two", [Direction.MINIMIZE, Direction.MAXIMIZE]).study_id
+    for i in range(3):
+        add_trial(storage, two, params={"x": float(i)}, values=[float(i), 10.0 * i + 1])
+    reader = open_reader(url)
+    try:
+        client = TestClient(create_app(reader), base_url="http://127.0.0.1")
+        first = client.get("/api/studies/two/figures/history").json()["figure"]["data"][0]
+        second = client.get("/api/studies/two/figures/history?objective=1").json()["figure"]["data"][0]
+        assert _values(first["y"]) == [0.0, 1.0, 2.0]
+        assert _values(second["y"]) == [1.0, 11.0, 21.0]
+        assert client.get("/api/studies/two").json()["directions"] == ["minimize", "maximize"]
+    finally:
+        reader.close()

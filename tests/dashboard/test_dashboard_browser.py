@@ -19,7 +19,9 @@ from urllib.request import urlopen
 import pytest
 
 from conftest import HOSTILE, LiveServer, add_trial, quadratic_study, start_server
+from shoal.space import Float
 from shoal.storage import Storage, open_reader, open_storage
+from shoal.trial import Direction
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -56,6 +58,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Storage, L
     storage = open_storage(url)
     quadratic_study(storage, "quad", N)
     quadratic_study(storage, HOSTILE, 4, objective_names=[HOSTILE], param_value=HOSTILE, user_attr=HOSTILE)
+    two = storage.create_study("two", [Direction.MINIMIZE, Direction.MAXIMIZE]).study_id
+    for i in range(4):
+        add_trial(storage, two, params={"x": float(i)}, values=[float(i), 10.0 * i + 1],
+                  distributions={"x": Float(0.0, 3.0)})
     reader = open_reader(url)
     live = start_server(reader, poll_s=0.25)
     yield storage, live
@@ -111,13 +117,25 @@ def _traces(page: Any, element_id: str) -> int:
     return int(page.evaluate(f"document.getElementById({element_id!r}).data.length"))
 
 
-def test_studies_page_lists_every_study_as_text(open_page: Callable[[str], Any]) -> None:
+def test_studies_page_lists_every_study_as_text_and_new_ones_appear(
+        open_page: Callable[[str], Any], world: tuple[Storage, LiveServer]) -> None:
     page = open_page("/")
     names = page.eval_on_selector_all("#studies tbody tr td:first-child",
                                       "cells => cells.map(c => c.textContent)")
-    assert names == [HOSTILE, "quad"]
+    assert names == [HOSTILE, "quad", "two"]
     assert page.evaluate("window.__xss") is None
     assert page.eval_on_selector_all("img", "nodes => nodes.length") == 0
+    world[0].create_study("arrived", [Direction.MINIMIZE])
+    page.wait_for_selector("#studies tr[data-study='arrived']", timeout=10_000)
+
+
+def test_objective_picker_redraws_the_figures(open_page: Callable[[str], Any]) -> None:
+    page = open_page("/studies/two")
+    history = "document.getElementById('fig-history')._fullData[0].y"
+    assert list(page.evaluate(f"Array.from({history})")) == [0.0, 1.0, 2.0, 3.0]
+    page.select_option("#objective", "1")
+    page.wait_for_function(f"() => {history}[3] === 31", timeout=10_000)
+    assert list(page.evaluate(f"Array.from({history})")) == [1.0, 11.0, 21.0, 31.0]
 
 
 def test_study_page_draws_every_figure_with_its_traces(open_page: Callable[[str], Any],
