@@ -98,6 +98,7 @@ class LiveServer:
     base: str
     server: Any
     thread: threading.Thread
+    reader_url: str
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -116,4 +117,4 @@ def start_server(reader: StorageReader, *, token: str | None = None, poll_s: flo
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server.started, "uvicorn did not start within 10 s"
-    return LiveServer(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread)
+    return LiveServer(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, reader.url)

@@ -200,14 +200,16 @@ def test_a_token_is_required_when_set(reader: StorageReader) -> None:
     assert client.get("/static/common.js").status_code == 401
     assert client.get("/api/studies", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     first = client.get("/studies/quad?token=s3cret", follow_redirects=False)
-    assert first.status_code == 303
-    assert first.headers["location"] == "/studies/quad"
+    assert first.status_code == 200  # served, not redirected: the page strips the token itself
+    assert first.headers["content-security-policy"] == CSP
     cookie = first.headers["set-cookie"]
+    assert cookie.startswith("shoal_token_9000=s3cret;")
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
-    assert "s3cret" in cookie
-    client.cookies.set("shoal_token_9000", "s3cret")
-    assert client.get("/api/studies/quad").status_code == 200
+    assert "set-cookie" not in client.get("/api/studies?token=s3cret").headers  # pages only
+    assert client.get("/api/studies/quad").status_code == 200  # the client kept the cookie
+    client.cookies.clear()
+    assert client.get("/api/studies/quad").status_code == 401
 
 
 def test_without_a_token_only_loopback_hosts_are_served(reader: StorageReader) -> None:

@@ -210,3 +210,20 @@ def test_hostile_strings_never_run_and_show_as_text(open_page: Callable[[str], A
         assert page.evaluate("window.__xss") is None
         assert page.eval_on_selector_all("img", "nodes => nodes.length") == 0
     assert HOSTILE in study.inner_text("#trials-table")
+
+
+def test_a_token_in_the_url_becomes_a_cookie(world: tuple[Storage, LiveServer], context: Any) -> None:
+    reader = open_reader(world[1].reader_url)
+    live = start_server(reader, token="t0ken", poll_s=0.25)
+    try:
+        page = context.new_page()
+        assert page.goto(live.base + "/api/studies").status == 401
+        page.goto(live.base + "/?token=t0ken")
+        page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+        assert "quad" in page.inner_text("#studies")  # the API answered: the cookie carried the token
+        assert page.url == live.base + "/"
+        page.close()
+    finally:
+        live.stop()
+        reader.close()
+

@@ -4,7 +4,7 @@ Without a token (a loopback server) only requests whose Host header names the lo
 are served: a web page elsewhere cannot reach the dashboard by pointing its own domain name at
 127.0.0.1 (DNS rebinding). With a token (a server reachable from other machines) every request must
 carry it: `?token=` on the first page load, after which a cookie (HttpOnly, SameSite=Strict) carries
-it, or an `Authorization: Bearer` header for programs. Tokens are compared in constant time.
+it and the page takes it out of the address bar, or an `Authorization: Bearer` header for programs. Tokens are compared in constant time.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import hmac
 import json
 
-from starlette.datastructures import URL, Headers, MutableHeaders, QueryParams
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.requests import cookie_parser
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["LOOPBACK_HOSTS", "SECURITY_HEADERS", "Guard", "error_response"]
@@ -68,18 +68,37 @@ class Guard:
             await self.app(scope, receive, send)
             return
 
+        refused = self._refusal(scope)
+        cookie = self._cookie_to_set(scope) if refused is None else None
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for key, value in SECURITY_HEADERS.items():
                     headers.setdefault(key, value)
+                if cookie is not None:
+                    headers.append("set-cookie", cookie)
             await send(message)
 
-        refused = self._refusal(scope)
         if refused is not None:
             await refused(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+    def _cookie_to_set(self, scope: Scope) -> str | None:
+        """For a page opened with a valid `?token=`: the cookie that carries it from then on (the
+        page's script then takes the token out of the address bar). The page is served, not
+        redirected: a SameSite=Strict cookie would not follow a redirect from another site's link."""
+        if self.token is None or scope.get("method") != "GET":
+            return None
+        if scope.get("path", "").startswith(("/api/", "/static/")):
+            return None
+        query = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+        if query.get("token") is None:
+            return None
+        response = Response()
+        response.set_cookie(self._cookie_name(scope), self.token, httponly=True, samesite="strict", path="/")
+        return response.headers["set-cookie"]
 
     def _refusal(self, scope: Scope) -> Response | None:
         headers = Headers(scope=scope)
@@ -103,13 +122,4 @@ class Guard:
                 "token of a dashboard request must be the one 'shoal dashboard' printed. Got "
                 f"{'a wrong one' if any(candidates) else 'none'}. Open the printed URL (it ends in "
                 "?token=...) or send the header 'Authorization: Bearer TOKEN'.", 401)
-        given = query.get("token")
-        path = scope.get("path", "")
-        if given and scope.get("method") == "GET" and not path.startswith(("/api/", "/static/")):
-            # a page opened with ?token=: keep it in a cookie and take it out of the address bar
-            kept = [(k, v) for k, v in query.multi_items() if k != "token"]
-            target = URL(scope=scope).replace(query=str(QueryParams(kept)))
-            redirect = RedirectResponse(target.path + (f"?{target.query}" if target.query else ""), 303)
-            redirect.set_cookie(cookie_name, self.token, httponly=True, samesite="strict", path="/")
-            return redirect
         return None

@@ -1,6 +1,15 @@
 // Helpers shared by the dashboard's pages. Every user string reaches the page through
 // textContent (el() below), never through innerHTML: a hostile name shows as text.
 
+// A page opened with ?token= has its token in a cookie now: take it out of the address bar (and
+// so out of the history and of anything copied from it).
+if (new URLSearchParams(location.search).has("token")) {
+  const query = new URLSearchParams(location.search);
+  query.delete("token");
+  const rest = query.toString();
+  history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+}
+
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
