@@ -4,7 +4,8 @@ Without a token (a loopback server) only requests whose Host header names the lo
 are served: a web page elsewhere cannot reach the dashboard by pointing its own domain name at
 127.0.0.1 (DNS rebinding). With a token (a server reachable from other machines) every request must
 carry it: `?token=` on the first page load, after which a cookie (HttpOnly, SameSite=Strict) carries
-it and the page takes it out of the address bar, or an `Authorization: Bearer` header for programs. Tokens are compared in constant time.
+it and the page takes it out of the address bar, or an `Authorization: Bearer` header for programs.
+Tokens are compared in constant time.
 """
 
 from __future__ import annotations
