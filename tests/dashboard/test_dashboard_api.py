@@ -214,8 +214,10 @@ def test_a_token_is_required_when_set(reader: StorageReader) -> None:
 
 def test_without_a_token_only_loopback_hosts_are_served(reader: StorageReader) -> None:
     app = create_app(reader)
-    for base in ("http://127.0.0.1:8080", "http://localhost", "http://[::1]:8080"):
+    for base in ("http://127.0.0.1:8080", "http://localhost", "http://[::1]:8080", "http://127.0.0.2:80"):
         assert TestClient(app, base_url=base).get("/api/studies").status_code == 200, base
+    for base in ("http://10.0.0.1:8080", "http://127.0.0.1.example.com"):
+        assert TestClient(app, base_url=base).get("/api/studies").status_code == 400, base
     refused = TestClient(app, base_url="http://rebound.example.com:8080").get("/api/studies")
     assert refused.status_code == 400
     assert "--allow-remote" in refused.json()["error"]

@@ -11,6 +11,7 @@ Tokens are compared in constant time.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
@@ -40,6 +41,15 @@ SECURITY_HEADERS = {
 def error_response(message: str, status: int) -> Response:
     """`{"error": message}` with `status`."""
     return Response(json.dumps({"error": message}), status_code=status, media_type="application/json")
+
+
+def _is_loopback_name(host: str) -> bool:
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback  # 127.0.0.2 is this machine too
+    except ValueError:
+        return False
 
 
 def _host_name(host: str) -> str:
@@ -105,7 +115,7 @@ class Guard:
         headers = Headers(scope=scope)
         if self.token is None:
             host = _host_name(headers.get("host", ""))
-            if host.lower() in LOOPBACK_HOSTS:
+            if _is_loopback_name(host):
                 return None
             return error_response(
                 f"Host of a dashboard request must be a loopback name (127.0.0.1, localhost, [::1]) on "
