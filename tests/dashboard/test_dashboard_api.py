@@ -386,3 +386,19 @@ def test_several_objectives_draw_objective_0_unless_asked(storage: Storage, url:
         assert client.get("/api/studies/two").json()["directions"] == ["minimize", "maximize"]
     finally:
         reader.close()
+
+
+def test_a_failing_figure_is_a_json_error(reader: StorageReader, monkeypatch: pytest.MonkeyPatch,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    def broken(study: Any) -> Any:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(visualization.FIGURES, "broken", broken)
+    client = TestClient(create_app(reader), base_url="http://127.0.0.1", raise_server_exceptions=False)
+    response = client.get("/api/studies/quad/figures/broken")
+    assert response.status_code == 500
+    assert response.json()["error"].startswith(
+        "/api/studies/quad/figures/broken failed: ZeroDivisionError: division by zero.")
+    assert response.headers["content-security-policy"] == CSP
+    assert "ZeroDivisionError" in caplog.text  # the traceback is logged for the report
+

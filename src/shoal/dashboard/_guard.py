@@ -1,4 +1,4 @@
-"""Who may talk to the dashboard, and the security headers of every response.
+"""Who may talk to the dashboard, the security headers of every response, and errors as JSON.
 
 Without a token (a loopback server) only requests whose Host header names the loopback interface
 are served: a web page elsewhere cannot reach the dashboard by pointing its own domain name at
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import json
 
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["LOOPBACK_HOSTS", "SECURITY_HEADERS", "Guard", "error_response"]
 
+log = logging.getLogger("shoal.dashboard")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 # Scripts come from this server only, never inline. Plotly draws with inline styles, and its WebGL
 # traces (Scattergl, used at 10,000 trials) compile their draw calls with `new Function` (regl), which
@@ -59,7 +61,8 @@ def _host_name(host: str) -> str:
 
 
 class Guard:
-    """ASGI middleware: the token or loopback-Host check, then the security headers.
+    """ASGI middleware: the token or loopback-Host check, then the security headers; an unexpected
+    error becomes a one-line JSON 500 (with those headers), its traceback logged.
 
     Args:
         app: The app to guard.
@@ -82,8 +85,12 @@ class Guard:
         refused = self._refusal(scope)
         cookie = self._cookie_to_set(scope) if refused is None else None
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 for key, value in SECURITY_HEADERS.items():
                     headers.setdefault(key, value)
@@ -94,7 +101,16 @@ class Guard:
         if refused is not None:
             await refused(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as err:
+            if started:
+                raise
+            # a bug in a plotting function, say: the page shows this line where the plot would be
+            log.exception("dashboard request %s failed", scope.get("path"))
+            message = (f"{scope.get('path')} failed: {type(err).__name__}: {err}. Please report it, with "
+                       "the output of the command that started the dashboard.")
+            await error_response(message, 500)(scope, receive, send_with_headers)
 
     def _cookie_to_set(self, scope: Scope) -> str | None:
         """For a page opened with a valid `?token=`: the cookie that carries it from then on (the
