@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import logging
 import json
+import logging
 
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.requests import cookie_parser
