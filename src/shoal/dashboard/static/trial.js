@@ -89,7 +89,7 @@ async function start() {
     return;
   }
   markReady();
-  const {poll_s: pollS} = await api(apiPath(name));
+  const {poll_s: pollS} = await api(apiPath(name)).catch(() => ({poll_s: 2}));
   every(pollS, async () => {
     const summary = await api(apiPath(name));
     if (summary.version !== version) await load(plot, message);
