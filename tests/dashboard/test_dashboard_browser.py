@@ -21,7 +21,7 @@ import pytest
 from conftest import HOSTILE, LiveServer, add_trial, quadratic_study, start_server
 from shoal.space import Float
 from shoal.storage import Storage, open_reader, open_storage
-from shoal.trial import Direction
+from shoal.trial import Direction, TrialState
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -227,3 +227,17 @@ def test_a_token_in_the_url_becomes_a_cookie(world: tuple[Storage, LiveServer], 
         live.stop()
         reader.close()
 
+
+
+def test_a_running_trial_page_follows_its_reports(open_page: Callable[[str], Any],
+                                                  world: tuple[Storage, LiveServer]) -> None:
+    storage = world[0]
+    study_id = storage.get_study("quad").study_id
+    trial = add_trial(storage, study_id, params={"x": 0.5, "units": 16, "act": "relu"},
+                      state=TrialState.RUNNING, intermediate={0: 1.0})
+    page = open_page(f"/studies/quad/trials/{trial.number}")
+    points = "document.getElementById('fig-trial')._fullData[0].x.length"
+    assert page.evaluate(points) == 1
+    storage.update_trial(trial.trial_id, intermediate={1: 0.5})
+    page.wait_for_function(f"() => {points} === 2", timeout=10_000)
+    assert "last step\t1" in page.inner_text("main")
