@@ -241,3 +241,16 @@ def test_a_running_trial_page_follows_its_reports(open_page: Callable[[str], Any
     storage.update_trial(trial.trial_id, intermediate={1: 0.5})
     page.wait_for_function(f"() => {points} === 2", timeout=10_000)
     assert "last step\t1" in page.inner_text("main")
+
+
+def test_contour_pickers_ask_for_the_chosen_pair(open_page: Callable[[str], Any],
+                                                 world: tuple[Storage, LiveServer]) -> None:
+    if "contour" not in _api(world[1], "/api/studies/quad")["figures"]:
+        pytest.skip("this shoal.visualization draws no contour for the study (it comes with viz-plots)")
+    page = open_page("/studies/quad")
+    page.select_option("#contour-x", "x")
+    with page.expect_response(lambda r: "/figures/contour?params=x%2Cunits" in r.url, timeout=10_000) as got:
+        page.select_option("#contour-y", "units")
+    assert got.value.status == 200
+    page.wait_for_function("() => document.getElementById('fig-contour').data.length > 0")
+    assert page.inner_text("#fig-contour").strip() != ""
