@@ -210,10 +210,15 @@ def test_a_token_is_required_when_set(reader: StorageReader) -> None:
     assert client.get("/api/studies/quad").status_code == 200  # the client kept the cookie
     client.cookies.clear()
     assert client.get("/api/studies/quad").status_code == 401
+    big = client.get("/static/plotly.min.js", headers={"Authorization": "Bearer s3cret"})
+    assert big.headers["content-encoding"] == "gzip"  # remote: compressed
+    assert big.headers["content-security-policy"] == CSP
 
 
 def test_without_a_token_only_loopback_hosts_are_served(reader: StorageReader) -> None:
     app = create_app(reader)
+    plain = TestClient(app, base_url="http://127.0.0.1").get("/static/plotly.min.js")
+    assert "content-encoding" not in plain.headers  # loopback: not worth compressing
     for base in ("http://127.0.0.1:8080", "http://localhost", "http://[::1]:8080", "http://127.0.0.2:80"):
         assert TestClient(app, base_url=base).get("/api/studies").status_code == 200, base
     for base in ("http://10.0.0.1:8080", "http://127.0.0.1.example.com"):

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -90,6 +91,7 @@ def create_app(reader: StorageReader, *, token: str | None = None, poll_s: float
             cookie; or `Authorization: Bearer TOKEN`), else 401. When None, only requests with a
             loopback Host header (127.0.0.1, localhost, [::1]) are served, which defeats DNS rebinding.
         poll_s: How often the pages ask for changes, in seconds; storage is read at most twice as often.
+            With a token (a remote server) responses are gzipped; on loopback that costs more than it saves.
 
     Returns:
         The app; serve it with uvicorn (`shoal.dashboard.serve` does).
@@ -199,6 +201,8 @@ def create_app(reader: StorageReader, *, token: str | None = None, poll_s: float
     ]
     app = Starlette(routes=routes, exception_handlers={
         StudyNotFound: not_found, ConfigError: bad_request, StorageError: unavailable})
+    if token is not None:  # served to other machines: a 10,000-trial study's JSON is megabytes
+        app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5)
     app.add_middleware(Guard, token=token)
     app.state.catalog = catalog
     return app
