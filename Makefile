@@ -30,9 +30,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# PostgreSQL comes from Debian's packages; the tests start and stop their own server.
+# PostgreSQL and Chromium come from Debian's packages; the tests start and stop their own server,
+# and drive /usr/bin/chromium for the dashboard's browser tests.
 unit: $(VENV)/.installed-dev
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 test: lint unit
