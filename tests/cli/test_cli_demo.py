@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 import shoal
-from conftest import EXAMPLES
 from shoal import TrialState
 from shoal.cli._demo import DEMO_SPACE, DEMO_TASK
 from shoal.cli._output import format_value
+
+# not imported from conftest: another tests folder's conftest may be the one loaded
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 Run = Callable[..., tuple[int, str, str]]
 GOOD = {"optimizer": "adam", "lr": 3e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "units": 64, "layers": 1,

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
+from dashboard_support import HOSTILE, TestClient, add_trial, quadratic_study, start_server
 
-from conftest import HOSTILE, TestClient, add_trial, quadratic_study, start_server
 from shoal import visualization
 from shoal.dashboard import create_app, serve
 from shoal.dashboard._figures import escape_figure, figure_payload
@@ -407,3 +407,12 @@ def test_a_failing_figure_is_a_json_error(reader: StorageReader, monkeypatch: py
     assert response.headers["content-security-policy"] == CSP
     assert "ZeroDivisionError" in caplog.text  # the traceback is logged for the report
 
+
+
+def test_escaping_a_figure_twice_changes_nothing_and_keeps_bare_ampersands_safe() -> None:
+    from shoal.dashboard._figures import escape_figure
+
+    raw = {"title": "a & b <i>x</i> <img src=x onerror=alert(1)> &lt;kept&gt; &#37;"}
+    once = escape_figure(raw)
+    assert once["title"] == "a &amp; b <i>x</i> &lt;img src=x onerror=alert(1)&gt; &lt;kept&gt; &#37;"
+    assert escape_figure(once) == once

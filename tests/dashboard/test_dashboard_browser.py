@@ -17,8 +17,8 @@ from urllib.parse import quote
 from urllib.request import urlopen
 
 import pytest
+from dashboard_support import HOSTILE, LiveServer, add_trial, quadratic_study, start_server
 
-from conftest import HOSTILE, LiveServer, add_trial, quadratic_study, start_server
 from shoal.space import Float
 from shoal.storage import Storage, open_reader, open_storage
 from shoal.trial import Direction, TrialState

@@ -13,8 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from dashboard_support import quadratic_study
 
-from conftest import quadratic_study
 from shoal.cli import main
 from shoal.storage import Storage
 

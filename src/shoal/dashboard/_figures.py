@@ -2,9 +2,10 @@
 
 Plotly renders a few HTML tags in titles, legends, ticks and hover labels, and user data (parameter
 names and values, objective names, attributes) reaches those strings. Every string of a figure is
-therefore escaped (`&`, `<`, `>`) before it is served, and only the formatting tags that cannot
-run anything (`<br>`, `<b>`, `<i>`, `<sub>`, `<sup>`, `<extra>`) are put back: a hostile name shows
-as text, whatever the plotting function did with it.
+therefore escaped (`<`, `>`, and `&` where it does not already start an entity, so text that
+`shoal.visualization` escaped is not escaped twice) before it is served, and only the formatting
+tags that cannot run anything (`<br>`, `<b>`, `<i>`, `<sub>`, `<sup>`, `<extra>`) are put back: a
+hostile name shows as text, whatever the plotting function did with it.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ __all__ = ["escape_figure", "figure_kinds", "figure_payload", "trial_figure_payl
 SLOW_BUILD_S = 0.5
 _MAX_CACHED = 256  # figures kept per study
 _SAFE_TAGS = re.compile(r"&lt;(/?(?:br|b|i|sub|sup|extra)\s*/?)&gt;", re.IGNORECASE)
+_BARE_AMPERSAND = re.compile(r"&(?!(?:[a-zA-Z][a-zA-Z0-9]*|#[0-9]+|#[xX][0-9a-fA-F]+);)")
 
 
 def _escape_text(text: str) -> str:
     if not any(c in text for c in "&<>"):
         return text
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
     return _SAFE_TAGS.sub(r"<\1>", escaped)
 
 
