@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.visualization._data import StudyLike, objective_label, snapshot, text
 from shoal.visualization._figure import column, completed, empty_figure, objective_index, pick_params
+from shoal.visualization._thin import annotate, objective_key, thin
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -22,7 +23,7 @@ _TRIAL_SCALE = [[0.0, "#9ecae1"], [1.0, "#08306b"]]
 
 
 def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
-               objective: int | None = None) -> go.Figure:
+               objective: int | None = None, max_trials: int | None = None) -> go.Figure:
     """The objective against each parameter: subplots, one `go.Scattergl` per parameter.
 
     Each trace is named by its parameter and holds the completed trials in which it was active,
@@ -35,6 +36,8 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
         study: A `shoal.Study` or a `StudySnapshot`.
         params: The parameters to draw, in order (default: every parameter, first seen first).
         objective: Which objective; required with several objectives.
+        max_trials: Draw at most this many trials (see `shoal.visualization._thin`: the best
+            half, the running, an even sample of the rest; an annotation says so); None: all.
 
     Returns:
         The figure; an empty one with an annotation before a trial completed.
@@ -52,6 +55,9 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
     names = pick_params(done, params, owner=_OWNER)
     if not done or not names:
         return empty_figure(_TITLE)
+    first, last = min(t.number for t in done), max(t.number for t in done)  # the colour scale's span
+    drawn = thin(done, max_trials, key=objective_key(snap, index), owner=_OWNER)
+    done = drawn.trials
     values = np.array([t.values[index] for t in done if t.values is not None], dtype=float)
     numbers = np.array([t.number for t in done])
     cols = min(_COLS, len(names))
@@ -66,7 +72,7 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
         if col.categorical:
             x = [col.ticktext[int(k)] for k in x]
         marker: dict[str, Any] = {"color": numbers[present], "colorscale": _TRIAL_SCALE, "size": 5,
-                                  "cmin": int(numbers.min()), "cmax": int(numbers.max()),
+                                  "cmin": first, "cmax": last,
                                   "showscale": i == 0}
         if i == 0:
             marker["colorbar"] = {"title": {"text": "trial"}}
@@ -85,4 +91,4 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text=label, row=r, col=1)
     fig.update_layout(title=_TITLE, template="plotly_white", height=220 + 260 * rows)
-    return fig
+    return annotate(fig, drawn)

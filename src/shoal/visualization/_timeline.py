@@ -9,6 +9,7 @@ from shoal._validate import number as finite_number
 from shoal.trial import STATE_ORDER, FrozenTrial, TrialState
 from shoal.visualization._data import StudyLike, snapshot
 from shoal.visualization._figure import STATE_COLORS, empty_figure
+from shoal.visualization._thin import annotate, objective_key, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,7 +23,7 @@ _RANK = {state: rank for rank, state in enumerate(STATE_ORDER)}
 
 
 def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int | None = None,
-                  params: Sequence[str] | None = None) -> go.Figure:
+                  params: Sequence[str] | None = None, max_trials: int | None = None) -> go.Figure:
     """Each started trial as a segment from its start to its end, on a date axis (storage clock).
 
     Traces, each a `go.Scattergl` of thick horizontal segments (y: trial number; x: start and
@@ -40,7 +41,12 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
         study: A `shoal.Study` or a `StudySnapshot`.
         now: The storage clock's time, in seconds, where running and paused bars end; default:
             the latest time the study's records hold, so the plot never reads a clock.
-        objective, params: Accepted so every figure of the registry takes the same keywords; unused.
+        objective: With several objectives, which one ranks the best trials when thinning
+            (default 0); nothing else.
+        params: Accepted so every figure of the registry takes the same keywords; unused.
+        max_trials: Draw at most this many trials (see `shoal.visualization._thin`: the best
+            half, the running and paused, an even sample of the rest; an annotation says so);
+            None: all. Running and paused bars still end at the latest time of every trial.
 
     Returns:
         The figure; an empty one with an annotation before a trial started.
@@ -69,6 +75,13 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
         end_of_time = float(np.nanmax([np.nanmax(table[:, 1:]), *events]))
     else:
         end_of_time = finite_number(now, what="now", owner=_OWNER)
+    drawn = thin(started, max_trials, owner=_OWNER,
+                 key=objective_key(snap, _objective(objective, len(snap.directions))))
+    if drawn.note is not None:
+        position = {id(t): i for i, t in enumerate(started)}
+        rows = np.array([position[id(t)] for t in drawn.trials], dtype=np.int64)
+        started, table = drawn.trials, table[rows]
+        n = len(started)
     states = np.fromiter((_RANK[t.state] for t in started), dtype=np.int64, count=n)
     running = states == _RANK[TrialState.RUNNING]
     # The end: completion, else the last heartbeat, else now; a running trial's: now when given.
@@ -90,7 +103,14 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
     fig.update_layout(title=_TITLE, template="plotly_white",
                       xaxis={"type": "date", "title": {"text": "time"}},
                       yaxis={"title": {"text": "trial"}, "autorange": "reversed"})
-    return fig
+    return annotate(fig, drawn)
+
+
+def _objective(objective: int | None, count: int) -> int:
+    """The objective that ranks trials for thinning: the one given when valid, else 0."""
+    if isinstance(objective, int) and not isinstance(objective, bool) and 0 <= objective < count:
+        return objective
+    return 0
 
 
 def _segments(table: np.ndarray, *, name: str, color: str, width: int,
