@@ -9,7 +9,7 @@ from shoal.trial import FrozenTrial
 from shoal.visualization._data import StudyLike, objective_label, snapshot
 from shoal.visualization._figure import Column, column, completed, empty_figure, objective_index, pick_params
 from shoal.visualization._importance import cached_importances
-from shoal.visualization._thin import annotate, objective_key, thin
+from shoal.visualization._thin import annotate, objective_key, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +36,8 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
     fills by interpolating its neighbours when drawing (so sparse studies read as a surface; the
     scatter shows where trials actually are). Cells are drawn at their centres, in the
     parameters' units, on log axes for log-scale parameters; a Categorical's axis is its choice
-    index, ticked with the choices. The scatter shows every trial drawn (trial number in
+    index, ticked with the choices. The scatter (SVG up to 5,000 trials, else WebGL) shows
+    every trial drawn (trial number in
     `customdata`); with `max_trials`, the grid is still the mean over every trial, and only the
     scatter is thinned.
 
@@ -86,7 +87,7 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
                    reversescale=snap.directions[index].sign > 0, connectgaps=True,
                    colorbar={"title": {"text": label}},
                    hovertemplate=f"{cx.label} %{{x}}<br>{cy.label} %{{y}}<br>mean %{{z}}<extra></extra>"),
-        go.Scattergl(x=cx.values[shown], y=cy.values[shown], mode="markers", name="trials",
+        scatter(len(shown))(x=cx.values[shown], y=cy.values[shown], mode="markers", name="trials",
                      customdata=np.array([t.number for t in drawn.trials], dtype=np.int64),
                      marker={"color": "black", "size": 4, "opacity": 0.6},
                      hovertemplate="trial %{customdata}<extra></extra>"),

@@ -10,7 +10,7 @@ from shoal._validate import config_error
 from shoal.trial import STATE_ORDER, FrozenTrial, TrialState
 from shoal.visualization._data import StudyLike, StudySnapshot, objective_label, snapshot, text
 from shoal.visualization._figure import STATE_COLORS, empty_figure, objective_index
-from shoal.visualization._thin import annotate, objective_key, thin
+from shoal.visualization._thin import annotate, objective_key, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,7 +35,9 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
     running and paused ones, an even sample of the rest), as below, and an annotation that
     says how many were drawn.
 
-    Traces, each a `go.Scattergl` of lines: one per state that has curves, named by the state
+    Traces, each a scatter of lines (`go.Scatter`, SVG, up to 100,000 points in all; above,
+    `go.Scattergl`, WebGL: see `shoal.visualization._thin.scatter`): one per state that has
+    curves, named by the state
     ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "PAUSED", in that order; PAUSED dashed; a
     WAITING trial has not run, so it has none, even a queued fork), each
     trial's points joined and trials separated by a NaN gap (JSON null), with the trial number
@@ -83,24 +85,27 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
         groups.setdefault(trial.state, []).append(trial)
     data: list[Any] = _band(ran, name) if drawn.note is not None else []
     branches: list[tuple[int, float, int]] = []
+    joined = []
     for state in (s for s in STATE_ORDER if s in groups):
         starts = [_branch_point(t, by_number, name) for t in groups[state]]
         branches += [(p[0], p[1], t.number) for t, p in zip(groups[state], starts, strict=True) if p]
         xs, ys, ns = _joined(groups[state], name, starts)
-        if not len(xs):
-            continue
+        if len(xs):
+            joined.append((state, xs, ys, ns))
+    if not joined:
+        return empty_figure(_TITLE, "no reported values yet" if snap.trials else "no completed trials yet")
+    lines = scatter(sum(len(xs) for _, xs, _, _ in joined), lines=True)
+    for state, xs, ys, ns in joined:
         line: dict[str, Any] = {"color": STATE_COLORS[state], "width": 1}
         if state is TrialState.PAUSED:
             line["dash"] = "dash"
-        data.append(go.Scattergl(x=xs, y=ys, customdata=ns, mode="lines", name=state.value,
-                                 line=line, opacity=0.6, connectgaps=False,
-                                 hovertemplate="trial %{customdata}<br>step %{x}<br>%{y}<extra>"
-                                               + state.value + "</extra>"))
-    if not any(isinstance(trace, go.Scattergl) for trace in data):
-        return empty_figure(_TITLE, "no reported values yet" if snap.trials else "no completed trials yet")
+        data.append(lines(x=xs, y=ys, customdata=ns, mode="lines", name=state.value,
+                          line=line, opacity=0.6, connectgaps=False,
+                          hovertemplate="trial %{customdata}<br>step %{x}<br>%{y}<extra>"
+                                        + state.value + "</extra>"))
     if branches:
         bx, by, bn = zip(*branches, strict=True)
-        data.append(go.Scattergl(x=np.asarray(bx), y=np.asarray(by), customdata=np.asarray(bn),
+        data.append(scatter(len(bx))(x=np.asarray(bx), y=np.asarray(by), customdata=np.asarray(bn),
                                  mode="markers", name="branch points",
                                  marker={"symbol": "diamond", "size": 8, "color": "#222222"},
                                  hovertemplate="fork %{customdata} branches here<br>step %{x}"

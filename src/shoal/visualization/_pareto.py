@@ -9,7 +9,7 @@ from shoal._validate import config_error, integer
 from shoal.trial import FrozenTrial, TrialState, pareto_front
 from shoal.visualization._data import StudyLike, objective_label, snapshot
 from shoal.visualization._figure import empty_figure
-from shoal.visualization._thin import annotate, thin
+from shoal.visualization._thin import annotate, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,7 +26,8 @@ def plot_pareto_front(study: StudyLike, *, objectives: Sequence[int] = (0, 1), o
                       params: Sequence[str] | None = None, max_trials: int | None = None) -> go.Figure:
     """Completed trials by two of their objectives: the front, the dominated, the infeasible.
 
-    Traces, each markers with the trial number in `customdata`: "Pareto front" (the trials
+    Traces, each markers (SVG up to 5,000 in all, else WebGL) with the trial number in
+    `customdata`: "Pareto front" (the trials
     `shoal.trial.pareto_front` returns, i.e. non-dominated in *every* objective among the
     feasible ones; joined by a line, in order of x, when the study has exactly two objectives),
     "dominated" (the other feasible trials) and, only when a trial violates its recorded
@@ -84,9 +85,10 @@ def plot_pareto_front(study: StudyLike, *, objectives: Sequence[int] = (0, 1), o
     if infeasible:
         groups.append(("infeasible", infeasible, {"color": "#7f7f7f", "size": 6, "symbol": "x"}))
     data = []
+    kind = scatter(sum(len(trials) for _, trials, _ in groups))
     for name, trials, marker in groups:
         mode = "lines+markers" if name == "Pareto front" and k == 2 else "markers"
-        data.append(go.Scattergl(
+        data.append(kind(
             x=np.array([_value(t, ix) for t in trials], dtype=float),
             y=np.array([_value(t, iy) for t in trials], dtype=float), mode=mode, name=name, marker=marker,
             customdata=np.array([t.number for t in trials], dtype=np.int64),

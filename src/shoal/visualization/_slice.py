@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.visualization._data import StudyLike, objective_label, snapshot, text
 from shoal.visualization._figure import column, completed, empty_figure, objective_index, pick_params
-from shoal.visualization._thin import annotate, objective_key, thin
+from shoal.visualization._thin import annotate, objective_key, scatter, thin
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -24,9 +24,10 @@ _TRIAL_SCALE = [[0.0, "#9ecae1"], [1.0, "#08306b"]]
 
 def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
                objective: int | None = None, max_trials: int | None = None) -> go.Figure:
-    """The objective against each parameter: subplots, one `go.Scattergl` per parameter.
+    """The objective against each parameter: subplots, one scatter per parameter.
 
-    Each trace is named by its parameter and holds the completed trials in which it was active,
+    Each trace (`go.Scatter`, SVG, while the panels hold 5,000 markers at most; else
+    `go.Scattergl`, WebGL) is named by its parameter and holds the completed trials in which it was active,
     coloured by trial number (one shared colour bar, light to dark blue: later trials darker),
     with the number in `customdata`. Panels are laid out three a row and share the objective
     axis; a log-scale parameter's panel has a log x axis, a Categorical's shows its choices as
@@ -46,7 +47,6 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
         ConfigError: A bad `objective`, or `params` names a parameter no trial has.
     """
     import numpy as np
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     snap = snapshot(study)
@@ -65,6 +65,7 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.04,
                         vertical_spacing=0.12 if rows > 1 else 0.0, subplot_titles=[text(n) for n in names])
     label = objective_label(snap, index)
+    kind = scatter(len(done) * len(names))
     for i, name in enumerate(names):
         col = column(done, name)
         present = ~np.isnan(col.values)
@@ -77,7 +78,7 @@ def plot_slice(study: StudyLike, *, params: Sequence[str] | None = None,
         if i == 0:
             marker["colorbar"] = {"title": {"text": "trial"}}
         row, place = divmod(i, cols)
-        fig.add_trace(go.Scattergl(x=x, y=values[present], mode="markers", name=col.label, marker=marker,
+        fig.add_trace(kind(x=x, y=values[present], mode="markers", name=col.label, marker=marker,
                                    customdata=numbers[present], showlegend=False,
                                    hovertemplate="trial %{customdata}<br>" + col.label
                                                  + " %{x}<br>%{y}<extra></extra>"),

@@ -9,7 +9,7 @@ from shoal._validate import number as finite_number
 from shoal.trial import STATE_ORDER, FrozenTrial, TrialState
 from shoal.visualization._data import StudyLike, snapshot
 from shoal.visualization._figure import STATE_COLORS, empty_figure
-from shoal.visualization._thin import annotate, objective_key, thin
+from shoal.visualization._thin import annotate, objective_key, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,7 +26,8 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
                   params: Sequence[str] | None = None, max_trials: int | None = None) -> go.Figure:
     """Each started trial as a segment from its start to its end, on a date axis (storage clock).
 
-    Traces, each a `go.Scattergl` of thick horizontal segments (y: trial number; x: start and
+    Traces, each a scatter (SVG up to 100,000 points in all, else WebGL) of thick horizontal
+    segments (y: trial number; x: start and
     end in milliseconds since the epoch, as plotly's date axes read numbers; NaN between
     trials; the duration in seconds as `customdata`): one per state present, named by it
     ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "PAUSED", in that order), and "paused" over
@@ -90,15 +91,16 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
         ends[running] = end_of_time
     ends = np.maximum(np.where(np.isnan(ends), end_of_time, ends), table[:, 1])
     data: list[Any] = []
+    svg = scatter(3 * n, lines=True) is go.Scatter
     for rank, state in enumerate(STATE_ORDER):
         rows = states == rank
         if rows.any():
             data.append(_segments(np.column_stack([table[rows, 0], table[rows, 1], ends[rows]]),
-                                  name=state.value, color=STATE_COLORS[state], width=6))
+                                  name=state.value, color=STATE_COLORS[state], width=6, svg=svg))
     paused = [(t.number, a, b) for t in started if t.lineage for a, b in paused_spans(t, end_of_time)]
     if paused:
         data.append(_segments(np.array(paused, dtype=float), name="paused", color="#444444", width=2,
-                              dash="dot"))
+                              dash="dot", svg=svg))
     fig = go.Figure(data)
     fig.update_layout(title=_TITLE, template="plotly_white",
                       xaxis={"type": "date", "title": {"text": "time"}},
@@ -114,7 +116,7 @@ def _objective(objective: int | None, count: int) -> int:
 
 
 def _segments(table: np.ndarray, *, name: str, color: str, width: int,
-              dash: str | None = None) -> go.Scattergl:
+              dash: str | None = None, svg: bool = True) -> go.Scatter | go.Scattergl:
     """One line trace of horizontal segments (start, number) -> (end, number), NaN-separated,
     from rows (number, start, end); times in milliseconds since the epoch, as plotly's date axes
     read numbers."""
@@ -128,7 +130,8 @@ def _segments(table: np.ndarray, *, name: str, color: str, width: int,
     line: dict[str, Any] = {"color": color, "width": width}
     if dash:
         line["dash"] = dash
-    return go.Scattergl(x=x.ravel(), y=y, customdata=seconds, mode="lines", name=name, line=line,
+    kind = go.Scatter if svg else go.Scattergl
+    return kind(x=x.ravel(), y=y, customdata=seconds, mode="lines", name=name, line=line,
                         connectgaps=False,
                         hovertemplate="trial %{y}<br>%{customdata:.1f} s<extra>" + name + "</extra>")
 
