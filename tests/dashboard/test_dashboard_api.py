@@ -132,6 +132,45 @@ def test_history_figure_json(client: TestClient) -> None:
     assert _values(best["y"])[-1] == pytest.approx(min(_values(markers["y"])))
 
 
+def test_figures_draw_at_most_max_trials_and_the_trial_page_its_trial(
+        reader: StorageReader, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.dashboard import _figures
+
+    monkeypatch.setattr(_figures, "MAX_TRIALS", 4)
+    client = TestClient(create_app(reader, poll_s=0.05), base_url="http://127.0.0.1")
+    history = client.get("/api/studies/quad/figures/history").json()["figure"]
+    markers, best = history["data"]
+    # 11 completed, x = -2 + 4i/11: the best 2 are nearest x = 1 (trials 8 and 9, at 0.91 and 1.27),
+    # and an even sample of 2 over the other 9 is their first and last (trials 0 and 11)
+    values = {i: (-2.0 + 4.0 * i / 11 - 1) ** 2 for i in range(12) if i != 3}
+    assert sorted(values, key=values.__getitem__)[:2] == [8, 9]
+    assert _values(markers["x"]) == [0, 8, 9, 11]
+    assert _values(best["y"])[-1] == pytest.approx(min(values.values()))  # over every trial
+    (note,) = [a for a in history["layout"]["annotations"] if a.get("name") == "thinned"]
+    assert note["text"].startswith("4 of 11 trials drawn")
+    curves = client.get("/api/studies/quad/figures/intermediate").json()["figure"]
+    assert [t["name"] for t in curves["data"]][:2] == ["10-90 % of all trials", "median of all trials"]
+    trial = client.get("/api/studies/quad/trials/7/figure").json()["figure"]
+    assert not [a for a in trial["layout"].get("annotations", []) if a.get("name") == "thinned"]
+
+
+def test_plotly_js_is_served_under_its_version_and_cached_for_a_year(client: TestClient) -> None:
+    from shoal.dashboard._static import plotly_name
+
+    name = plotly_name()
+    assert name.startswith("plotly-")
+    assert name.endswith(".min.js")
+    assert "missing" not in name
+    page = client.get("/studies/quad").text
+    assert f'<meta name="plotly-js" content="/static/{name}">' in page
+    versioned = client.get(f"/static/{name}")
+    assert versioned.status_code == 200
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    plain = client.get("/static/plotly.min.js")
+    assert plain.content == versioned.content
+    assert plain.headers["cache-control"] == "no-cache"
+
+
 def test_unknown_figure_and_bad_objective(client: TestClient) -> None:
     response = client.get("/api/studies/quad/figures/nope")
     assert response.status_code == 404

@@ -9,6 +9,7 @@ from shoal.trial import FrozenTrial
 from shoal.visualization._data import StudyLike, objective_label, snapshot
 from shoal.visualization._figure import Column, column, completed, empty_figure, objective_index, pick_params
 from shoal.visualization._importance import cached_importances
+from shoal.visualization._thin import annotate, objective_key, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,7 +26,7 @@ _QUICK = {"max_trials": 500, "n_trees": 8, "pairs": False}
 
 
 def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
-                 objective: int | None = None) -> go.Figure:
+                 objective: int | None = None, max_trials: int | None = None) -> go.Figure:
     """The objective over a pair of parameters: a `go.Contour` "binned mean" and a "trials" scatter.
 
     The grid is a binned mean, not a model: each axis is cut into equal bins of its encoded
@@ -35,8 +36,10 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
     fills by interpolating its neighbours when drawing (so sparse studies read as a surface; the
     scatter shows where trials actually are). Cells are drawn at their centres, in the
     parameters' units, on log axes for log-scale parameters; a Categorical's axis is its choice
-    index, ticked with the choices. The scatter shows every trial drawn (trial number in
-    `customdata`).
+    index, ticked with the choices. The scatter (SVG up to 5,000 trials, else WebGL) shows
+    every trial drawn (trial number in
+    `customdata`); with `max_trials`, the grid is still the mean over every trial, and only the
+    scatter is thinned.
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
@@ -44,6 +47,8 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
             `shoal.analysis.importances` (a quick estimate: 500 trials at most, 8 trees, no
             pairs), else the first two parameters.
         objective: Which objective; required with several objectives.
+        max_trials: Draw at most this many trials (see `shoal.visualization._thin`: the best
+            half, the running, an even sample of the rest; an annotation says so); None: all.
 
     Returns:
         The figure; an empty one with an annotation when fewer than 3 completed trials have
@@ -68,7 +73,10 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
     if int(present.sum()) < _MIN_TRIALS:
         return empty_figure(_TITLE)
     values = np.array([t.values[index] for t in done if t.values is not None], dtype=float)[present]
-    numbers = np.array([t.number for t in done])[present]
+    which = np.flatnonzero(present)
+    drawn = thin([done[i] for i in which], max_trials, key=objective_key(snap, index), owner=_OWNER)
+    position = {t.number: k for k, t in enumerate(done)}
+    shown = np.array([position[t.number] for t in drawn.trials], dtype=np.int64)
     bins = int(np.clip(round(float(np.sqrt(present.sum() / 2))), 3, 25))
     gx, ex = _axis(cx, present, bins)
     gy, ey = _axis(cy, present, bins)
@@ -79,14 +87,15 @@ def plot_contour(study: StudyLike, *, params: Sequence[str] | None = None,
                    reversescale=snap.directions[index].sign > 0, connectgaps=True,
                    colorbar={"title": {"text": label}},
                    hovertemplate=f"{cx.label} %{{x}}<br>{cy.label} %{{y}}<br>mean %{{z}}<extra></extra>"),
-        go.Scattergl(x=cx.values[present], y=cy.values[present], mode="markers", name="trials",
-                     customdata=numbers, marker={"color": "black", "size": 4, "opacity": 0.6},
+        scatter(len(shown))(x=cx.values[shown], y=cy.values[shown], mode="markers", name="trials",
+                     customdata=np.array([t.number for t in drawn.trials], dtype=np.int64),
+                     marker={"color": "black", "size": 4, "opacity": 0.6},
                      hovertemplate="trial %{customdata}<extra></extra>"),
     ])
     fig.update_layout(title=f"{_TITLE} of {label}<br><sup>binned mean of {int(present.sum())} completed "
                             f"trials</sup>", template="plotly_white",
                       xaxis=_axis_layout(cx), yaxis=_axis_layout(cy))
-    return fig
+    return annotate(fig, drawn)
 
 
 def binned_mean(ix: np.ndarray, iy: np.ndarray, values: np.ndarray, nx: int, ny: int) -> np.ndarray:

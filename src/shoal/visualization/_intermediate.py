@@ -10,22 +10,34 @@ from shoal._validate import config_error
 from shoal.trial import STATE_ORDER, FrozenTrial, TrialState
 from shoal.visualization._data import StudyLike, StudySnapshot, objective_label, snapshot, text
 from shoal.visualization._figure import STATE_COLORS, empty_figure, objective_index
+from shoal.visualization._thin import annotate, objective_key, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
     import plotly.graph_objects as go
 
-__all__ = ["curve_points", "plot_intermediate_values"]
+__all__ = ["curve_points", "plot_intermediate_values", "step_quantiles"]
 
 _OWNER = "plot_intermediate_values"
 _TITLE = "Intermediate values"
 
 
 def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, objective: int | None = None,
-                             params: Sequence[str] | None = None) -> go.Figure:
+                             params: Sequence[str] | None = None,
+                             max_trials: int | None = None) -> go.Figure:
     """Every trial's reported values by step: one curve per trial, a few traces in all.
 
-    Traces, each a `go.Scattergl` of lines: one per state that has curves, named by the state
+    With more trials than `max_trials`, first come two `go.Scatter` traces over *every* trial
+    that reported, so what thinning leaves out is still seen in aggregate: "10-90 % of all
+    trials" (a filled band, per step, between the 10th and 90th percentiles of the values
+    reported at that step) and "median of all trials" (a line). Then the curves of the trials
+    drawn (see `shoal.visualization._thin`: the best half by the objective's final value, the
+    running and paused ones, an even sample of the rest), as below, and an annotation that
+    says how many were drawn.
+
+    Traces, each a scatter of lines (`go.Scatter`, SVG, up to 100,000 points in all; above,
+    `go.Scattergl`, WebGL: see `shoal.visualization._thin.scatter`): one per state that has
+    curves, named by the state
     ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "PAUSED", in that order; PAUSED dashed; a
     WAITING trial has not run, so it has none, even a queued fork), each
     trial's points joined and trials separated by a NaN gap (JSON null), with the trial number
@@ -41,6 +53,8 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
         objective: With several objectives, which one: 0 is the reported value, i >= 1 the
             curve "objective_i" the schedulers read. Not with `curve`.
         params: Accepted so every figure of the registry takes the same keywords; unused.
+        max_trials: Draw at most this many trials' curves (None: all). The best are ranked by
+            the objective picked (objective 0 when `curve` is given).
 
     Returns:
         The figure; with no reported point, an empty one with an annotation.
@@ -64,30 +78,34 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
         name, label = _checked_curve(snap, curve), text(curve)
     forks = any(e.get("event") == "forked" for t in snap.trials for e in t.lineage)
     by_number = {t.number: t for t in snap.trials} if forks else {}
+    ran = [t for t in snap.trials if t.state is not TrialState.WAITING]
+    drawn = thin(ran, max_trials, key=objective_key(snap, 0 if curve is not None else index), owner=_OWNER)
     groups: dict[TrialState, list[FrozenTrial]] = {}
-    for trial in snap.trials:
-        if trial.state is not TrialState.WAITING:
-            groups.setdefault(trial.state, []).append(trial)
-    data: list[Any] = []
+    for trial in drawn.trials:
+        groups.setdefault(trial.state, []).append(trial)
+    data: list[Any] = _band(ran, name) if drawn.note is not None else []
     branches: list[tuple[int, float, int]] = []
+    joined = []
     for state in (s for s in STATE_ORDER if s in groups):
         starts = [_branch_point(t, by_number, name) for t in groups[state]]
         branches += [(p[0], p[1], t.number) for t, p in zip(groups[state], starts, strict=True) if p]
         xs, ys, ns = _joined(groups[state], name, starts)
-        if not len(xs):
-            continue
+        if len(xs):
+            joined.append((state, xs, ys, ns))
+    if not joined:
+        return empty_figure(_TITLE, "no reported values yet" if snap.trials else "no completed trials yet")
+    lines = scatter(sum(len(xs) for _, xs, _, _ in joined), lines=True)
+    for state, xs, ys, ns in joined:
         line: dict[str, Any] = {"color": STATE_COLORS[state], "width": 1}
         if state is TrialState.PAUSED:
             line["dash"] = "dash"
-        data.append(go.Scattergl(x=xs, y=ys, customdata=ns, mode="lines", name=state.value,
-                                 line=line, opacity=0.6, connectgaps=False,
-                                 hovertemplate="trial %{customdata}<br>step %{x}<br>%{y}<extra>"
-                                               + state.value + "</extra>"))
-    if not data:
-        return empty_figure(_TITLE, "no reported values yet" if snap.trials else "no completed trials yet")
+        data.append(lines(x=xs, y=ys, customdata=ns, mode="lines", name=state.value,
+                          line=line, opacity=0.6, connectgaps=False,
+                          hovertemplate="trial %{customdata}<br>step %{x}<br>%{y}<extra>"
+                                        + state.value + "</extra>"))
     if branches:
         bx, by, bn = zip(*branches, strict=True)
-        data.append(go.Scattergl(x=np.asarray(bx), y=np.asarray(by), customdata=np.asarray(bn),
+        data.append(scatter(len(bx))(x=np.asarray(bx), y=np.asarray(by), customdata=np.asarray(bn),
                                  mode="markers", name="branch points",
                                  marker={"symbol": "diamond", "size": 8, "color": "#222222"},
                                  hovertemplate="fork %{customdata} branches here<br>step %{x}"
@@ -95,7 +113,58 @@ def plot_intermediate_values(study: StudyLike, *, curve: str | None = None, obje
     fig = go.Figure(data)
     fig.update_layout(title=_TITLE if curve is None else f"{_TITLE}: {label}", xaxis_title="step",
                       yaxis_title=label, template="plotly_white")
-    return fig
+    return annotate(fig, drawn)
+
+
+def _band(trials: Sequence[FrozenTrial], name: str | None) -> list[Any]:
+    """The 10-90 % band and the median per step over every point the trials reported."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    curves = [curve_points(t, name) for t in trials]
+    count = sum(len(c) for c in curves)
+    steps = np.fromiter(chain.from_iterable(c.keys() for c in curves), dtype=np.int64, count=count)
+    values = np.fromiter(chain.from_iterable(c.values() for c in curves), dtype=float, count=count)
+    at, (low, median, high) = step_quantiles(steps, values, (0.1, 0.5, 0.9))
+    if not len(at):
+        return []
+    grey = "rgba(68, 68, 68, 0.9)"
+    return [
+        go.Scatter(x=np.concatenate([at, at[::-1]]), y=np.concatenate([low, high[::-1]]).astype(np.float32),
+                   fill="toself", fillcolor="rgba(120, 120, 120, 0.2)", line={"width": 0}, mode="lines",
+                   name="10-90 % of all trials", hoverinfo="skip"),
+        go.Scatter(x=at, y=median.astype(np.float32), mode="lines", name="median of all trials",
+                   line={"color": grey, "width": 2},
+                   hovertemplate="step %{x}<br>median %{y}<extra>all trials</extra>"),
+    ]
+
+
+def step_quantiles(steps: np.ndarray, values: np.ndarray,
+                   qs: Sequence[float]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct finite-valued steps, and per quantile in `qs` the values' quantile at each
+    (linear interpolation, as `numpy.quantile`), vectorised over all steps at once.
+
+    >>> import numpy as np
+    >>> at, (low, mid) = step_quantiles(np.array([1, 0, 1, 1, 0]), np.array([4.0, 1.0, 2.0, 3.0, 9.0]),
+    ...                                 (0.0, 0.5))
+    >>> at.tolist(), low.tolist(), mid.tolist()
+    ([0, 1], [1.0, 2.0], [5.0, 3.0])
+    """
+    import numpy as np
+
+    finite = np.isfinite(values)
+    steps, values = steps[finite], values[finite]
+    order = np.lexsort((values, steps))
+    steps, values = steps[order], values[order]
+    at, first, counts = np.unique(steps, return_index=True, return_counts=True)
+    out = []
+    for q in qs:
+        position = first + q * (counts - 1)
+        below = np.floor(position).astype(np.int64)
+        above = np.minimum(below + 1, first + counts - 1)
+        weight = position - below
+        out.append(values[below] * (1.0 - weight) + values[above] * weight)
+    return at, out
 
 
 def curve_points(trial: FrozenTrial, name: str | None) -> Mapping[int, float]:

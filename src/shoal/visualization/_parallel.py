@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.visualization._data import StudyLike, objective_label, snapshot
 from shoal.visualization._figure import Column, column, completed, empty_figure, objective_index, pick_params
+from shoal.visualization._thin import annotate, objective_key, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -20,19 +21,22 @@ _TITLE = "Parallel coordinates"
 
 
 def plot_parallel_coordinate(study: StudyLike, *, params: Sequence[str] | None = None,
-                             objective: int | None = None) -> go.Figure:
+                             objective: int | None = None, max_trials: int | None = None) -> go.Figure:
     """One `go.Parcoords` trace: an axis per parameter and a last one for the objective.
 
     A log-scale parameter's axis is log10 of its values over their range, ticked at the powers
     of ten inside it (and its ends) in its own units; a Categorical's axis is its choice index,
     ticked with the choices. Lines are coloured by the objective (Viridis, the better the
     brighter). Completed trials lacking one of the drawn parameters (conditional spaces) are
-    left out, and the title says how many.
+    left out, and the title says how many. Thinned (`max_trials`), the colour scale still spans
+    every completed trial's value.
 
     Args:
         study: A `shoal.Study` or a `StudySnapshot`.
         params: The parameters to draw, in order (default: every parameter, first seen first).
         objective: Which objective colours the lines; required with several objectives.
+        max_trials: Draw at most this many trials (see `shoal.visualization._thin`: the best
+            half, the running, an even sample of the rest; an annotation says so); None: all.
 
     Returns:
         The figure; an empty one with an annotation before two trials completed.
@@ -49,21 +53,24 @@ def plot_parallel_coordinate(study: StudyLike, *, params: Sequence[str] | None =
     names = pick_params(done, params, owner=_OWNER)
     if len(done) < 2 or not names:
         return empty_figure(_TITLE)
-    columns = [column(done, name) for name in names]
+    every = np.array([t.values[index] for t in done if t.values is not None], dtype=float)
+    left_out = int(np.sum(np.any([np.isnan(column(done, name).values) for name in names], axis=0)))
+    drawn = thin(done, max_trials, key=objective_key(snap, index), owner=_OWNER)
+    columns = [column(drawn.trials, name) for name in names]
     present = np.all([~np.isnan(c.values) for c in columns], axis=0)
-    values = np.array([t.values[index] for t in done if t.values is not None], dtype=float)[present]
+    values = np.array([t.values[index] for t in drawn.trials if t.values is not None], dtype=float)[present]
     label = objective_label(snap, index)
     dimensions = [_dimension(c, present) for c in columns]
     dimensions.append({"label": label, "values": values})
     minimise = snap.directions[index].sign > 0
     trace = go.Parcoords(dimensions=dimensions, line={
         "color": values, "colorscale": "Viridis", "reversescale": minimise, "showscale": True,
+        "cmin": float(np.min(every)), "cmax": float(np.max(every)),
         "colorbar": {"title": {"text": label}}})
-    left_out = int((~present).sum())
     title = _TITLE + (f" ({left_out} trials without every parameter left out)" if left_out else "")
     fig = go.Figure([trace])
     fig.update_layout(title=title, template="plotly_white", margin={"t": 120})  # axis labels sit above
-    return fig
+    return annotate(fig, drawn, below=True)
 
 
 def _dimension(col: Column, present: np.ndarray) -> dict[str, Any]:

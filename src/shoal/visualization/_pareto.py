@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shoal._validate import config_error, integer
 from shoal.trial import FrozenTrial, TrialState, pareto_front
 from shoal.visualization._data import StudyLike, objective_label, snapshot
 from shoal.visualization._figure import empty_figure
+from shoal.visualization._thin import annotate, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,10 +23,11 @@ _BLOCK = 128
 
 
 def plot_pareto_front(study: StudyLike, *, objectives: Sequence[int] = (0, 1), objective: int | None = None,
-                      params: Sequence[str] | None = None) -> go.Figure:
+                      params: Sequence[str] | None = None, max_trials: int | None = None) -> go.Figure:
     """Completed trials by two of their objectives: the front, the dominated, the infeasible.
 
-    Traces, each markers with the trial number in `customdata`: "Pareto front" (the trials
+    Traces, each markers (SVG up to 5,000 in all, else WebGL) with the trial number in
+    `customdata`: "Pareto front" (the trials
     `shoal.trial.pareto_front` returns, i.e. non-dominated in *every* objective among the
     feasible ones; joined by a line, in order of x, when the study has exactly two objectives),
     "dominated" (the other feasible trials) and, only when a trial violates its recorded
@@ -36,6 +38,10 @@ def plot_pareto_front(study: StudyLike, *, objectives: Sequence[int] = (0, 1), o
         objectives: The two objective indices for x and y.
         objective, params: Accepted so every figure of the registry takes the same keywords;
             unused (`objectives` picks the axes).
+        max_trials: Draw at most this many of the dominated and infeasible trials together
+            (see `shoal.visualization._thin`; "best" there: the smallest sum of the drawn
+            objectives' scores, each scaled to [0, 1] over the completed trials); the front is
+            always drawn whole, and the title counts every trial. None: all.
 
     Returns:
         The figure; an empty one with an annotation before a trial completed.
@@ -64,6 +70,12 @@ def plot_pareto_front(study: StudyLike, *, objectives: Sequence[int] = (0, 1), o
     on_front = {t.number for t in front}
     dominated = [t for t in done if t.is_feasible and t.number not in on_front]
     infeasible = [t for t in done if not t.is_feasible]
+    drawn = thin([t for t in done if t.number not in on_front], max_trials, key=_scaled_sum(done, ix, iy),
+                 owner=_OWNER)
+    if drawn.note is not None:
+        kept = {t.number for t in drawn.trials}
+        dominated = [t for t in dominated if t.number in kept]
+        infeasible = [t for t in infeasible if t.number in kept]
     lx, ly = objective_label(snap, ix), objective_label(snap, iy)
     front = sorted(front, key=lambda t: (_value(t, ix), _value(t, iy)))
     groups: list[tuple[str, list[FrozenTrial], dict[str, Any]]] = [
@@ -73,9 +85,10 @@ def plot_pareto_front(study: StudyLike, *, objectives: Sequence[int] = (0, 1), o
     if infeasible:
         groups.append(("infeasible", infeasible, {"color": "#7f7f7f", "size": 6, "symbol": "x"}))
     data = []
+    kind = scatter(sum(len(trials) for _, trials, _ in groups))
     for name, trials, marker in groups:
         mode = "lines+markers" if name == "Pareto front" and k == 2 else "markers"
-        data.append(go.Scattergl(
+        data.append(kind(
             x=np.array([_value(t, ix) for t in trials], dtype=float),
             y=np.array([_value(t, iy) for t in trials], dtype=float), mode=mode, name=name, marker=marker,
             customdata=np.array([t.number for t in trials], dtype=np.int64),
@@ -83,7 +96,26 @@ def plot_pareto_front(study: StudyLike, *, objectives: Sequence[int] = (0, 1), o
     fig = go.Figure(data)
     fig.update_layout(title=f"{_TITLE} ({len(front)} of {len(done)} completed trials)", xaxis_title=lx,
                       yaxis_title=ly, template="plotly_white")
-    return fig
+    return annotate(fig, drawn)
+
+
+def _scaled_sum(done: Sequence[FrozenTrial], ix: int, iy: int) -> Callable[[FrozenTrial], float]:
+    """A trial's scores on objectives ix and iy, each scaled to [0, 1] over `done`, summed."""
+    spans = []
+    for i in (ix, iy):
+        scores = [_score(t, i) for t in done]
+        low, high = min(scores), max(scores)
+        spans.append((i, low, high - low if high > low else 1.0))
+
+    def key(trial: FrozenTrial) -> float:
+        return sum((_score(trial, i) - low) / width for i, low, width in spans)
+    return key
+
+
+def _score(trial: FrozenTrial, index: int) -> float:
+    scores = trial.scores
+    assert scores is not None  # completed, usable trials
+    return float(scores[index])
 
 
 def _front(done: Sequence[FrozenTrial]) -> list[FrozenTrial]:

@@ -9,6 +9,7 @@ from shoal._validate import number as finite_number
 from shoal.trial import STATE_ORDER, FrozenTrial, TrialState
 from shoal.visualization._data import StudyLike, snapshot
 from shoal.visualization._figure import STATE_COLORS, empty_figure
+from shoal.visualization._thin import annotate, objective_key, scatter, thin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,10 +23,11 @@ _RANK = {state: rank for rank, state in enumerate(STATE_ORDER)}
 
 
 def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int | None = None,
-                  params: Sequence[str] | None = None) -> go.Figure:
+                  params: Sequence[str] | None = None, max_trials: int | None = None) -> go.Figure:
     """Each started trial as a segment from its start to its end, on a date axis (storage clock).
 
-    Traces, each a `go.Scattergl` of thick horizontal segments (y: trial number; x: start and
+    Traces, each a scatter (SVG up to 100,000 points in all, else WebGL) of thick horizontal
+    segments (y: trial number; x: start and
     end in milliseconds since the epoch, as plotly's date axes read numbers; NaN between
     trials; the duration in seconds as `customdata`): one per state present, named by it
     ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "PAUSED", in that order), and "paused" over
@@ -40,7 +42,12 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
         study: A `shoal.Study` or a `StudySnapshot`.
         now: The storage clock's time, in seconds, where running and paused bars end; default:
             the latest time the study's records hold, so the plot never reads a clock.
-        objective, params: Accepted so every figure of the registry takes the same keywords; unused.
+        objective: With several objectives, which one ranks the best trials when thinning
+            (default 0); nothing else.
+        params: Accepted so every figure of the registry takes the same keywords; unused.
+        max_trials: Draw at most this many trials (see `shoal.visualization._thin`: the best
+            half, the running and paused, an even sample of the rest; an annotation says so);
+            None: all. Running and paused bars still end at the latest time of every trial.
 
     Returns:
         The figure; an empty one with an annotation before a trial started.
@@ -69,6 +76,13 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
         end_of_time = float(np.nanmax([np.nanmax(table[:, 1:]), *events]))
     else:
         end_of_time = finite_number(now, what="now", owner=_OWNER)
+    drawn = thin(started, max_trials, owner=_OWNER,
+                 key=objective_key(snap, _objective(objective, len(snap.directions))))
+    if drawn.note is not None:
+        position = {id(t): i for i, t in enumerate(started)}
+        rows = np.array([position[id(t)] for t in drawn.trials], dtype=np.int64)
+        started, table = drawn.trials, table[rows]
+        n = len(started)
     states = np.fromiter((_RANK[t.state] for t in started), dtype=np.int64, count=n)
     running = states == _RANK[TrialState.RUNNING]
     # The end: completion, else the last heartbeat, else now; a running trial's: now when given.
@@ -77,24 +91,32 @@ def plot_timeline(study: StudyLike, *, now: float | None = None, objective: int 
         ends[running] = end_of_time
     ends = np.maximum(np.where(np.isnan(ends), end_of_time, ends), table[:, 1])
     data: list[Any] = []
+    svg = scatter(3 * n, lines=True) is go.Scatter
     for rank, state in enumerate(STATE_ORDER):
         rows = states == rank
         if rows.any():
             data.append(_segments(np.column_stack([table[rows, 0], table[rows, 1], ends[rows]]),
-                                  name=state.value, color=STATE_COLORS[state], width=6))
+                                  name=state.value, color=STATE_COLORS[state], width=6, svg=svg))
     paused = [(t.number, a, b) for t in started if t.lineage for a, b in paused_spans(t, end_of_time)]
     if paused:
         data.append(_segments(np.array(paused, dtype=float), name="paused", color="#444444", width=2,
-                              dash="dot"))
+                              dash="dot", svg=svg))
     fig = go.Figure(data)
     fig.update_layout(title=_TITLE, template="plotly_white",
                       xaxis={"type": "date", "title": {"text": "time"}},
                       yaxis={"title": {"text": "trial"}, "autorange": "reversed"})
-    return fig
+    return annotate(fig, drawn)
+
+
+def _objective(objective: int | None, count: int) -> int:
+    """The objective that ranks trials for thinning: the one given when valid, else 0."""
+    if isinstance(objective, int) and not isinstance(objective, bool) and 0 <= objective < count:
+        return objective
+    return 0
 
 
 def _segments(table: np.ndarray, *, name: str, color: str, width: int,
-              dash: str | None = None) -> go.Scattergl:
+              dash: str | None = None, svg: bool = True) -> go.Scatter | go.Scattergl:
     """One line trace of horizontal segments (start, number) -> (end, number), NaN-separated,
     from rows (number, start, end); times in milliseconds since the epoch, as plotly's date axes
     read numbers."""
@@ -108,7 +130,8 @@ def _segments(table: np.ndarray, *, name: str, color: str, width: int,
     line: dict[str, Any] = {"color": color, "width": width}
     if dash:
         line["dash"] = dash
-    return go.Scattergl(x=x.ravel(), y=y, customdata=seconds, mode="lines", name=name, line=line,
+    kind = go.Scatter if svg else go.Scattergl
+    return kind(x=x.ravel(), y=y, customdata=seconds, mode="lines", name=name, line=line,
                         connectgaps=False,
                         hovertemplate="trial %{y}<br>%{customdata:.1f} s<extra>" + name + "</extra>")
 

@@ -123,12 +123,14 @@ const PLOT_CONFIG = {responsive: true, displaylogo: false};
 let plotly = null;
 
 // Plotly.js (4.8 MB) is loaded by the page's script, not the HTML, so the API requests start at
-// once and run while the browser compiles it.
+// once and run while the browser compiles it. The page names its versioned, long-cached URL.
 export function loadPlotly() {
   plotly = plotly || new Promise((resolve, reject) => {
-    const script = el("script", {src: "/static/plotly.min.js"});
+    const meta = document.querySelector("meta[name='plotly-js']");
+    const src = meta && meta.content.startsWith("/static/") ? meta.content : "/static/plotly.min.js";
+    const script = el("script", {src});
     script.addEventListener("load", () => resolve(window.Plotly));
-    script.addEventListener("error", () => reject(new Error("could not load /static/plotly.min.js")));
+    script.addEventListener("error", () => reject(new Error(`could not load ${src}`)));
     document.head.append(script);
   });
   return plotly;
