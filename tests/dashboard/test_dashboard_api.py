@@ -112,6 +112,16 @@ def test_trials_since_refuses_a_bad_version(client: TestClient) -> None:
     assert "since of a dashboard request must be an integer >= 0" in response.json()["error"]
 
 
+def test_table_rows_carry_only_what_the_table_shows(client: TestClient) -> None:
+    full = client.get("/api/studies/quad/trials?since=0").json()["trials"]
+    rows = client.get("/api/studies/quad/trials?since=0&fields=table").json()["trials"]
+    assert [set(r) for r in rows] == [{"number", "state", "params", "values", "duration"}] * len(full)
+    assert [{k: t[k] for k in r} for r, t in zip(rows, full, strict=True)] == rows
+    bad = client.get("/api/studies/quad/trials?since=0&fields=some")
+    assert bad.status_code == 400
+    assert "fields of a dashboard request must be 'all' or 'table'" in bad.json()["error"]
+
+
 def test_csv_has_a_row_per_trial(client: TestClient) -> None:
     response = client.get("/api/studies/quad/trials.csv")
     assert response.headers["content-type"].startswith("text/csv")

@@ -138,7 +138,12 @@ def create_app(reader: StorageReader, *, token: str | None = None, poll_s: float
 
     def api_trials(request: Request) -> Response:
         since = _query_int(request, "since", low=0) or 0
-        return _json(catalog.study(request.path_params["name"]).trials_json(since)[1])
+        fields = request.query_params.get("fields", "all")
+        if fields not in ("all", "table"):
+            raise config_error("fields", "a dashboard request", "'all' or 'table'", fields,
+                               hint="Drop fields= for every field of each trial.")
+        return _json(catalog.study(request.path_params["name"]).trials_json(
+            since, rows=fields == "table")[1])
 
     def api_csv(request: Request) -> Response:
         name = request.path_params["name"]

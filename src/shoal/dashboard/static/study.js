@@ -93,7 +93,7 @@ async function redraw() {
 async function refresh() {
   const next = await api(apiPath(name));
   if (next.version === version) return;
-  const page = await api(`${apiPath(name)}/trials?since=${version}`);
+  const page = await api(`${apiPath(name)}/trials?since=${version}&fields=table`);
   summary = next;
   version = page.version;
   document.getElementById("summary").replaceWith(summaryBlock());
@@ -106,7 +106,7 @@ async function refresh() {
 async function start() {
   // every request starts now, in parallel with Plotly.js loading
   const first = api(apiPath(name));
-  const trials = api(`${apiPath(name)}/trials?since=0`);
+  const trials = api(`${apiPath(name)}/trials?since=0&fields=table`);
   trials.catch(() => null);  // a missing study is reported once, by the summary's request
   loadPlotly().catch(() => null);
   crumbs({href: "/", text: "studies"}, name);
