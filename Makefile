@@ -15,11 +15,11 @@ $(BIN)/python:
 # Stamps make re-runs instant; they are rebuilt when pyproject.toml changes.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[torch]"
+	$(BIN)/pip install -q -e ".[torch,dashboard]"
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[dev,torch]"
+	$(BIN)/pip install -q -e ".[dev,torch,dashboard]"
 	@touch $@
 
 demo: $(VENV)/.installed

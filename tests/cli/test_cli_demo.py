@@ -42,6 +42,7 @@ def test_demo_end_to_end_then_resume(run: Run, url: str) -> None:
     assert "New study 'demo'" in out
     assert "Test accuracy:" in out
     assert "measured once on the locked test set" in out
+    assert f"See its curves and plots: shoal dashboard --storage {url}" in out
     study = shoal.load_study("demo", storage=url)
     assert len(study.trials) == 3
     for trial in study.trials:  # lr reaches 1.0 in the course's space: some runs diverge, nothing else fails
