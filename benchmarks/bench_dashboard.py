@@ -12,7 +12,7 @@ cached under /tmp (keyed by size and seed). Then, for each tool, its server star
    SVG and a trace with data.
 2. API response times (a cold first request, then p50/p95 over repeated requests) of each JSON route.
 3. `shoal.reports.write_report` on the same study, in a fresh process.
-benchmarks/README.md (section 13) says more; RESULTS.md has the figures.
+benchmarks/README.md (section 14) says more; RESULTS.md has the figures.
 
 Run: .venv/bin/python benchmarks/bench_dashboard.py [--quick] [--trials N] [--steps S] [--out FILE]
      [--repeats R] [--optuna-dashboard PATH]

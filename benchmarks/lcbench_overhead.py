@@ -17,6 +17,7 @@ the wall-clock median: on a shared machine the wall time grows with the load, th
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +99,7 @@ def _method(name: str, *, n_trials: int, task: str, reps: int) -> list[str]:
     reported = [t for t in history if t.intermediate]
     at_rung = [t for t in reported if max(t.intermediate) in rungs]
     pool = at_rung or reported
+    gen = np.random.default_rng(1)
     picks = np.random.default_rng(0).choice(len(pool), size=min(reps, len(pool)), replace=False)
     ms: list[tuple[float, float]] = []
     for i in picks:
@@ -105,8 +107,26 @@ def _method(name: str, *, n_trials: int, task: str, reps: int) -> list[str]:
         ms += _time(lambda snap=snap: scheduler.decide(snap, history), 1)
     out.append(_row(f"decide ({type(scheduler).__name__}{', at rung steps' if at_rung else ''})", ms))
     if isinstance(scheduler, SuggestsJobs):
-        out.append(_row("next_job", _time(lambda: scheduler.next_job(history), reps)))
-    gen = np.random.default_rng(1)
+        fresh = iter([_fresh(scheduler) for _ in range(reps)])
+        out.append(_row("next_job (first call: builds its rung index)",
+                        _time(lambda: next(fresh).next_job(history), reps)))
+        out.append(_row("next_job (nothing changed since the last call)",
+                        _time(lambda: scheduler.next_job(history), reps)))
+        out.append(_row("next_job (one trial changed since the last call, as in a run)",
+                        _time(lambda: scheduler.next_job(_one_changed(history, gen)), reps)))
     out.append(_row(f"suggest ({type(sampler).__name__})",
                     _time(lambda: sampler.suggest(space, History(history, len(history)), gen), reps)))
     return out
+
+
+def _fresh(scheduler: Any) -> Any:
+    """A copy of the scheduler with no memo, as a new process has it."""
+    return pickle.loads(pickle.dumps(scheduler))
+
+
+def _one_changed(history: list[shoal.FrozenTrial], gen: np.random.Generator) -> list[shoal.FrozenTrial]:
+    """The history with one trial replaced by an equal new object: what a study's cache hands over
+    after a worker's report (the index re-reads exactly that trial)."""
+    i = int(gen.integers(len(history)))
+    history[i] = dataclasses.replace(history[i])
+    return history

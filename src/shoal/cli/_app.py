@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=_jobs, default=2, metavar="N", help="worker processes (default 2)")
     p.add_argument("--name", default="demo", help="study name (default demo)")
     p.set_defaults(run=_run_demo)
+    importlib.import_module("shoal.cli._dashboard").add_command(command)
     importlib.import_module("shoal.cli._report").add_command(command)
     return parser
 

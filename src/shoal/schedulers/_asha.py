@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from shoal import _validate
 from shoal.schedulers._protocol import Decision, Suggestion
+from shoal.schedulers._rung_index import RungIndex
 from shoal.schedulers._rungs import (
     check_resources,
     crossed_rungs,
@@ -19,7 +20,7 @@ from shoal.schedulers._rungs import (
 )
 from shoal.trial import FrozenTrial, TrialState
 
-__all__ = ["ASHA", "MODES", "Promotable", "asha_decide", "best_promotion", "promotable"]
+__all__ = ["ASHA", "MODES", "Promotable", "asha_decide", "best_promotion", "promotable", "single_objective"]
 
 MODES = ("promotion", "stopping")
 
@@ -82,6 +83,15 @@ def promotable(members: Sequence[FrozenTrial], *, rungs: Sequence[int],
     return out
 
 
+def single_objective(history: Sequence[FrozenTrial]) -> bool:
+    """True when the trials have one objective: then a memoised rung index serves `next_job`."""
+    return not history or len(history[0].signs) == 1
+
+
+def _one_group(number: int) -> int:
+    return 0
+
+
 def best_promotion(candidates: Sequence[Promotable]) -> Suggestion | None:
     """The highest rung first (as in the paper), then the better place, then the older trial."""
     if not candidates:
@@ -134,6 +144,7 @@ class ASHA:
         self.mode: str = _validate.one_of(mode, MODES, what="mode", owner="ASHA")
         self.rungs = rung_levels(self.min_resource, self.max_resource, self.reduction_factor)
         self.rung_steps = frozenset(self.rungs)
+        self._index = RungIndex(rungs=(self.rungs,), group_of=_one_group)
 
     def decide(self, trial: FrozenTrial, history: Sequence[FrozenTrial]) -> Decision:
         return asha_decide(trial, history, rungs=self.rungs, max_resource=self.max_resource,
@@ -144,6 +155,8 @@ class ASHA:
         """The PAUSED trial to resume (promotion form), or None: start a new configuration."""
         if self.mode != "promotion":
             return None
+        if single_objective(history):
+            return best_promotion(self._index.promotable(history, reduction_factor=self.reduction_factor))
         return best_promotion(promotable(history, rungs=self.rungs,
                                          reduction_factor=self.reduction_factor))
 

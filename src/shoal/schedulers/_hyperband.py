@@ -7,8 +7,9 @@ import math
 from collections.abc import Sequence
 
 from shoal import _validate
-from shoal.schedulers._asha import MODES, asha_decide, best_promotion, promotable
+from shoal.schedulers._asha import MODES, asha_decide, best_promotion, promotable, single_objective
 from shoal.schedulers._protocol import Decision, Suggestion
+from shoal.schedulers._rung_index import RungIndex
 from shoal.schedulers._rungs import check_resources
 from shoal.trial import FrozenTrial
 
@@ -70,6 +71,7 @@ class Hyperband:
                            for s in range(s_max + 1))
         self.sizes = tuple(math.ceil((s_max + 1) * eta**s / (s + 1)) for s in range(s_max + 1))
         self.rung_steps = frozenset(r for rungs in self.rungs for r in rungs)
+        self._index = RungIndex(rungs=self.rungs, group_of=self.bracket_of)
 
     def brackets(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """Each bracket's successive-halving table ((n_i, r_i), ...), indexed by s.
@@ -104,6 +106,8 @@ class Hyperband:
         """A PAUSED trial to resume (promotion form): the highest rung of any bracket first."""
         if self.mode != "promotion":
             return None
+        if single_objective(history):
+            return best_promotion(self._index.promotable(history, reduction_factor=self.reduction_factor))
         members: dict[int, list[FrozenTrial]] = {}
         for trial in history:
             members.setdefault(self.bracket_of(trial.number), []).append(trial)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from shoal.trial import Direction, FrozenTrial
 
-__all__ = ["StudyLike", "StudySnapshot", "snapshot"]
+__all__ = ["StudyLike", "StudySnapshot", "objective_label", "snapshot", "text"]
 
 
 @runtime_checkable
@@ -51,8 +52,20 @@ def snapshot(study: StudyLike) -> StudySnapshot:
                          dict(system) if isinstance(system, Mapping) else {})
 
 
+def text(value: Any) -> str:
+    """A user's name or value as plotly text: shown as written, never read as markup or a template.
+
+    Plotly renders a subset of HTML in titles, labels, legends and ticks, and `%{...}` in hover
+    templates; parameter names, choices and curve names come from users.
+
+    >>> text("<b>lr</b> %{x}")
+    '&lt;b&gt;lr&lt;/b&gt; &#37;{x}'
+    """
+    return html.escape(str(value), quote=False).replace("%", "&#37;")
+
+
 def objective_label(study: StudySnapshot, index: int) -> str:
     """How axes name objective `index`: 'objective 0 (maximize)' unless the study names it."""
     names: Sequence[str] = study.system_attrs.get("objective_names", ()) or ()
-    base = names[index] if index < len(names) else f"objective {index}"
+    base = text(names[index]) if index < len(names) else f"objective {index}"
     return f"{base} ({study.directions[index].value})"
