@@ -91,7 +91,7 @@ def _draw_one(function: Callable[..., Any], study: StudySnapshot, options: dict[
         return text, "", title
     note = (f"Drawn from {len(fewer.trials):,} of {len(study.trials):,} trials (the "
             f"{max(1, CURVE_TRIALS // 10)} best and an even spread of the others), to keep this file "
-            "small; `shoal dashboard` draws every trial.")
+            "small; the summary and the tables cover every trial.")
     return small, note, title
 
 
