@@ -77,7 +77,13 @@ def _to_json(figure: Any) -> str:
 def _draw_one(function: Callable[..., Any], study: StudySnapshot, options: dict[str, Any]
               ) -> tuple[str, str, str]:
     """The figure's JSON, drawn again from `thin(study)` when it is too large; the note saying so; and
-    the figure's own title (empty without one)."""
+    the figure's own title (empty without one).
+
+    A plot that takes `max_trials` thins itself as the dashboard's do (at most `CURVE_TRIALS` trials
+    drawn, aggregates such as the best-so-far line and the learning curves' band over every trial,
+    and an annotation that says so); `thin` is the fallback for the others."""
+    if _takes(function, "max_trials"):
+        options = {**options, "max_trials": CURVE_TRIALS}
     figure = function(study, **options)
     title = _plain(str(getattr(figure.layout.title, "text", None) or ""))
     text = _to_json(figure)
