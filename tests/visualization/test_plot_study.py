@@ -14,7 +14,7 @@ import pytest
 
 import shoal
 from shoal.exceptions import ConfigError
-from shoal.schedulers import ASHA
+from shoal.schedulers import ASHA, Hyperband
 from shoal.trial import TrialState, pareto_front
 from shoal.visualization import (
     FIGURES,
@@ -218,6 +218,27 @@ def test_rungs_of_a_real_asha_study() -> None:
     assert set(fig.data[0].x) == {f"step {t.last_step}" for t in pruned}
     assert sum(stopped.values()) == len(pruned)
     assert reached.get("step 1") == 12
+
+
+def test_a_hyperband_study_records_each_trials_bracket_and_the_rungs_plot_groups_by_it() -> None:
+    hyperband = Hyperband(max_resource=9, reduction_factor=3)
+    study = shoal.create_study(scheduler=hyperband, sampler=shoal.samplers.RandomSampler(seed=1))
+
+    def objective(trial: shoal.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, 10):
+            trial.report(x + 1.0 / step, step)
+            if trial.should_prune():
+                raise shoal.TrialPruned()
+        return x
+
+    study.optimize(objective, n_trials=20)
+    assert [t.system_attrs["bracket"] for t in study.trials] \
+        == [hyperband.bracket_of(t.number) for t in study.trials]
+    fig = plot_rungs(study)
+    groups = {group for group, _ in zip(*fig.data[0].x, strict=True)}
+    assert groups == {f"bracket {b}" for b in {hyperband.bracket_of(t.number) for t in study.trials
+                                              if t.state is TrialState.PRUNED}}
 
 
 # --- zoom rounds --------------------------------------------------------------------------------
