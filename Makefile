@@ -15,11 +15,11 @@ $(BIN)/python:
 # Stamps make re-runs instant; they are rebuilt when pyproject.toml changes.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[torch]"
+	$(BIN)/pip install -q -e ".[torch,dashboard]"
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[dev,torch]"
+	$(BIN)/pip install -q -e ".[dev,torch,dashboard]"
 	@touch $@
 
 demo: $(VENV)/.installed
@@ -30,9 +30,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# PostgreSQL comes from Debian's packages; the tests start and stop their own server.
+# PostgreSQL and Chromium come from Debian's packages; the tests start and stop their own server,
+# and drive /usr/bin/chromium for the dashboard's browser tests.
 unit: $(VENV)/.installed-dev
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 test: lint unit

@@ -36,7 +36,7 @@ def test_import_shoal_loads_no_heavy_package() -> None:
 def test_the_public_api_resolves_lazily_to_the_same_objects() -> None:
     code = ("import shoal, shoal.samplers as s, shoal.study as st\n"
             "from shoal.samplers._tpe.sampler import TPESampler\n"
-            "from shoal.study._importance import param_importances\n"
+            "from shoal.analysis import param_importances\n"
             "assert s.TPESampler is TPESampler and st.param_importances is param_importances\n"
             "assert all(hasattr(s, n) for n in s.__all__) and set(s.__all__) <= set(dir(s))\n")
     assert _loaded_after(code) >= {"numpy", "scipy"}  # loaded when asked for, not before

@@ -323,14 +323,12 @@ FAILS_AT_ONCE: list[tuple[str, Callable[[], object], str]] = [
      r"Use shoal\.Float\(low, high, scale='log'\) for FloatDistribution.*shoal\.Int.*shoal\.Categorical"),
     ("storages", lambda: shoal.storages.RDBStorage("sqlite://", heartbeat_interval=60),  # type: ignore[attr-defined]
      r"storage='sqlite:///shoal\.db', heartbeat=shoal\.Heartbeat\(interval=60\)\) for RDBStorage"),
-    ("visualization", lambda: shoal.visualization.plot_optimization_history,  # type: ignore[attr-defined]
-     r"no plotting module\. Use the CLI"),
     ("integration", lambda: shoal.integration.PyTorchLightningPruningCallback,  # type: ignore[attr-defined]
      r"Use shoal\.torch for PyTorch"),
     ("logging", lambda: shoal.logging.set_verbosity(30),  # type: ignore[attr-defined]
      r"Use logging\.getLogger\('shoal'\)\.setLevel\(logging\.WARNING\)"),
     ("importance", lambda: shoal.importance.get_param_importances,  # type: ignore[attr-defined]
-     r"Use shoal\.study\.param_importances\(study\.trials\)"),
+     r"Use shoal\.analysis\.importances\(study\.trials\)\.main"),
     ("study.StudyDirection", lambda: shoal.study.StudyDirection,  # type: ignore[attr-defined]
      r"Use shoal\.Direction"),
     ("trial.Trial", lambda: shoal.trial.Trial,  # type: ignore[attr-defined]
@@ -392,3 +390,12 @@ def test_pruner_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
     with pytest.raises(OptunaName, match=r"Use scheduler=shoal\.schedulers\.MedianStopping\(\)"):
         shoal.create_study(study_name="mnist", storage=url, pruner=object())
     assert not (tmp_path / "nothing.db").exists()  # refused before the storage was opened
+
+
+def test_optuna_plot_names_resolve_to_shoals_plots() -> None:
+    """`shoal.visualization.plot_*` keeps Optuna's names (loaded on first use, like Optuna's)."""
+    plots = shoal.visualization  # type: ignore[attr-defined]
+    for name in ("plot_optimization_history", "plot_intermediate_values", "plot_parallel_coordinate",
+                 "plot_contour", "plot_slice", "plot_param_importances", "plot_pareto_front",
+                 "plot_timeline"):
+        assert callable(getattr(plots, name))

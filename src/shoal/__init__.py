@@ -77,8 +77,14 @@ if not _typing.TYPE_CHECKING:  # hidden from type checkers, so they still flag u
 
     def __getattr__(name: str) -> object:
         # PEP 562: only names not found above get here; Optuna's get a line naming shoal's equivalent.
+        if name in _LAZY_MODULES:  # plotly and scikit-learn load only when plots are asked for
+            import importlib
+
+            return importlib.import_module(f"shoal.{name}")
         from shoal._optuna_names import MODULES, missing
 
         raise missing("shoal", name, MODULES)
+
+_LAZY_MODULES = frozenset({"analysis", "visualization"})
 
 del _typing

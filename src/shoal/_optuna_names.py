@@ -44,16 +44,15 @@ MODULES = {
     "storages": "storages of shoal is Optuna's name: shoal takes a storage URL. Use "
                 "create_study(storage='sqlite:///shoal.db', heartbeat=shoal.Heartbeat(interval=60)) "
                 "for RDBStorage(url, heartbeat_interval=60), storage=None for InMemoryStorage().",
-    "visualization": "visualization of shoal is Optuna's name: shoal has no plotting module. Use "
-                     "the CLI ('shoal trials NAME', 'shoal best NAME') or study.trials_dataframe().",
     "integration": "integration of shoal is Optuna's name: shoal has no integration callbacks. "
                    "Use shoal.torch for PyTorch, elsewhere trial.report(value, step) and "
                    "trial.should_prune() in your own loop.",
     "logging": "logging of shoal is Optuna's name: shoal logs through the standard library. Use "
                "logging.getLogger('shoal').setLevel(logging.WARNING) for "
                "optuna.logging.set_verbosity(optuna.logging.WARNING).",
-    "importance": "importance of shoal is Optuna's name. Use shoal.study.param_importances("
-                  "study.trials) for optuna.importance.get_param_importances(study).",
+    "importance": "importance of shoal is Optuna's name. Use shoal.analysis.importances("
+                  "study.trials).main (fANOVA, with .pairs for interactions) for "
+                  "optuna.importance.get_param_importances(study).",
     "get_all_study_summaries": "get_all_study_summaries of shoal is Optuna's name. Use "
                                "shoal.list_studies(storage=URL).",
     "get_all_study_names": "get_all_study_names of shoal is Optuna's name. Use "

@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 import shoal
-from conftest import EXAMPLES
 from shoal import TrialState
 from shoal.cli._demo import DEMO_SPACE, DEMO_TASK
 from shoal.cli._output import format_value
+
+# not imported from conftest: another tests folder's conftest may be the one loaded
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 Run = Callable[..., tuple[int, str, str]]
 GOOD = {"optimizer": "adam", "lr": 3e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "units": 64, "layers": 1,
@@ -40,6 +42,7 @@ def test_demo_end_to_end_then_resume(run: Run, url: str) -> None:
     assert "New study 'demo'" in out
     assert "Test accuracy:" in out
     assert "measured once on the locked test set" in out
+    assert f"See its curves and plots: shoal dashboard --storage {url}" in out
     study = shoal.load_study("demo", storage=url)
     assert len(study.trials) == 3
     for trial in study.trials:  # lr reaches 1.0 in the course's space: some runs diverge, nothing else fails

@@ -25,6 +25,7 @@ examples:
   shoal trials demo --top 5           the five best trials
   shoal trials demo --number 3        one trial in full, with its traceback
   shoal best demo --json              the best configuration, for programs
+  shoal report demo -o demo.html      every plot and table in one file that opens offline
   shoal recover shoal.db copy.db      copy what a damaged database still holds"""
 
 
@@ -172,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=_jobs, default=2, metavar="N", help="worker processes (default 2)")
     p.add_argument("--name", default="demo", help="study name (default demo)")
     p.set_defaults(run=_run_demo)
+    importlib.import_module("shoal.cli._dashboard").add_command(command)
+    importlib.import_module("shoal.cli._report").add_command(command)
     return parser
 
 

@@ -87,6 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(f"Its test score: shoal best {study.name}{storage_flag(url)}")
     else:
         console.print(f"Test it once: shoal evaluate {study.name}{storage_flag(url)} --test")
+    console.print(f"See its curves and plots: shoal dashboard{storage_flag(url)}")
     return result.exit_code
 
 

@@ -13,7 +13,7 @@ from shoal.study._study import Study
 from shoal.study._trial import Trial
 
 if TYPE_CHECKING:
-    from shoal.study._importance import param_importances
+    from shoal.analysis import param_importances
 
 __all__ = [
     "AttrConstraints",
@@ -35,7 +35,7 @@ if not TYPE_CHECKING:  # hidden from type checkers, so they still flag unknown n
     def __getattr__(name: str) -> Any:
         # param_importances needs numpy: loaded on first use, so `import shoal` stays light.
         if name == "param_importances":
-            from shoal.study._importance import param_importances
+            from shoal.analysis import param_importances
 
             globals()[name] = param_importances
             return param_importances

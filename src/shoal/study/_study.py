@@ -254,6 +254,9 @@ class Study:
                     attrs["traceback"] = traceback.format_exc()
                 self.storage.finish_trial(frozen.trial_id, state=TrialState.FAILED, system_attrs=attrs)
                 raise
+        bracket_of = getattr(self.scheduler, "bracket_of", None)  # Hyperband: for plots and reports
+        if callable(bracket_of) and not frozen.lineage:
+            system = {**system, "bracket": int(bracket_of(frozen.number))}
         trial = self._start(frozen, rng=rng, proposal=proposal, system=system,
                             fresh=fresh and not frozen.lineage)
         if declared is not None:  # a declared space is sampled whole: record every active value now

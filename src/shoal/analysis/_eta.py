@@ -10,7 +10,7 @@ from shoal._validate import config_error, integer
 from shoal.space import Categorical, Fixed, Param
 from shoal.trial import FrozenTrial, TrialState
 
-__all__ = ["param_importances"]
+__all__ = ["objective_index", "param_importances"]
 
 
 def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4,
@@ -24,6 +24,8 @@ def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4,
     one-at-a-time view: it misses interactions, and with few trials every estimate is noisy
     (a parameter with no effect still gets about (groups - 1) / (trials - 1) by chance, which we
     subtract and clip at 0). Completed and pruned trials count; pruned ones by their last report.
+    It needs only numpy, so `shoal demo` prints it; `importances` (fANOVA over a random forest,
+    with scikit-learn) measures pairwise interactions too.
 
     Args:
         objective: Which objective's values to explain (0, 1, ...): required when the trials
@@ -47,12 +49,7 @@ def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4,
     >>> list(imp)[0], imp["x"] > 0.8, imp["y"] < 0.2
     ('x', True, True)
     """
-    k = max((t.n_objectives for t in trials), default=1)
-    if objective is None and k > 1:
-        raise config_error("objective", "param_importances", f"an index in [0, {k - 1}] for trials with {k} "
-                           "objectives", objective, hint="Pass objective=0 (then 1, ...) for each one.")
-    index = integer(0 if objective is None else objective, what="objective", owner="param_importances",
-                    low=0, high=k - 1)
+    index = objective_index(trials, objective, owner="param_importances")
     usable = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.is_usable()]
     if len(usable) < 8:
         return {}
@@ -70,6 +67,15 @@ def param_importances(trials: Sequence[FrozenTrial], *, bins: int = 4,
             continue
         out[name] = _eta_squared(ranks[present], groups[present])
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def objective_index(trials: Sequence[FrozenTrial], objective: int | None, *, owner: str) -> int:
+    """The objective to explain: required when the trials have several, an index among them."""
+    k = max((t.n_objectives for t in trials), default=1)
+    if objective is None and k > 1:
+        raise config_error("objective", owner, f"an index in [0, {k - 1}] for trials with {k} objectives",
+                           objective, hint="Pass objective=0 (then 1, ...) for each one.")
+    return integer(0 if objective is None else objective, what="objective", owner=owner, low=0, high=k - 1)
 
 
 def _groups(trials: Sequence[FrozenTrial], name: str, param: Param, bins: int) -> np.ndarray:
