@@ -197,19 +197,21 @@ def test_rungs_recorded_by_the_study_and_brackets(make_trial, make_study) -> Non
         == "no trial was paused or stopped at a step yet"
 
 
+def _nine_steps(trial: shoal.Trial) -> float:
+    """Reports x + 1/step for steps 1-9 and stops when the scheduler says so."""
+    x = trial.suggest_float("x", 0.0, 1.0)
+    for step in range(1, 10):
+        trial.report(x + 1.0 / step, step)
+        if trial.should_prune():
+            raise shoal.TrialPruned()
+    return x
+
+
 def test_rungs_of_a_real_asha_study() -> None:
     study = shoal.create_study(scheduler=ASHA(max_resource=9, reduction_factor=3),
                                sampler=shoal.samplers.RandomSampler(seed=1))
 
-    def objective(trial: shoal.Trial) -> float:
-        x = trial.suggest_float("x", 0.0, 1.0)
-        for step in range(1, 10):
-            trial.report(x + 1.0 / step, step)
-            if trial.should_prune():
-                raise shoal.TrialPruned()
-        return x
-
-    study.optimize(objective, n_trials=12)
+    study.optimize(_nine_steps, n_trials=12)
     fig = plot_rungs(study)
     stopped = {x: y for x, y in zip(fig.data[0].x, fig.data[2].y, strict=True)}
     reached = {x: sum(t.y[i] for t in fig.data) for i, x in enumerate(fig.data[0].x)}
@@ -224,15 +226,7 @@ def test_a_hyperband_study_records_each_trials_bracket_and_the_rungs_plot_groups
     hyperband = Hyperband(max_resource=9, reduction_factor=3)
     study = shoal.create_study(scheduler=hyperband, sampler=shoal.samplers.RandomSampler(seed=1))
 
-    def objective(trial: shoal.Trial) -> float:
-        x = trial.suggest_float("x", 0.0, 1.0)
-        for step in range(1, 10):
-            trial.report(x + 1.0 / step, step)
-            if trial.should_prune():
-                raise shoal.TrialPruned()
-        return x
-
-    study.optimize(objective, n_trials=20)
+    study.optimize(_nine_steps, n_trials=20)
     assert [t.system_attrs["bracket"] for t in study.trials] \
         == [hyperband.bracket_of(t.number) for t in study.trials]
     fig = plot_rungs(study)
