@@ -75,8 +75,19 @@ def study_summary(study: StudySnapshot) -> dict[str, Any]:
             "last_activity": last}
 
 
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return
+    first) gets a leading apostrophe, as OWASP advises for CSV files; numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def trials_csv(trials: Sequence[FrozenTrial]) -> str:
-    """The trials as CSV: number, state, value(s), duration and one column per parameter."""
+    """The trials as CSV: number, state, value(s), duration and one column per parameter.
+
+    Text that a spreadsheet would run as a formula (a categorical choice such as "=cmd()") is
+    written with a leading apostrophe; numbers are written as they are."""
     names = list(dict.fromkeys(name for t in trials for name in t.params))
     k = max((t.n_objectives for t in trials), default=1)
     value_cols = ["value"] if k == 1 else [f"value_{i}" for i in range(k)]
@@ -86,5 +97,5 @@ def trials_csv(trials: Sequence[FrozenTrial]) -> str:
     for t in trials:
         values = list(t.values) if t.values is not None else [None] * k
         writer.writerow([t.number, t.state.value, *values, t.duration,
-                         *(t.params.get(n, "") for n in names)])
+                         *(_cell(t.params.get(n, "")) for n in names)])
     return out.getvalue()
