@@ -181,6 +181,24 @@ def test_plotly_js_is_served_under_its_version_and_cached_for_a_year(client: Tes
     assert plain.headers["cache-control"] == "no-cache"
 
 
+def test_pages_name_the_cartesian_bundle_and_every_served_figure_needs_only_it(
+        client: TestClient, storage: Storage) -> None:
+    from shoal.dashboard._static import plotly_name
+
+    lite = plotly_name(lite=True)
+    assert lite == "plotly-cartesian-4.1.1.min.js"
+    for page in ("/", "/studies/quad", "/studies/quad/trials/0"):
+        assert f'<meta name="plotly-lite-js" content="/static/{lite}">' in client.get(page).text
+    served = client.get(f"/static/{lite}")
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert served.content == visualization.plotly_js_source(lite=True)
+    figures = [client.get(f"/api/studies/quad/figures/{kind}").json()["figure"]
+               for kind in _expected_kinds(storage, "quad")]
+    figures.append(client.get("/api/studies/quad/trials/0/figure").json()["figure"])
+    assert "parallel" in _expected_kinds(storage, "quad")
+    assert not visualization.needs_full_plotly(figures)
+
+
 def test_unknown_figure_and_bad_objective(client: TestClient) -> None:
     response = client.get("/api/studies/quad/figures/nope")
     assert response.status_code == 404
@@ -370,6 +388,29 @@ def test_figures_are_cached_by_version_and_slow_ones_rebuilt_sparingly(
     now[0] = 21.0
     figure_payload(state, "counted", objective=None, params=None, clock=lambda: now[0])
     assert builds == [12, 13, 14]
+
+
+def test_a_build_is_slow_by_its_cpu_time_not_the_wall_time_spent_waiting_for_other_requests(
+        reader: StorageReader, storage: Storage) -> None:
+    wall, cpu = [0.0], [0.0]
+
+    def clock() -> float:  # every look at the wall clock finds 3 s gone: other figures ran meanwhile
+        wall[0] += 3.0
+        return wall[0]
+
+    def cost() -> float:
+        cpu[0] += 0.05
+        return cpu[0]
+
+    catalog = Catalog(reader, min_interval=0.0)
+    state = catalog.study("quad")
+    first = figure_payload(state, "history", objective=None, params=None, clock=clock, cost=cost)
+    (cached,) = state.figures.values()
+    assert cached.build_s == pytest.approx(0.05)
+    add_trial(storage, state.record.study_id, params={"x": 0.0}, values=[1.0])
+    state = catalog.study("quad")
+    again = figure_payload(state, "history", objective=None, params=None, clock=clock, cost=cost)
+    assert json.loads(again)["version"] == state.version > json.loads(first)["version"]
 
 
 def test_a_study_deleted_and_created_again_is_read_afresh(reader: StorageReader, storage: Storage) -> None:

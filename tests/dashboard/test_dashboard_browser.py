@@ -131,6 +131,32 @@ def test_studies_page_lists_every_study_as_text_and_new_ones_appear(
     page.wait_for_selector("#studies tr[data-study='arrived']", timeout=10_000)
 
 
+def test_plots_draw_with_the_cartesian_bundle_and_fetch_the_full_one_only_when_needed(
+        open_page: Callable[[str], Any]) -> None:
+    from shoal.dashboard._static import plotly_name
+
+    page = open_page("/studies/quad")
+
+    def scripts() -> list[str]:
+        return list(page.eval_on_selector_all("script[src*='plotly']",
+                                              "s => s.map(x => x.getAttribute('src'))"))
+
+    lite, full = f"/static/{plotly_name(lite=True)}", f"/static/{plotly_name()}"
+    assert scripts() == [lite]
+    assert page.evaluate("document.getElementById('fig-parallel')._fullData[0].type") == "scatter"
+    drawn = page.evaluate("""async () => {
+        const {draw} = await import('/static/common.js');
+        const node = document.getElementById('fig-history');
+        await draw(node, {data: [{type: 'parcoords', dimensions: [{label: 'a', values: [1, 2]},
+                                                                   {label: 'b', values: [3, 1]}]}]});
+        const first = [node._fullData[0].type, node.querySelectorAll('.parcoords').length > 0];
+        await draw(node, {data: [{type: 'scatter', x: [1, 2], y: [3, 4]}]});
+        return [...first, node._fullData[0].type, node.querySelectorAll('.parcoords').length];
+    }""")
+    assert drawn == ["parcoords", True, "scatter", 0]  # the plot that needed the full bundle keeps it
+    assert scripts() == [lite, full]
+
+
 def test_objective_picker_redraws_the_figures(open_page: Callable[[str], Any]) -> None:
     page = open_page("/studies/two")
     history = "document.getElementById('fig-history')._fullData[0].y"

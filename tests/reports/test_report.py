@@ -64,7 +64,9 @@ def test_every_applicable_figure_is_embedded_as_the_json_of_its_plot(study_url: 
     kinds = _kinds(study)
     assert "history" in kinds
     for kind in kinds:
-        expected = json.loads(plotly_io.to_json(visualization.FIGURES[kind](study), validate=False))
+        options = {"svg": True} if kind == "parallel" else {}  # SVG lines: no WebGL, the cartesian bundle
+        figure = visualization.FIGURES[kind](study, **options)
+        expected = json.loads(plotly_io.to_json(figure, validate=False))
         assert json.loads(page.blocks[f"plot-{kind}"]) == expected, kind
     # Every block has its div, and the best trial's curves are there too (trial 5: value 0.10).
     divs = {attrs["id"] for tag, attrs in page.tags if tag == "div" and "plot" in (attrs.get("class") or "")}
@@ -83,10 +85,18 @@ def test_the_file_needs_no_network(study_url: str, tmp_path: Path) -> None:
     assert not re.search(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", text, re.I)
     scripts = [attrs for tag, attrs in page.tags if tag == "script"]
     assert all("src" not in attrs for attrs in scripts)
-    import plotly
+    lite = visualization.plotly_js_source(lite=True).decode()
+    assert lite[:2000] in text  # Plotly.js itself is inlined: the cartesian bundle, all these plots need
+    assert visualization.plotly_js_source(lite=False).decode()[:2000] not in text
 
-    plotly_js = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
-    assert plotly_js[:2000] in text  # Plotly.js itself is inlined
+
+def test_a_figure_the_cartesian_bundle_cannot_draw_gets_the_full_plotly(
+        study_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(visualization.FIGURES, "parallel",
+                        lambda study, **options: visualization.plot_parallel_coordinate(study))  # parcoords
+    text = _write(study_url, tmp_path / "r.html")
+    assert '"type":"parcoords"' in text.replace(" ", "")
+    assert visualization.plotly_js_source(lite=False).decode()[:2000] in text
 
 
 def test_hostile_strings_are_escaped_in_markup_and_json(study_url: str, tmp_path: Path) -> None:

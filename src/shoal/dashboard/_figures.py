@@ -10,6 +10,7 @@ hostile name shows as text, whatever the plotting function did with it.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import time
@@ -30,7 +31,7 @@ __all__ = ["MAX_TRIALS", "escape_figure", "figure_kinds", "figure_payload", "tri
 #: 0.2-0.3 s and 500 in 0.06 s, slices (two panels) in 0.3 s at 1,000, 500 or 250 alike.
 MAX_TRIALS = 1000
 
-# A figure that took this long to build is rebuilt at most once per 10x its build time while trials
+# A figure that took this much CPU time to build is rebuilt at most once per 10x its build time while trials
 # arrive (an importance fit over 10,000 trials must not run on every poll); cheap ones always follow.
 SLOW_BUILD_S = 0.5
 _MAX_CACHED = 256  # figures kept per study
@@ -82,13 +83,14 @@ def _serialise(figure: Any) -> str:
 
 
 def figure_payload(state: StudyState, kind: str, *, objective: int | None,
-                   params: list[str] | None, clock: Callable[[], float] = time.monotonic) -> bytes:
+                   params: list[str] | None, clock: Callable[[], float] = time.monotonic,
+                   cost: Callable[[], float] = time.thread_time) -> bytes:
     """`{"version": V, "figure": {...}}` for figure `kind` of the study, from the cache when it
     was built at the current version (or is expensive and recent: see SLOW_BUILD_S).
 
     Options a plotting function does not take are ignored, so a page can send its objective to
     every figure; with several objectives and none given, objective 0 is drawn. A function that
-    takes `max_trials` gets MAX_TRIALS.
+    takes `max_trials` gets MAX_TRIALS, one that takes `svg` gets True.
 
     Raises:
         ConfigError: An unknown kind, or options the plotting function refuses.
@@ -106,6 +108,8 @@ def figure_payload(state: StudyState, kind: str, *, objective: int | None,
         options["params"] = params
     if "max_trials" in accepted:
         options["max_trials"] = MAX_TRIALS
+    if "svg" in accepted:  # no WebGL context (about a second without a GPU), the cartesian bundle
+        options["svg"] = True
     key = (kind, tuple(sorted((k, repr(v)) for k, v in options.items())))
     version = state.version
     cached = state.figures.get(key)
@@ -113,11 +117,15 @@ def figure_payload(state: StudyState, kind: str, *, objective: int | None,
     if cached is not None and (cached.version == version or (
             cached.build_s > SLOW_BUILD_S and now - cached.built_at < 10 * cached.build_s)):
         return cached.payload
-    start = clock()
+    # the build's cost is the CPU time of this thread: a page asks for every figure at once, and
+    # wall time spent waiting for the GIL would make a cheap figure look slow (and stale for 10x)
+    for module in ("plotly.graph_objects", "plotly.io"):  # nor may plotly's first import count
+        importlib.import_module(module)
+    start = cost()
     body = _serialise(function(snap, **options))
     payload = f'{{"version":{version},"figure":{body}}}'.encode()
-    built = clock()
-    _remember(state, key, CachedFigure(version, payload, built - start, built))
+    spent = cost() - start
+    _remember(state, key, CachedFigure(version, payload, spent, clock()))
     return payload
 
 

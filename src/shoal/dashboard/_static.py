@@ -1,24 +1,27 @@
 """The dashboard's static files: a fixed allow-list, so no request path ever reaches the filesystem.
 
-The list is made once: every file shipped in `shoal/dashboard/static/` plus `plotly.min.js` from the
-installed plotly package (the dashboard works offline: no CDN). A request names a key of that list
-or gets 404; `..`, `%2e%2e` and absolute paths are simply names that are not in it.
+The list is made once: every file shipped in `shoal/dashboard/static/` plus Plotly.js (the dashboard
+works offline: no CDN). A request names a key of that list or gets 404; `..`, `%2e%2e` and absolute
+paths are simply names that are not in it.
 
-Plotly.js is also listed as `plotly-<version>.min.js` (the installed plotly's version), served with
-a year-long `Cache-Control: immutable`: its name changes when its content does, so a browser reuses
-its copy (and the code it compiled from it) without asking. The HTML pages name that file: the
-placeholder `PLOTLY_JS` in them is replaced by its path.
+Plotly.js comes in two bundles (`shoal.visualization.plotly_js_source`): the full one of the
+installed plotly package, as `plotly.min.js` and `plotly-<version>.min.js`, and shoal's vendored
+cartesian one as `plotly-cartesian-<version>.min.js`. The versioned names are served with a
+year-long `Cache-Control: immutable`: a name changes when its content does, so a browser reuses its
+copy (and the code it compiled from it) without asking. The HTML pages name both: the placeholders
+`PLOTLY_JS` and `PLOTLY_LITE_JS` in them are replaced by their paths, and common.js loads the
+cartesian bundle unless a figure needs the full one.
 """
 
 from __future__ import annotations
 
 import hashlib
-from importlib import metadata, resources
+from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shoal.exceptions import ConfigError
+from shoal.visualization import plotly_js_source, plotly_js_version
 
 __all__ = ["StaticFiles", "plotly_name"]
 
@@ -28,21 +31,10 @@ _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=
           ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 
 
-def _plotly_js() -> bytes:
-    try:
-        return (resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError):
-        raise ConfigError("plotly of the dashboard must be installed with its plotly.min.js. Got none. "
-                          "Install it: pip install 'shoal[dashboard]'.") from None
-
-
-def plotly_name() -> str:
-    """The versioned name Plotly.js is served under, e.g. 'plotly-6.0.1.min.js'."""
-    try:
-        version = metadata.version("plotly")
-    except metadata.PackageNotFoundError:
-        version = "missing"
-    return f"plotly-{version}.min.js"
+def plotly_name(*, lite: bool = False) -> str:
+    """The versioned name a Plotly.js bundle is served under: 'plotly-7.1.0.min.js' (the installed
+    plotly's full bundle) or 'plotly-cartesian-4.1.1.min.js' (`lite`)."""
+    return f"plotly-{plotly_js_version(lite=lite)}.min.js"
 
 
 class StaticFiles:
@@ -54,20 +46,22 @@ class StaticFiles:
                          if entry.is_file() and any(entry.name.endswith(s) for s in _TYPES)}
         self._cache: dict[str, tuple[bytes, str]] = {}
         self._plotly = plotly_name()
+        self._lite = plotly_name(lite=True)
 
     def names(self) -> list[str]:
         """Every name a request may ask for."""
-        return sorted([*self._sources, "plotly.min.js", self._plotly])
+        return sorted([*self._sources, "plotly.min.js", self._plotly, self._lite])
 
     def _load(self, name: str) -> tuple[bytes, str] | None:
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        if name in ("plotly.min.js", self._plotly):
-            body = _plotly_js()
+        if name in ("plotly.min.js", self._plotly, self._lite):
+            body = plotly_js_source(lite=name == self._lite)
         elif name in self._sources:
             body = self._sources[name].read_bytes()
             if name.endswith(".html"):
+                body = body.replace(b"PLOTLY_LITE_JS", f"/static/{self._lite}".encode())
                 body = body.replace(b"PLOTLY_JS", f"/static/{self._plotly}".encode())
         else:
             return None
@@ -82,7 +76,8 @@ class StaticFiles:
             return Response(f"no static file named {name!r}", status_code=404, media_type="text/plain")
         body, etag = found
         suffix = name[name.rfind("."):]
-        headers = {"ETag": etag, "Cache-Control": _FOREVER if name == self._plotly else "no-cache"}
+        forever = name in (self._plotly, self._lite)
+        headers = {"ETag": etag, "Cache-Control": _FOREVER if forever else "no-cache"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         return Response(body, media_type=_TYPES[suffix], headers=headers)

@@ -84,6 +84,8 @@ def _draw_one(function: Callable[..., Any], study: StudySnapshot, options: dict[
     and an annotation that says so); `thin` is the fallback for the others."""
     if _takes(function, "max_trials"):
         options = {**options, "max_trials": CURVE_TRIALS}
+    if _takes(function, "svg"):  # SVG parallel coordinates: the report can embed the cartesian bundle
+        options = {**options, "svg": True}
     figure = function(study, **options)
     title = _plain(str(getattr(figure.layout.title, "text", None) or ""))
     text = _to_json(figure)

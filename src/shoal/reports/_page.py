@@ -13,7 +13,6 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from shoal.trial import Direction, FrozenTrial
@@ -80,11 +79,17 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
 """
 
 
-def plotly_js() -> str:
-    """The installed plotly package's plotly.min.js, safe to place inside a <script> element."""
-    import plotly
+def plotly_js(figures: Iterable[str] | None = None) -> str:
+    """Plotly.js, safe to place inside a <script> element: shoal's vendored cartesian bundle (1.5 MB)
+    when every one of `figures` (Plotly JSON texts) has only 2-D traces, else the installed plotly
+    package's full plotly.min.js (4.8 MB); the full one when `figures` is None."""
+    from shoal.visualization import needs_full_plotly, plotly_js_source
 
-    source = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+    try:
+        lite = figures is not None and not needs_full_plotly(json.loads(text) for text in figures)
+    except (ValueError, AttributeError):  # not a figure: the full bundle, and Chromium says what failed
+        lite = False
+    source = plotly_js_source(lite=lite).decode("utf-8")
     return _SCRIPT_END.sub(r"<\\/\1", source)
 
 
@@ -174,14 +179,15 @@ def plot_block(anchor: str, figure_json: str) -> str:
             f'<script type="application/json" data-plot="{plot_id}">{embed_json(figure_json)}</script>')
 
 
-def render_page(*, title: str, subtitle: str, sections: Sequence[Section]) -> str:
-    """The whole self-contained page."""
+def render_page(*, title: str, subtitle: str, sections: Sequence[Section], figures: Sequence[str]) -> str:
+    """The whole self-contained page, with the Plotly.js that `figures` (the Plotly JSON texts the
+    sections embed) need."""
     nav = "".join(f'<a href="#{html.escape(s.anchor)}">{html.escape(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{html.escape(s.anchor)}"><h2>{html.escape(s.title)}</h2>{s.body}</section>'
                    for s in sections)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
-            f"<script>{plotly_js()}</script></head><body>"
+            f"<script>{plotly_js(figures)}</script></head><body>"
             f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
             f"<nav>{nav}</nav><main>{body}</main><script>{_DRAW}</script></body></html>\n")

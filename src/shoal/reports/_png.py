@@ -91,7 +91,8 @@ def write_pngs(figures: Mapping[str, str], folder: str | os.PathLike[str], *,
     out.mkdir(parents=True, exist_ok=True)
     blocks = "".join(f'<script type="application/json" data-key="{html.escape(key)}">{embed_json(text)}'
                      "</script>" for key, text in figures.items())
-    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><script>{plotly_js()}</script></head>"
+    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
+            f"<script>{plotly_js(figures.values())}</script></head>"
             f"<body>{blocks}<script>{_EXPORT % PNG_SIZE}</script></body></html>")
     with tempfile.TemporaryDirectory(prefix="shoal-png-") as scratch:
         source = Path(scratch) / "figures.html"

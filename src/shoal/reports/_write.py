@@ -81,7 +81,8 @@ def write_report(reader: StorageReader, name: str, path: str | os.PathLike[str],
     page = render_page(
         title=f"Study {record.name}",
         subtitle=f"{describe_counts(trials)} · written {format_time(written)} by shoal {_version()}",
-        sections=_sections(study, figures, skipped, best, top, curves))
+        sections=_sections(study, figures, skipped, best, top, curves),
+        figures=[f.json for f in [*figures, *([curves] if curves else [])]])
     out = Path(path)
     out.write_text(page, encoding="utf-8")
     if png_dir is not None:

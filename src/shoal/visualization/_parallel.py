@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.visualization._data import StudyLike, objective_label, snapshot
 from shoal.visualization._figure import Column, column, completed, empty_figure, objective_index, pick_params
+from shoal.visualization._parallel_svg import svg_parallel
 from shoal.visualization._thin import annotate, objective_key, thin
 
 if TYPE_CHECKING:
@@ -21,8 +22,10 @@ _TITLE = "Parallel coordinates"
 
 
 def plot_parallel_coordinate(study: StudyLike, *, params: Sequence[str] | None = None,
-                             objective: int | None = None, max_trials: int | None = None) -> go.Figure:
-    """One `go.Parcoords` trace: an axis per parameter and a last one for the objective.
+                             objective: int | None = None, max_trials: int | None = None,
+                             svg: bool = False) -> go.Figure:
+    """One `go.Parcoords` trace (or SVG lines, `svg`): an axis per parameter and a last one for the
+    objective.
 
     A log-scale parameter's axis is log10 of its values over their range, ticked at the powers
     of ten inside it (and its ends) in its own units; a Categorical's axis is its choice index,
@@ -37,6 +40,9 @@ def plot_parallel_coordinate(study: StudyLike, *, params: Sequence[str] | None =
         objective: Which objective colours the lines; required with several objectives.
         max_trials: Draw at most this many trials (see `shoal.visualization._thin`: the best
             half, the running, an even sample of the rest; an annotation says so); None: all.
+        svg: Draw `Scatter` lines in colour bands instead of a `Parcoords` trace: no axis
+            brushing, but no WebGL context, which a browser without a GPU takes about a second to
+            create. The dashboard and the report draw it so.
 
     Returns:
         The figure; an empty one with an annotation before two trials completed.
@@ -63,11 +69,17 @@ def plot_parallel_coordinate(study: StudyLike, *, params: Sequence[str] | None =
     dimensions = [_dimension(c, present) for c in columns]
     dimensions.append({"label": label, "values": values})
     minimise = snap.directions[index].sign > 0
+    title = _TITLE + (f" ({left_out} trials without every parameter left out)" if left_out else "")
+    if svg:
+        numbers = [t.number for t, keep in zip(drawn.trials, present, strict=True) if keep]
+        fig = svg_parallel(dimensions, numbers, color=values, cmin=float(np.min(every)),
+                           cmax=float(np.max(every)), label=label, minimise=minimise)
+        fig.update_layout(title=title, margin={"t": 120})
+        return annotate(fig, drawn, below=True)
     trace = go.Parcoords(dimensions=dimensions, line={
         "color": values, "colorscale": "Viridis", "reversescale": minimise, "showscale": True,
         "cmin": float(np.min(every)), "cmax": float(np.max(every)),
         "colorbar": {"title": {"text": label}}})
-    title = _TITLE + (f" ({left_out} trials without every parameter left out)" if left_out else "")
     fig = go.Figure([trace])
     fig.update_layout(title=title, template="plotly_white", margin={"t": 120})  # axis labels sit above
     return annotate(fig, drawn, below=True)

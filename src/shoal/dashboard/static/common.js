@@ -120,24 +120,48 @@ export function keyValueTable(rows) {
 }
 
 const PLOT_CONFIG = {responsive: true, displaylogo: false};
-let plotly = null;
 
-// Plotly.js (4.8 MB) is loaded by the page's script, not the HTML, so the API requests start at
-// once and run while the browser compiles it. The page names its versioned, long-cached URL.
-export function loadPlotly() {
-  plotly = plotly || new Promise((resolve, reject) => {
-    const meta = document.querySelector("meta[name='plotly-js']");
-    const src = meta && meta.content.startsWith("/static/") ? meta.content : "/static/plotly.min.js";
+// The trace types of the vendored cartesian bundle (shoal.visualization.LITE_TRACES: a test
+// checks that the two lists agree).
+export const LITE_TRACES = new Set(["bar", "box", "contour", "heatmap", "histogram", "histogram2d",
+  "histogram2dcontour", "image", "pie", "scatter", "scatterternary", "violin"]);
+const bundles = {};  // "lite" | "full" -> a promise of that bundle's Plotly
+
+function loadScript(metaName, fallback) {
+  return new Promise((resolve, reject) => {
+    const meta = document.querySelector(`meta[name='${metaName}']`);
+    const src = meta && meta.content.startsWith("/static/") ? meta.content : fallback;
     const script = el("script", {src});
     script.addEventListener("load", () => resolve(window.Plotly));
     script.addEventListener("error", () => reject(new Error(`could not load ${src}`)));
     document.head.append(script);
   });
-  return plotly;
 }
 
-// Draw (or redraw in place) a Plotly figure from the API's {"figure": {...}} payload.
+// Plotly.js is loaded by the page's script, not the HTML, so the API requests start at once and
+// run while the browser compiles it. Two bundles, on versioned, long-cached URLs the page names:
+// the cartesian one (1.5 MB) draws every figure made only of 2-D traces, the full one (4.8 MB) is
+// fetched only when a figure has another type (parcoords, scattergl). Each sets window.Plotly as
+// it runs, so the full one starts only after the cartesian one has run and each promise keeps
+// its own instance.
+export function loadPlotly(full = false) {
+  if (!full) {
+    bundles.lite = bundles.lite || loadScript("plotly-lite-js", "/static/plotly.min.js");
+    return bundles.lite;
+  }
+  bundles.full = bundles.full || loadPlotly(false).catch(() => null).then(
+    () => loadScript("plotly-js", "/static/plotly.min.js"));
+  return bundles.full;
+}
+
+// Draw (or redraw in place) a Plotly figure from the API's {"figure": {...}} payload, with the
+// cartesian bundle when its traces allow; a plot that once needed the full bundle keeps it.
 export async function draw(node, figure) {
-  const Plotly = await loadPlotly();
-  return Plotly.react(node, figure.data || [], figure.layout || {}, PLOT_CONFIG);
+  const data = figure.data || [];
+  const full = Boolean(node.shoalFull) || data.some((t) => !LITE_TRACES.has(t.type || "scatter"));
+  const Plotly = await loadPlotly(full);
+  if (node.shoalPlotly && node.shoalPlotly !== Plotly) node.shoalPlotly.purge(node);
+  node.shoalPlotly = Plotly;
+  node.shoalFull = full;
+  return Plotly.react(node, data, figure.layout || {}, PLOT_CONFIG);
 }
