@@ -11,7 +11,7 @@ import shoal
 PUBLIC = [
     "Categorical", "ConfigError", "Direction", "Fixed", "Float", "FrozenTrial", "Heartbeat", "Int",
     "MaxTrialsCallback",
-    "NoCompletedTrials", "RetryPolicy", "SearchSpaceExhausted", "ShoalError", "Space", "Study",
+    "NoCompletedTrials", "Resources", "RetryPolicy", "SearchSpaceExhausted", "ShoalError", "Space", "Study",
     "StudyExists", "StudyNotFound", "Trial", "TrialFailed", "TrialPaused", "TrialPruned", "TrialState",
     "__version__", "create_study", "delete_study", "list_studies", "load_study", "samplers",
     "schedulers", "storage",

@@ -24,6 +24,7 @@ from shoal.exceptions import (
     TrialPaused,
     TrialPruned,
 )
+from shoal.executors import Resources
 from shoal.space import Categorical, Fixed, Float, Int, Space
 from shoal.study import (
     Heartbeat,
@@ -51,6 +52,7 @@ __all__ = [
     "Int",
     "MaxTrialsCallback",
     "NoCompletedTrials",
+    "Resources",
     "RetryPolicy",
     "SearchSpaceExhausted",
     "ShoalError",
