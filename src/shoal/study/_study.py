@@ -476,7 +476,7 @@ class Study:
             timeout: Seconds from now after which no worker starts anything; None: no deadline.
 
         Returns the stored budget (`used`: slots taken so far). Workers that run under it:
-        `shoal tune`, `shoal worker`, or `optimize(executor=StudyBudgetExecutor(study))`.
+        `shoal tune`, `shoal worker`, or `optimize(executor=shoal.study.StudyBudgetExecutor(study))`.
         """
         from shoal.study._budget import set_budget
 
