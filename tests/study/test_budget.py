@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import shutil
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,11 +13,12 @@ import pytest
 import shoal
 from shoal.clock import FakeClock
 from shoal.exceptions import ConfigError
-from shoal.executors import LocalBudget
+from shoal.executors import Executor, LocalBudget, ProcessExecutor
 from shoal.samplers import GridSampler, RandomSampler
 from shoal.schedulers import Decision, Suggestion
 from shoal.storage import BudgetRecord, InMemoryStorage, open_storage
 from shoal.study._budget import StudyBudget, StudyBudgetExecutor, counted_trials
+from shoal.testing import ExecutorSuite
 from shoal.trial import FrozenTrial, TrialState
 
 
@@ -185,3 +188,21 @@ def test_processes_claiming_at_once_never_exceed_the_limit(
         assert worker.exitcode == 0
     assert sum(won) == 37
     assert study.storage.get_budget(study.study_id) == BudgetRecord(37, None, 37)
+
+
+class TestStudyBudgetExecutor(ExecutorSuite):
+    """Under a study budget larger than any run of the suite, the wrapper is the executor it wraps:
+    every claim also goes through the SQLite budget row, from every worker process."""
+
+    _folders: list[str] = []
+
+    def make_executor(self) -> Executor:
+        folder = tempfile.mkdtemp(prefix="shoal-budget-suite-")
+        self._folders.append(folder)
+        study = shoal.create_study("suite", storage=f"sqlite:///{folder}/s.db")
+        study.set_budget(n_trials=100_000)
+        return StudyBudgetExecutor(study, executor=ProcessExecutor())
+
+    def teardown_method(self) -> None:
+        while self._folders:
+            shutil.rmtree(self._folders.pop(), ignore_errors=True)
