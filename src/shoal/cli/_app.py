@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("worker", "Join a study and run its trials until its stored budget is spent; start "
                           "one on each machine that shares the storage.")
     p.epilog = ("example:\n"
-                "  shoal tune task.yaml --storage postgresql://host/db   # once: stores the config and budget\n"
+                "  shoal tune task.yaml --storage postgresql://host/db   # once: stores config and budget\n"
                 "  shoal worker task --storage postgresql://host/db      # on each machine")
     p.add_argument("name", metavar="NAME", help="study name")
     p.add_argument("--objective", metavar="MODULE:FUNCTION",
