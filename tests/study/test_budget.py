@@ -146,16 +146,31 @@ def test_the_stored_deadline_stops_the_worker() -> None:
     clock = FakeClock(start=50.0)
     storage = InMemoryStorage(clock=clock)
     study_id = storage.create_study("s", [shoal.Direction.MINIMIZE]).study_id
+    storage.set_budget(study_id, n_trials=None, deadline=60.0)
     budget = StudyBudget(storage=storage, study_id=study_id, deadline=60.0, clock=clock,
                          inner=LocalBudget(n_trials=None, timeout=None, clock=clock))
     assert budget.claim()
     assert not budget.stopped
+    storage.set_budget(study_id, n_trials=None, deadline=70.0)  # moved later while it runs
+    clock.advance(10.0)
+    assert not budget.stopped  # read again at its old deadline
+    assert budget.claim()
     clock.advance(10.0)
     assert budget.stopped
     assert not budget.claim()
-    budget.stop()  # reaches the call's own budget
-    clock.advance(-20.0)
+    storage.set_budget(study_id, n_trials=None, deadline=None)
+    assert budget.stopped  # once passed, it stays passed: no read per loop
+
+
+def test_stop_reaches_the_call_s_own_budget() -> None:
+    storage = InMemoryStorage()
+    study_id = storage.create_study("s", [shoal.Direction.MINIMIZE]).study_id
+    inner = LocalBudget(n_trials=None, timeout=None)
+    budget = StudyBudget(storage=storage, study_id=study_id, deadline=None, inner=inner)
+    budget.stop()
+    assert inner.stopped
     assert budget.stopped
+    assert not budget.claim()
 
 
 def _claim_all(url: str, study_id: int, start: Any, results: Any) -> None:

@@ -86,6 +86,7 @@ class StudyBudget:
         self._study_id = study_id
         self._inner = inner
         self._deadline = deadline
+        self._confirmed = False  # the stored deadline was read again and has passed
         self._clock = clock or SystemClock()
 
     def claim(self) -> bool:
@@ -108,9 +109,20 @@ class StudyBudget:
 
     @property
     def stopped(self) -> bool:
-        """After `stop()`, once this call's deadline or the study's has passed."""
-        return self._inner.stopped or (self._deadline is not None
-                                       and self._clock.now() >= self._deadline)
+        """After `stop()`, once this call's deadline or the study's has passed.
+
+        The study's deadline is read again from storage once it seems to have passed, so a
+        deadline moved later meanwhile (`set_budget`, `shoal tune` run again) keeps the worker on.
+        """
+        if self._inner.stopped:
+            return True
+        if self._deadline is None or self._clock.now() < self._deadline:
+            return False
+        if not self._confirmed:
+            stored = self._storage.get_budget(self._study_id)
+            self._deadline = None if stored is None else stored.deadline
+            self._confirmed = self._deadline is not None and self._clock.now() >= self._deadline
+        return self._confirmed
 
 
 @dataclass(frozen=True)
