@@ -229,3 +229,28 @@ def test_each_local_process_sees_its_own_gpu(tmp_path: Path, run: Run, url: str,
     for t in trials:  # one device per process, never changing
         assert t.user_attrs["cuda"] == seen[t.worker]
     assert os.environ.get("CUDA_VISIBLE_DEVICES") != "3"  # the parent's own is left alone
+
+
+@pytest.mark.slow
+def test_a_worker_trains_the_task_shoal_tune_stored(tmp_path: Path, run: Run, url: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "wine.yaml").write_text(
+        "study: wine\n"
+        "task: {dataset: wine, model: mlp, epochs: 2, batch_size: 32, standardize: true,\n"
+        "       protocol: {holdout: {fraction: 0.3}}}\n"
+        "space: {lr: {type: float, low: 1.0e-3, high: 0.3, scale: log}}\n"
+        "sampler: {name: random, seed: 0}\nn_trials: 1\n")
+    code, _, err = run("tune", str(tmp_path / "wine.yaml"), "--storage", url)
+    assert code == 0, err
+    study = shoal.load_study("wine", storage=url)
+    study.set_budget(n_trials=3)  # two more, for the worker
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run("worker", "wine", "--storage", url)
+    assert code == 0, err
+    assert "budget 2 of 3 trials left; 1 process, objective the stored task" in out
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert all(0.0 <= (t.value or -1.0) <= 1.0 for t in trials)  # accuracy, as the task measures
