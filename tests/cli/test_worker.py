@@ -254,3 +254,20 @@ def test_a_worker_trains_the_task_shoal_tune_stored(tmp_path: Path, run: Run, ur
     trials = study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     assert all(0.0 <= (t.value or -1.0) <= 1.0 for t in trials)  # accuracy, as the task measures
+
+
+def test_on_postgresql_the_worker_says_when_checkpoints_stay_on_its_machine(
+        run: Run, tmp_path: Path, fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    shoal.create_study("pg", storage=fresh_postgres_url)
+    (tmp_path / "tiny.py").write_text(TINY)
+    monkeypatch.delenv("SHOAL_ARTIFACTS", raising=False)
+    args = ("worker", "pg", "--storage", fresh_postgres_url, "--objective", "tiny:objective",
+            "--n-trials", "1")
+    code, out, err = run(*args)
+    assert code == 0, err
+    assert (f"Checkpoints go to {tmp_path / 'shoal-artifacts'}, on this machine only: set "
+            "$SHOAL_ARTIFACTS") in " ".join(out.split())
+    monkeypatch.setenv("SHOAL_ARTIFACTS", str(tmp_path / "shared"))
+    code, out, err = run(*args)
+    assert code == 0, err
+    assert "Checkpoints go to" not in out

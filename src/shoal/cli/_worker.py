@@ -22,9 +22,9 @@ from typing import Any
 from shoal.cli._config import TuneConfig, build_sampler, build_scheduler, config_from_mapping, load_objective
 from shoal.cli._output import CommandError, stdout
 from shoal.cli._running import describe_storage, print_outcome, run_study
-from shoal.cli._store import require_study, storage_flag
+from shoal.cli._store import require_study, sqlite_path, storage_flag
 from shoal.executors import assign_gpus
-from shoal.storage import BudgetRecord
+from shoal.storage import BudgetRecord, artifacts_root, is_shareable
 from shoal.study import Study, load_study
 from shoal.study._budget import StudyBudgetExecutor, counted_trials
 
@@ -80,6 +80,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     console.print(f"Worker {socket.gethostname()}:{os.getpid()} joins study {study.name!r} in "
                   f"{describe_storage(url)}: {_describe_budget(budget)}{mine}; {processes}, "
                   f"objective {what}, sampler {study.sampler!r}.")
+    if sqlite_path(url) is None and is_shareable(url) and not os.environ.get("SHOAL_ARTIFACTS"):
+        console.print(f"Checkpoints go to {artifacts_root(url)}, on this machine only: set $SHOAL_ARTIFACTS "
+                      "to a folder every worker's machine shares, so any of them can resume a paused "
+                      "or retried trial.")
     result = run_study(study, objective, n_trials=args.n_trials, n_jobs=n_jobs, timeout=None,
                        max_consecutive_failures=config.max_consecutive_failures if config is not None else 10,
                        **options)
