@@ -247,3 +247,53 @@ def test_threads_opening_a_v1_postgres_database_at_once_migrate_it_once(
     reader.close()
     with psycopg.connect(fresh_postgres_url) as conn:
         assert conn.execute("SELECT value FROM shoal_meta").fetchall() == [(str(SCHEMA_VERSION),)]
+
+
+def _to_v2(url: str) -> None:
+    """Turn a loaded v1 database into what schema v2's shoal wrote: its step, then version 2."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        migrations.STEPS[0](conn)
+        conn.execute(sa.text("UPDATE shoal_meta SET value = '2' WHERE key = 'schema_version'"))
+    engine.dispose()
+
+
+def _check_v2_migrated(url: str, fresh_url: str) -> None:
+    """Open a v2 database read-write: it becomes v3 with every record intact and budgets working."""
+    reader = open_reader(url)  # the reader reads v2 as it is
+    assert_intact(reader)
+    reader.close()
+    storage = SQLStorage(url)
+    assert_intact(storage)
+    with storage._engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM shoal_meta").scalar() == str(SCHEMA_VERSION) == "3"
+        assert conn.exec_driver_sql("SELECT count(*) FROM shoal_budgets").scalar() == 0
+    fresh = SQLStorage(fresh_url)
+    assert _schema(storage._engine) == _schema(fresh._engine)
+    fresh.close()
+    study = storage.get_study("single")
+    assert storage.get_budget(study.study_id) is None
+    storage.set_budget(study.study_id, n_trials=study.n_trials + 1, deadline=None,
+                       used_at_least=study.n_trials)
+    assert storage.claim_budget(study.study_id)
+    assert not storage.claim_budget(study.study_id)
+    storage.close()
+
+
+def test_a_v2_sqlite_database_migrates_to_v3_with_nothing_lost(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    _load_sqlite(path)
+    _to_v2(f"sqlite:///{path}")
+    assert _version(path) == "2"
+    _check_v2_migrated(f"sqlite:///{path}", f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert _version(path) == "3"
+
+
+def test_a_v2_postgres_database_migrates_to_v3_with_nothing_lost(
+        fresh_postgres_url: str, postgres_url: str) -> None:
+    _load_postgres(fresh_postgres_url)
+    _to_v2(fresh_postgres_url)
+    fresh_url = fresh_postgres_url.rsplit("%3D", 1)[0] + "%3Dfresh_v3"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "fresh_v3"')
+    _check_v2_migrated(fresh_postgres_url, fresh_url)

@@ -61,7 +61,7 @@ def test_schema_version_mismatch_says_what_to_do(fresh_postgres_url: str) -> Non
     with psycopg.connect(fresh_postgres_url) as conn:
         conn.execute("UPDATE shoal_meta SET value = '7' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError, match=r"was written with shoal schema v7; this shoal "
-                                                 r"reads v2\. Upgrade shoal"):
+                                                 r"reads v3\. Upgrade shoal"):
         SQLStorage(fresh_postgres_url)
 
 

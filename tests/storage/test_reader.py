@@ -185,7 +185,7 @@ def test_reader_refuses_a_newer_schema(written: tuple[str, Path, int]) -> None:
         conn.execute("UPDATE shoal_meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
     with pytest.raises(SchemaVersionError, match=r"written with shoal schema v99; this shoal "
-                                                 r"reads up to v2\. Upgrade shoal"):
+                                                 r"reads up to v3\. Upgrade shoal"):
         open_reader(url)
 
 

@@ -17,7 +17,8 @@ import pytest
 from shoal.clock import FakeClock
 from shoal.exceptions import SchemaVersionError, StorageError
 from shoal.space import Float, Int
-from shoal.storage import RecoveryReport, StorageReader, open_reader, recover_sqlite
+from shoal.storage import BudgetRecord, RecoveryReport, StorageReader, open_reader, recover_sqlite
+from shoal.storage._schema import SCHEMA_VERSION
 from shoal.storage._sql import SQLStorage
 from shoal.trial import Direction, TrialState
 
@@ -63,8 +64,10 @@ def healthy(tmp_path: Path) -> Path:
     storage.create_trial(a.study_id, state=TrialState.WAITING, params={"lr": 0.5})
     done = storage.create_trial(b.study_id, params={"x": "é"}, parent=0, checkpoint="ckpt/0")
     storage.finish_trial(done.trial_id, state=TrialState.COMPLETE, values=[1.0, -2.5])
+    storage.set_budget(a.study_id, n_trials=9, deadline=5000.0, used_at_least=4)  # schema v3
     gone = storage.create_study("deleted", [Direction.MINIMIZE])  # leaves gaps in the ids
     storage.create_trial(gone.study_id)
+    storage.set_budget(gone.study_id, n_trials=1, deadline=None)
     storage.delete_study("deleted")
     storage.close()
     return path
@@ -77,7 +80,8 @@ def test_a_healthy_file_is_copied_completely(healthy: Path, tmp_path: Path) -> N
     assert report.complete
     assert (report.source, report.target, report.url) == (healthy, copy, f"sqlite:///{copy}")
     assert _counts(report) == {"shoal_meta": (0, 0, 0), "shoal_studies": (2, 0, 0),
-                               "shoal_trials": (6, 0, 0), "shoal_commands": (0, 0, 0)}
+                               "shoal_trials": (6, 0, 0), "shoal_commands": (0, 0, 0),
+                               "shoal_budgets": (1, 0, 0)}
     assert _state(healthy) == before  # not a byte, not a -wal or -shm file beside it
     assert copy.stat().st_mode == healthy.stat().st_mode
     assert sorted(os.listdir(tmp_path)) == ["copy.db", "old"]  # no temporary file left
@@ -87,6 +91,9 @@ def test_a_healthy_file_is_copied_completely(healthy: Path, tmp_path: Path) -> N
     assert repr(got) == repr(expected)  # repr: NaN attributes compare equal as text
     old.close()
     new.close()
+    copied = SQLStorage(report.url)
+    assert copied.get_budget(copied.get_study("a").study_id) == BudgetRecord(9, 5000.0, 4)
+    copied.close()
 
 
 def test_the_copy_is_a_working_storage_that_never_reuses_an_id(healthy: Path,
@@ -156,7 +163,7 @@ def test_a_newer_schema_is_refused(healthy: Path, tmp_path: Path) -> None:
         conn.execute("UPDATE shoal_meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
     with pytest.raises(SchemaVersionError, match=r"written with shoal schema v99; this shoal "
-                                                 r"recovers up to v2\. Upgrade shoal"):
+                                                 r"recovers up to v3\. Upgrade shoal"):
         recover_sqlite(healthy, tmp_path / "copy.db")
     assert sorted(os.listdir(tmp_path)) == ["old"]
 
@@ -191,7 +198,7 @@ def test_a_schema_v1_file_is_recovered_into_today_s_schema(tmp_path: Path) -> No
     after.close()
     with sqlite3.connect(report.target) as conn:
         assert conn.execute("SELECT value FROM shoal_meta WHERE key = 'schema_version'"
-                            ).fetchone() == ("2",)
+                            ).fetchone() == (str(SCHEMA_VERSION),)
         assert conn.execute("SELECT DISTINCT lineage FROM shoal_trials").fetchall() == [("[]",)]
     conn.close()
 

@@ -31,6 +31,7 @@ from shoal.exceptions import (
     StudyNotFound,
 )
 from shoal.storage import open_storage
+from shoal.storage._schema import SCHEMA_VERSION
 from shoal.storage._sql import SQLStorage, _sqlite_connect
 from shoal.testing import StorageSuite
 from shoal.trial import Direction, TrialState
@@ -132,15 +133,16 @@ def test_threads_share_one_storage(url: str) -> None:
 
 def test_schema_version_mismatch_says_what_to_do(url: str, tmp_path: Path) -> None:
     SQLStorage(url).close()
+    newer = SCHEMA_VERSION + 1
     with sqlite3.connect(tmp_path / "shoal.db") as raw:
-        raw.execute("UPDATE shoal_meta SET value = '3' WHERE key = 'schema_version'")
+        raw.execute(f"UPDATE shoal_meta SET value = '{newer}' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError) as info:
         SQLStorage(url)
     assert str(info.value) == (
-        f"storage {url} was written with shoal schema v3; this shoal reads v2. Upgrade shoal "
-        "(pip install -U shoal), or point --storage at a new file.")
+        f"storage {url} was written with shoal schema v{newer}; this shoal reads v{SCHEMA_VERSION}. "
+        "Upgrade shoal (pip install -U shoal), or point --storage at a new file.")
     with sqlite3.connect(tmp_path / "shoal.db") as raw:  # nothing was dropped or rewritten
-        assert raw.execute("SELECT value FROM shoal_meta").fetchall() == [("3",)]
+        assert raw.execute("SELECT value FROM shoal_meta").fetchall() == [(str(newer),)]
 
 
 def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
@@ -255,7 +257,7 @@ def test_idle_storage_holds_no_snapshot_or_lock(url: str, tmp_path: Path) -> Non
         busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         assert busy == 0  # no pooled connection keeps a read transaction open
     assert sorted(sa.inspect(storage._engine).get_table_names()) == [
-        "shoal_commands", "shoal_meta", "shoal_studies", "shoal_trials"]
+        "shoal_budgets", "shoal_commands", "shoal_meta", "shoal_studies", "shoal_trials"]
     storage.close()
 
 

@@ -20,6 +20,7 @@ _EPILOG = """\
 examples:
   shoal demo                          tune an MLP on MNIST-1D (study 'demo')
   shoal tune examples/tune_quadratic.yaml
+  shoal worker NAME --storage URL     join a study from another machine
   shoal studies                       every study in ./shoal.db
   shoal trials demo --state failed    why trials failed
   shoal trials demo --top 5           the five best trials
@@ -158,6 +159,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="start no trial after this")
     p.add_argument("--name", help="study name (overrides study)")
     p.set_defaults(run=_lazy("_tune", "cmd_tune"))
+
+    p = command("worker", "Join a study and run its trials until its stored budget is spent; start "
+                          "one on each machine that shares the storage.")
+    p.epilog = ("example:\n"
+                "  shoal tune task.yaml --storage postgresql://host/db   # once: stores config and budget\n"
+                "  shoal worker task --storage postgresql://host/db      # on each machine")
+    p.add_argument("name", metavar="NAME", help="study name")
+    p.add_argument("--objective", metavar="MODULE:FUNCTION",
+                   help="the objective to run (default: the one 'shoal tune' stored with the study)")
+    p.add_argument("--n-trials", type=_count, metavar="N",
+                   help="start at most N new trials here (the study's budget still applies)")
+    p.add_argument("--n-jobs", type=_jobs, default=1, metavar="K", help="local worker processes (default 1)")
+    p.add_argument("--gpus", metavar="IDS", help="GPUs the processes share, e.g. 0,1 (each trial takes "
+                                                  "the stored resources.gpus, else one GPU)")
+    p.add_argument("--trial-timeout", type=_seconds, metavar="SECONDS",
+                   help="fail a trial running longer than this (default: the stored trial_timeout)")
+    p.set_defaults(run=_lazy("_worker", "cmd_worker"))
 
     p = command("evaluate", "Retrain a task study's best configuration and measure it on the test set.",
                 as_json)

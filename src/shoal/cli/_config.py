@@ -8,7 +8,7 @@ import inspect
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from shoal.space import Space
 from shoal.space._yaml import load_yaml
 from shoal.study import AttrConstraints, Heartbeat, RetryPolicy
 
-__all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "load_objective"]
+__all__ = ["TuneConfig", "build_sampler", "build_scheduler", "config_from_mapping", "load_config",
+           "load_objective"]
 
 KEYS = ("objective", "task", "study", "space", "direction", "directions", "constraints", "sampler",
         "scheduler", "n_trials", "n_jobs", "timeout", "storage", "retry", "heartbeat",
@@ -73,6 +74,7 @@ class TuneConfig:
     retry: RetryPolicy | None = None
     heartbeat: Heartbeat | None = None
     max_consecutive_failures: int | None = 10  # null in the file: never stop for failures
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the file's mapping, as read
 
 
 def _wrong(key: str, path: Path, constraint: str, value: object, example: str,
@@ -244,6 +246,16 @@ def load_config(path: Path) -> TuneConfig:
         problem = getattr(err, "problem", None) or "a syntax error"
         raise CommandError(f"{path.name} must be valid YAML: {problem}{where}.",
                            hint="one 'key: value' per line; see examples/tune_quadratic.yaml") from None
+    return config_from_mapping(data, path)
+
+
+def config_from_mapping(data: Any, path: Path) -> TuneConfig:
+    """Check a config's mapping (a file's, or the one `shoal tune` stored with a study) and build
+    it; `path` names it in messages, and its folder is where the objective's module is looked for.
+
+    Raises:
+        CommandError: a key is unknown, missing or mistyped.
+    """
     if not isinstance(data, Mapping):
         raise CommandError(f"{path.name} must be a YAML mapping of keys ({', '.join(KEYS)}). "
                            f"Got {type(data).__name__ if data is not None else 'an empty file'}.",
@@ -300,7 +312,7 @@ def load_config(path: Path) -> TuneConfig:
         timeout=timeout, storage=storage, retry=_retry(data, path), heartbeat=_heartbeat(data, path),
         max_consecutive_failures=_check_int(data, "max_consecutive_failures", path, low=1,
                                             example="max_consecutive_failures: 10")
-        if "max_consecutive_failures" in data else 10)
+        if "max_consecutive_failures" in data else 10, raw=dict(data))
 
 
 def _build(kind: str, cls: Callable[..., Any], name: str, kwargs: Mapping[str, Any], path: Path) -> Any:

@@ -59,9 +59,11 @@ def describe_start(study: Study) -> str:
 
 
 def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | None, n_jobs: int,
-              timeout: float | None, max_consecutive_failures: int | None = 10) -> RunResult:
+              timeout: float | None, max_consecutive_failures: int | None = 10,
+              **options: Any) -> RunResult:
     """Run `optimize` with a progress bar; Ctrl-C and SIGTERM end it cleanly (every finished
-    trial is stored). Only the trials of this run are counted, whoever else shares the study."""
+    trial is stored). Only the trials of this run are counted, whoever else shares the study.
+    `options` go to `optimize` as they are (`executor=`)."""
     finished: list[FrozenTrial] = []
     interrupted = terminated = False
     gave_up = None
@@ -69,7 +71,7 @@ def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | No
         with _progress_instead_of_trial_log():
             study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout,
                            show_progress_bar=True, callbacks=[lambda _, trial: finished.append(trial)],
-                           max_consecutive_failures=max_consecutive_failures)
+                           max_consecutive_failures=max_consecutive_failures, **options)
     except KeyboardInterrupt as err:
         interrupted, terminated = True, isinstance(err, Terminated)
     except TooManyFailures as err:

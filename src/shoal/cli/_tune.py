@@ -14,8 +14,10 @@ from shoal.cli._config import TuneConfig, build_sampler, build_scheduler, load_c
 from shoal.cli._output import CommandError, stdout
 from shoal.cli._running import describe_start, describe_storage, print_outcome, print_where, run_study
 from shoal.cli._store import storage_flag
+from shoal.cli._worker import remember_run
 from shoal.storage import default_storage_url, open_storage
 from shoal.study import Study, create_study
+from shoal.study._budget import StudyBudgetExecutor
 from shoal.study._constraints import NAMES_ATTR
 
 __all__ = ["cmd_tune"]
@@ -46,6 +48,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                          heartbeat=config.heartbeat, constraints_func=config.constraints)
     if remember is not None:
         remember(study)
+    remember_run(study, config)  # what `shoal worker NAME` needs to join, and the study's budget
     if config.constraints is not None:  # named in the tables of `shoal best` and `shoal trials`
         study.storage.set_study_attrs(study.study_id, system={NAMES_ATTR: list(config.constraints.names)})
 
@@ -59,7 +62,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     result = run_study(study, objective, n_trials=config.n_trials, n_jobs=config.n_jobs,
                        timeout=config.timeout,
-                       max_consecutive_failures=config.max_consecutive_failures)
+                       max_consecutive_failures=config.max_consecutive_failures,
+                       executor=StudyBudgetExecutor(study))
     rerun = f"shoal tune {shlex.quote(args.config)}"
     if args.name is not None:
         rerun += f" --name {shlex.quote(args.name)}"

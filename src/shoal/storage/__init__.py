@@ -8,12 +8,13 @@ from shoal.storage._open import (
     open_reader,
     open_storage,
 )
-from shoal.storage._protocol import Storage, StorageReader, StudyRecord, TrialsPage
+from shoal.storage._protocol import BudgetRecord, Storage, StorageReader, StudyRecord, TrialsPage
 from shoal.storage._recover import RecoveryReport, TableReport, recover_sqlite
 from shoal.storage._url import StorageURL, is_shareable, parse_url, sqlite_file
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
+    "BudgetRecord",
     "CheckpointFolder",
     "InMemoryStorage",
     "RecoveryReport",

@@ -54,7 +54,7 @@ __all__ = [
     "trial_from_row",
 ]
 
-SCHEMA_VERSION = 2  # the steps from each earlier version are in _migrations
+SCHEMA_VERSION = 3  # the steps from each earlier version are in _migrations
 # The reads select only columns that exist from this version on (v1 has no `lineage`: the readers
 # select `V1_LINEAGE` in its place); raise it when they no longer do.
 MIN_READABLE_VERSION = 1

@@ -12,7 +12,7 @@ from shoal.clock import Clock, SystemClock
 from shoal.exceptions import StudyExists, StudyNotFound
 from shoal.space import Param
 from shoal.storage._attrs import plain_attrs
-from shoal.storage._protocol import StudyRecord, TrialsPage
+from shoal.storage._protocol import BudgetRecord, StudyRecord, TrialsPage
 from shoal.trial import Direction, FrozenTrial, TrialState
 
 __all__ = ["InMemoryStorage", "study_not_found"]
@@ -44,6 +44,7 @@ class InMemoryStorage:
         self._versions: dict[int, list[int]] = {}  # study_id -> version of each trial
         # study_id -> numbers of trials put WAITING, oldest first (claiming scanned every trial)
         self._waiting: dict[int, deque[int]] = {}
+        self._budgets: dict[int, BudgetRecord] = {}  # study_id -> its stored budget
         self._version = 0
         self._next_id = 0
 
@@ -88,6 +89,7 @@ class InMemoryStorage:
                 del self._where[trial.trial_id]
             del self._versions[record.study_id]
             self._waiting.pop(record.study_id, None)
+            self._budgets.pop(record.study_id, None)
 
     def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
                         system: Mapping[str, Any] | None = None) -> None:
@@ -236,3 +238,34 @@ class InMemoryStorage:
             trials, versions = self._trials.get(study_id, []), self._versions.get(study_id, [])
             changed = [t for t, v in zip(trials, versions, strict=True) if v > since]
             return TrialsPage(changed, self._version)
+
+    # The study's budget -------------------------------------------------------------------------
+    def set_budget(self, study_id: int, *, n_trials: int | None, deadline: float | None,
+                   used_at_least: int = 0) -> BudgetRecord:
+        with self._lock:
+            if study_id not in self._trials:
+                raise StudyNotFound(f"no study with id {study_id} in {self.url}.")
+            before = self._budgets.get(study_id)
+            used = max(before.used if before is not None else 0, used_at_least)
+            record = self._budgets[study_id] = BudgetRecord(n_trials, deadline, used)
+            return record
+
+    def get_budget(self, study_id: int) -> BudgetRecord | None:
+        with self._lock:
+            return self._budgets.get(study_id)
+
+    def claim_budget(self, study_id: int) -> bool:
+        with self._lock:
+            budget = self._budgets.get(study_id)
+            if budget is None:
+                return True
+            if budget.n_trials is not None and budget.used >= budget.n_trials:
+                return False
+            self._budgets[study_id] = replace(budget, used=budget.used + 1)
+            return True
+
+    def release_budget(self, study_id: int) -> None:
+        with self._lock:
+            budget = self._budgets.get(study_id)
+            if budget is not None and budget.used > 0:
+                self._budgets[study_id] = replace(budget, used=budget.used - 1)

@@ -67,7 +67,24 @@ def _v1_to_v2(conn: Connection) -> None:
     commands.create(conn)
 
 
-STEPS: tuple[Callable[[Connection], None], ...] = (_v1_to_v2,)
+def _v2_to_v3(conn: Connection) -> None:
+    """`shoal_budgets`: a study's budget (how many new trials in all, until when) and the slots
+    workers have claimed, so workers on many machines share one budget (`shoal worker`)."""
+    frozen = sa.MetaData()
+    sa.Table("shoal_studies", frozen, sa.Column("study_id", sa.Integer, primary_key=True))
+    budgets = sa.Table(
+        "shoal_budgets", frozen,
+        sa.Column("study_id", sa.Integer,
+                  sa.ForeignKey("shoal_studies.study_id", ondelete="CASCADE"), primary_key=True,
+                  autoincrement=False),
+        sa.Column("n_trials", sa.Integer, nullable=True),
+        sa.Column("deadline", sa.Double, nullable=True),
+        sa.Column("used", sa.Integer, nullable=False),
+    )
+    budgets.create(conn)
+
+
+STEPS: tuple[Callable[[Connection], None], ...] = (_v1_to_v2, _v2_to_v3)
 assert len(STEPS) == SCHEMA_VERSION - 1, "one migration step per schema version after the first"
 
 

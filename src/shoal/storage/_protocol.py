@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 from shoal.space import Param
 from shoal.trial import Direction, FrozenTrial, TrialState
 
-__all__ = ["Storage", "StorageReader", "StudyRecord", "TrialsPage"]
+__all__ = ["BudgetRecord", "Storage", "StorageReader", "StudyRecord", "TrialsPage"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,22 @@ class StudyRecord:
     def signs(self) -> tuple[float, ...]:
         """One sign per objective: +1.0 minimised, -1.0 maximised."""
         return tuple(d.sign for d in self.directions)
+
+
+@dataclass(frozen=True)
+class BudgetRecord:
+    """A study's stored budget, shared by every worker: how many new trials it may start in all
+    (`n_trials`, None for no limit), the wall-clock time after which none starts (`deadline`, None
+    for none), and how many slots workers have claimed so far (`used`)."""
+
+    n_trials: int | None
+    deadline: float | None
+    used: int
+
+    @property
+    def left(self) -> int | None:
+        """Slots not yet claimed; None without a limit."""
+        return None if self.n_trials is None else max(0, self.n_trials - self.used)
 
 
 @dataclass(frozen=True)
@@ -177,4 +193,27 @@ class Storage(StorageReader, Protocol):
         A stale trial's completion time is its last heartbeat, the last moment it was known to
         run, so its duration is how long it ran, not how long it took to be noticed.
         """
+        ...
+
+    # The study's budget (`shoal.study.Study.set_budget`), shared by workers on every machine ------
+    def set_budget(self, study_id: int, *, n_trials: int | None, deadline: float | None,
+                   used_at_least: int = 0) -> BudgetRecord:
+        """Store the study's budget: at most `n_trials` claimed slots in all, none after
+        `deadline`; the count of used slots becomes at least `used_at_least` (it never goes down
+        here, so workers' claims are kept). Raises StudyNotFound."""
+        ...
+
+    def get_budget(self, study_id: int) -> BudgetRecord | None:
+        """The study's stored budget; None when none was ever set."""
+        ...
+
+    def claim_budget(self, study_id: int) -> bool:
+        """Take one slot of the study's budget, atomically across processes and machines: of
+        workers racing for the last slot exactly one gets it. False when every slot is used;
+        True when the study has no stored budget (nothing limits it). The deadline is the
+        caller's to check (with its own clock)."""
+        ...
+
+    def release_budget(self, study_id: int) -> None:
+        """Give back a claimed slot that started no trial (never below zero)."""
         ...

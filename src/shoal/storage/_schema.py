@@ -1,6 +1,6 @@
 """The SQL schema of shoal's storage in SQLAlchemy Core: tables and statements.
 
-Schema version 2 (`_migrations` turns older databases into it). Four tables, prefixed `shoal_` so
+Schema version 3 (`_migrations` turns older databases into it). Five tables, prefixed `shoal_` so
 they can share a PostgreSQL database:
 
 - `shoal_meta`: key/value facts about the storage itself, among them `schema_version`.
@@ -14,6 +14,8 @@ they can share a PostgreSQL database:
   the change, so a pause or resume is one version bump that incremental reads see.
 - `shoal_commands` (v2): requests (pause, resume, nudge, stop) for a trial's worker to pick up at
   its next step boundary.
+- `shoal_budgets` (v3): a study's budget shared by every worker on every machine (`n_trials`,
+  `deadline`) and the slots claimed so far (`used`), taken by one conditional UPDATE each.
 
 JSON is kept in TEXT columns and encoded by shoal, not by the database: PostgreSQL's `json` type
 rejects NaN and infinities, which user attributes and intermediate values may hold, and one codec
@@ -48,6 +50,7 @@ from shoal.trial import TrialState
 __all__ = [
     "JSON_COLUMNS",
     "SCHEMA_VERSION",
+    "budgets",
     "commands",
     "dump_distributions",
     "dump_lineage",
@@ -126,6 +129,16 @@ commands = sa.Table(  # v2
     sqlite_autoincrement=True,
 )
 
+budgets = sa.Table(  # v3
+    "shoal_budgets", metadata,
+    sa.Column("study_id", sa.Integer,
+              sa.ForeignKey("shoal_studies.study_id", ondelete="CASCADE"), primary_key=True,
+              autoincrement=False),
+    sa.Column("n_trials", sa.Integer, nullable=True),
+    sa.Column("deadline", sa.Double, nullable=True),
+    sa.Column("used", sa.Integer, nullable=False),
+)
+
 # The columns that hold JSON text (`dumps`), by table: what `shoal recover` checks in each row it copies.
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     meta.name: (),
@@ -133,6 +146,7 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     trials.name: ("params", "distributions", "values", "intermediate", "user_attrs", "system_attrs",
                   "lineage"),
     commands.name: (),  # no writer fixes the payload's format yet
+    budgets.name: (),
 }
 
 

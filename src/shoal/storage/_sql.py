@@ -35,6 +35,7 @@ from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
 from shoal.space import Param
 from shoal.storage import _schema as q
 from shoal.storage._attrs import plain_attrs
+from shoal.storage._budget_sql import SQLBudgets
 from shoal.storage._codec import BUSY_TIMEOUT_S, dump_distributions, dump_lineage, dumps, loads
 from shoal.storage._migrations import ensure_schema
 from shoal.storage._protocol import StudyRecord
@@ -45,7 +46,7 @@ from shoal.trial import Direction, FrozenTrial, TrialState
 __all__ = ["SQLStorage"]
 
 
-class SQLStorage(_SQLReads):
+class SQLStorage(SQLBudgets, _SQLReads):
     """Storage in SQLite (one machine, WAL mode) or PostgreSQL (many machines), shared by workers.
 
     Args:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shoal.study._budget import StudyBudgetExecutor
 from shoal.study._callbacks import MaxTrialsCallback
 from shoal.study._constraints import AttrConstraints
 from shoal.study._factory import create_study, delete_study, list_studies, load_study
@@ -21,6 +22,7 @@ __all__ = [
     "MaxTrialsCallback",
     "RetryPolicy",
     "Study",
+    "StudyBudgetExecutor",
     "Trial",
     "TrialHost",
     "create_study",

@@ -16,7 +16,7 @@ from shoal.exceptions import ConfigError, NoCompletedTrials, SearchSpaceExhauste
 from shoal.samplers import DescribesTrials, History, Sampler, sampler_rng
 from shoal.schedulers import Decision, NoStopping, Scheduler, Suggestion, SuggestsJobs
 from shoal.space import Param, Space
-from shoal.storage import Retention, Storage, StudyRecord
+from shoal.storage import BudgetRecord, Retention, Storage, StudyRecord
 from shoal.study._host import LazyHistory, TrialWrite, sampler_failure
 from shoal.study._lifecycle import create_fork, plan_for
 from shoal.study._outcome import ConstraintsFunc, constraints_of, outcome
@@ -466,6 +466,21 @@ class Study:
                  catch=tuple(catch), callbacks=tuple(callbacks),
                  show_progress_bar=show_progress_bar, executor=executor,
                  max_consecutive_failures=max_consecutive_failures)
+
+    def set_budget(self, *, n_trials: int | None = None, timeout: float | None = None) -> BudgetRecord:
+        """Store the study's budget, shared by every worker on every machine (`shoal worker`).
+
+        Args:
+            n_trials: New trials the study may start in all, those it already started included
+                (resuming or forking a paused trial uses none); None: no limit.
+            timeout: Seconds from now after which no worker starts anything; None: no deadline.
+
+        Returns the stored budget (`used`: slots taken so far). Workers that run under it:
+        `shoal tune`, `shoal worker`, or `optimize(executor=shoal.study.StudyBudgetExecutor(study))`.
+        """
+        from shoal.study._budget import set_budget
+
+        return set_budget(self, n_trials=n_trials, timeout=timeout, clock=self._clock)
 
     # Stopping ---------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -13,6 +13,7 @@ from shoal.clock import FakeClock
 from shoal.exceptions import ConfigError, StudyExists, StudyNotFound
 from shoal.space import Categorical, Fixed, Float, Int, Param
 from shoal.storage import Storage
+from shoal.testing._storage_budget import BudgetCases
 from shoal.testing._storage_lifecycle import LifecycleCases
 from shoal.trial import Direction, TrialState
 
@@ -23,7 +24,7 @@ RUNNING, WAITING = TrialState.RUNNING, TrialState.WAITING
 COMPLETE, PRUNED, FAILED = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED
 
 
-class StorageSuite(LifecycleCases):
+class StorageSuite(LifecycleCases, BudgetCases):
     """Tests every `Storage` must pass, against a real instance (no mocks).
 
     Subclass it in a module named `test_*.py`, in a class named `Test*`, and define `make_storage`.
