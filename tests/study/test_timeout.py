@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 import signal
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -187,3 +189,36 @@ def test_a_worker_stuck_in_c_code_is_replaced_and_the_run_goes_on(tmp_path: Path
     pid = int(str(trials[0].worker).rsplit(":", 1)[1])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the stuck worker is gone (and reaped)
+
+
+def test_shoal_tune_reads_trial_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
+    from shoal.cli._config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "timeout_objective.py").write_text(textwrap.dedent("""\
+        import time
+        def objective(trial):
+            x = trial.suggest_float("x", 0.0, 1.0)
+            if trial.number == 1:
+                time.sleep(60)
+            return x
+        """))
+    config = tmp_path / "tune.yaml"
+    config.write_text("objective: timeout_objective:objective\nstudy: slow\ntrial_timeout: 1\n")
+    assert load_config(config).trial_timeout == 1.0
+    url = f"sqlite:///{tmp_path}/s.db"
+    try:
+        assert main(["tune", str(config), "--n-trials", "3", "--storage", url]) == 0
+    finally:
+        sys.modules.pop("timeout_objective", None)
+    assert "Ran 3 trials: 2 complete, 1 failed." in capsys.readouterr().out
+    trials = shoal.load_study("slow", storage=url).trials
+    assert [(t.state, t.failure_reason) for t in trials][1] == (TrialState.FAILED, "timeout")
+
+    config.write_text("objective: timeout_objective:objective\ntrial_timeout: -5\n")
+    assert main(["tune", str(config), "--storage", url]) == 1
+    error = capsys.readouterr().err.splitlines()[0]
+    assert error.startswith("Error: trial_timeout of tune.yaml must be a finite number > 0. Got -5."), error

@@ -59,7 +59,8 @@ def describe_start(study: Study) -> str:
 
 
 def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | None, n_jobs: int,
-              timeout: float | None, max_consecutive_failures: int | None = 10) -> RunResult:
+              timeout: float | None, max_consecutive_failures: int | None = 10,
+              trial_timeout: float | None = None) -> RunResult:
     """Run `optimize` with a progress bar; Ctrl-C and SIGTERM end it cleanly (every finished
     trial is stored). Only the trials of this run are counted, whoever else shares the study."""
     finished: list[FrozenTrial] = []
@@ -69,7 +70,7 @@ def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | No
         with _progress_instead_of_trial_log():
             study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout,
                            show_progress_bar=True, callbacks=[lambda _, trial: finished.append(trial)],
-                           max_consecutive_failures=max_consecutive_failures)
+                           max_consecutive_failures=max_consecutive_failures, trial_timeout=trial_timeout)
     except KeyboardInterrupt as err:
         interrupted, terminated = True, isinstance(err, Terminated)
     except TooManyFailures as err:
