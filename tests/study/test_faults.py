@@ -1,0 +1,256 @@
+"""Faults a long study meets: a PostgreSQL restart, a SIGKILLed worker, Ctrl-C on the driver.
+
+Real processes and real PostgreSQL servers (tests/conftest.py): the session's for the writes
+whose connection breaks after they committed, one of the test's own for the restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+import shoal
+from shoal import TrialState
+from shoal.exceptions import StorageError, StorageURLError
+from shoal.storage import open_storage
+from shoal.storage._retry import Retrier
+from shoal.storage._sql import SQLStorage
+from shoal.trial import Direction
+
+RestartablePostgres = Any  # tests/conftest.py's server a test may stop and start
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], text=True, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.05)
+
+
+# Writes whose connection breaks after they committed are not written twice ---------------------
+def _lost_reply() -> sa.exc.OperationalError:
+    return sa.exc.OperationalError("COMMIT", {}, psycopg.OperationalError(
+        "server closed the connection unexpectedly"), connection_invalidated=True)
+
+
+@contextmanager
+def _commit_then_lose_the_reply(storage: SQLStorage) -> Iterator[list[int]]:
+    """The next write commits, then its connection breaks: the client cannot know it committed."""
+    original = storage._writing
+    lost: list[int] = []
+
+    @contextmanager
+    def writing() -> Iterator[Any]:
+        with original() as conn:
+            yield conn
+        if not lost:
+            lost.append(1)
+            raise _lost_reply()
+
+    storage._writing = writing  # type: ignore[method-assign]
+    try:
+        yield lost
+    finally:
+        storage._writing = original  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def pg_storage(fresh_postgres_url: str) -> Iterator[SQLStorage]:
+    storage = open_storage(fresh_postgres_url)
+    assert isinstance(storage, SQLStorage)
+    yield storage
+    storage.close()
+
+
+def _only_trials(storage: SQLStorage, study_id: int) -> list[shoal.FrozenTrial]:
+    return storage.get_trials(study_id).trials
+
+
+def test_create_trial_committed_before_the_connection_broke_is_not_created_twice(
+        pg_storage: SQLStorage) -> None:
+    study = pg_storage.create_study("s", [Direction.MINIMIZE])
+    with _commit_then_lose_the_reply(pg_storage) as lost:
+        trial = pg_storage.create_trial(study.study_id, params={"x": 1.0}, system_attrs={"a": 1})
+    assert lost == [1]
+    trials = _only_trials(pg_storage, study.study_id)
+    assert [t.number for t in trials] == [0]
+    assert trial.trial_id == trials[0].trial_id
+    assert trials[0].system_attrs == {"a": 1}  # the write's token is never read back
+    assert trial.system_attrs == {"a": 1}
+
+
+def test_finish_trial_committed_before_the_connection_broke_reports_success(
+        pg_storage: SQLStorage) -> None:
+    study = pg_storage.create_study("s", [Direction.MINIMIZE])
+    trial = pg_storage.create_trial(study.study_id)
+    with _commit_then_lose_the_reply(pg_storage) as lost:
+        ok = pg_storage.finish_trial(trial.trial_id, state=TrialState.COMPLETE, values=[0.5],
+                                     system_attrs={"k": "v"})
+    assert lost == [1]
+    assert ok  # not "finished elsewhere": it was this call
+    (done,) = _only_trials(pg_storage, study.study_id)
+    assert (done.state, done.values, done.system_attrs) == (TrialState.COMPLETE, (0.5,), {"k": "v"})
+    # A trial someone else ended differently is still refused.
+    other = pg_storage.create_trial(study.study_id)
+    assert pg_storage.finish_trial(other.trial_id, state=TrialState.FAILED)
+    with _commit_then_lose_the_reply(pg_storage):
+        assert pg_storage.update_trial(other.trial_id, user_attrs={"u": 1}) is False
+
+
+def test_claim_committed_before_the_connection_broke_returns_that_trial(pg_storage: SQLStorage) -> None:
+    study = pg_storage.create_study("s", [Direction.MINIMIZE])
+    for x in (1.0, 2.0):
+        pg_storage.create_trial(study.study_id, state=TrialState.WAITING, params={"x": x})
+    with _commit_then_lose_the_reply(pg_storage) as lost:
+        claimed = pg_storage.claim_waiting_trial(study.study_id, worker="w1")
+    assert lost == [1]
+    assert claimed is not None
+    assert (claimed.number, claimed.params) == (0, {"x": 1.0})
+    states = [t.state for t in _only_trials(pg_storage, study.study_id)]
+    assert states == [TrialState.RUNNING, TrialState.WAITING]  # the second stays for another worker
+
+
+def test_reaping_committed_before_the_connection_broke_returns_the_reaped(pg_storage: SQLStorage) -> None:
+    study = pg_storage.create_study("s", [Direction.MINIMIZE])
+    dead = pg_storage.create_trial(study.study_id, params={"x": 1.0})
+    time.sleep(0.05)
+    with _commit_then_lose_the_reply(pg_storage) as lost:
+        reaped = pg_storage.fail_stale_trials(study.study_id, grace_seconds=0.01)
+    assert lost == [1]
+    assert [t.trial_id for t in reaped] == [dead.trial_id]  # so its retry is enqueued, once
+    assert reaped[0].state is TrialState.FAILED
+    assert pg_storage.fail_stale_trials(study.study_id, grace_seconds=0.01) == []
+
+
+def test_resume_and_create_study_committed_before_the_connection_broke(pg_storage: SQLStorage) -> None:
+    with _commit_then_lose_the_reply(pg_storage) as lost:
+        record = pg_storage.create_study("s", [Direction.MAXIMIZE], user_attrs={"u": 1})
+    assert lost == [1]
+    assert record.name == "s"
+    trial = pg_storage.create_trial(record.study_id)
+    pg_storage.update_trial(trial.trial_id, intermediate={3: 0.5})
+    assert pg_storage.finish_trial(trial.trial_id, state=TrialState.PAUSED)
+    with _commit_then_lose_the_reply(pg_storage) as lost:
+        resumed = pg_storage.resume_trial(trial.trial_id, worker="w2")
+    assert lost == [1]
+    assert resumed is not None
+    assert resumed.worker == "w2"
+    (stored,) = _only_trials(pg_storage, record.study_id)
+    assert [e["event"] for e in stored.lineage] == ["paused", "resumed"]  # resumed once
+    with _commit_then_lose_the_reply(pg_storage) as lost:
+        pg_storage.delete_study("s")
+    assert lost == [1]
+    assert pg_storage.list_studies() == []
+
+
+def test_retry_seconds_is_a_url_option(fresh_postgres_url: str) -> None:
+    storage = open_storage(f"{fresh_postgres_url}&retry_seconds=5")
+    assert isinstance(storage, SQLStorage)
+    assert storage._retry.seconds == 5.0
+    storage.close()
+    with pytest.raises(StorageURLError, match=r"retry_seconds of storage URL .* must be a number of "
+                                              r"seconds >= 0. Got 'soon'."):
+        open_storage(f"{fresh_postgres_url}&retry_seconds=soon")
+
+
+def test_an_outage_longer_than_retry_seconds_is_one_error(
+        restartable_postgres: RestartablePostgres, caplog: pytest.LogCaptureFixture) -> None:
+    storage = open_storage(f"{restartable_postgres.url}?retry_seconds=1")
+    record = storage.create_study("s", [Direction.MINIMIZE])
+    restartable_postgres.stop()
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="shoal"):
+        with pytest.raises(StorageError, match=r"must answer within retry_seconds=1\. .* resumes the study"):
+            storage.create_trial(record.study_id)
+        assert 1.0 <= time.monotonic() - started < 5.0
+        assert caplog.text.count("cannot be reached") == 1  # logged once per outage
+        restartable_postgres.start()
+        assert storage.create_trial(record.study_id).number == 0  # usable again once it is back
+        assert "answers again" in caplog.text
+    storage.close()
+
+
+def test_after_an_outage_the_heartbeat_grace_grows_by_its_length() -> None:
+    retrier = Retrier("postgresql://db", 60.0)
+    assert retrier.outage_allowance(120.0) == 0.0
+    calls = iter([_lost_reply(), _lost_reply(), None])
+
+    def flaky() -> str:
+        err = next(calls)
+        if err is not None:
+            raise err
+        return "ok"
+
+    assert retrier.call(flaky) == "ok"  # after 0.05 + 0.1 s of back-off
+    allowance = retrier.outage_allowance(120.0)
+    assert 0.14 <= allowance < 2.0
+    assert retrier.outage_allowance(0.0) == 0.0  # ended longer than the grace ago: nothing added
+
+
+STUDY_THROUGH_A_RESTART = """
+import os, sys, time, shoal
+url, log_folder = sys.argv[1], sys.argv[2]
+study = shoal.create_study("restart", storage=url, load_if_exists=True)
+def objective(trial):
+    x = trial.suggest_float("x", -1.0, 1.0)
+    for step in range(3):
+        time.sleep(0.05)
+        trial.report(x * step, step)
+    with open(os.path.join(log_folder, f"{os.getpid()}.log"), "a") as log:
+        log.write(f"{trial.number} {x!r}\\n")
+    return x * x
+study.optimize(objective, n_trials=int(sys.argv[3]), n_jobs=2)
+"""
+
+
+@pytest.mark.slow
+def test_a_postgres_restart_mid_study_loses_and_duplicates_nothing(
+        restartable_postgres: RestartablePostgres, tmp_path: Path) -> None:
+    n_trials = 40
+    url = f"{restartable_postgres.url}?retry_seconds=60"
+    driver = _python(STUDY_THROUGH_A_RESTART, url, str(tmp_path), str(n_trials))
+
+    def done() -> int:
+        return sum(len(p.read_text().splitlines()) for p in tmp_path.glob("*.log"))
+
+    _wait_until(lambda: done() >= 5 or driver.poll() is not None, "five trials")
+    assert driver.poll() is None, driver.communicate()
+    restartable_postgres.stop()  # ends every connection of both workers mid-transaction
+    down_at = done()
+    time.sleep(3.0)
+    restartable_postgres.start()
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 0, err
+    assert down_at < n_trials  # the outage came mid-study
+    assert "cannot be reached" in err
+    assert "answers again" in err
+
+    trials = shoal.load_study("restart", storage=url).trials
+    assert [t.number for t in trials] == list(range(n_trials))  # the budget, no duplicate number
+    assert all(t.state is TrialState.COMPLETE for t in trials)  # none left RUNNING, none failed
+    assert len({t.params["x"] for t in trials}) == n_trials  # no configuration twice
+    ran = sorted((int(n), float(x)) for p in tmp_path.glob("*.log")
+                 for n, x in (line.split() for line in p.read_text().splitlines()))
+    assert ran == [(t.number, t.params["x"]) for t in trials]  # every run recorded, once
+    for t in trials:
+        assert t.value == pytest.approx(t.params["x"] ** 2)
+        assert t.intermediate == {s: pytest.approx(t.params["x"] * s) for s in range(3)}
