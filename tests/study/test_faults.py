@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -33,8 +34,10 @@ RestartablePostgres = Any  # tests/conftest.py's server a test may stop and star
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+def _python(code: str, *args: str, env_extra: dict[str, str] | None = None,
+            **kwargs: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
+           **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], text=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
@@ -254,3 +257,122 @@ def test_a_postgres_restart_mid_study_loses_and_duplicates_nothing(
     for t in trials:
         assert t.value == pytest.approx(t.params["x"] ** 2)
         assert t.intermediate == {s: pytest.approx(t.params["x"] * s) for s in range(3)}
+
+
+# A worker process SIGKILLed mid-trial: its trial is retried from its last checkpoint -------------
+KILLED_WORKER = """
+import json, os, sys, time, shoal
+from shoal.executors import WorkerCrashed
+url, markers = sys.argv[1], sys.argv[2]
+study = shoal.create_study("killed", storage=url, heartbeat=shoal.Heartbeat(interval=0.2, grace=1.5),
+                           retry=shoal.RetryPolicy(max_retries=1))
+def objective(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    total, first = 0.0, 0
+    if trial.resume_step is not None:  # a retry: carry on from the dead run's newest step
+        state = json.loads((trial.resume_checkpoint / "state.json").read_text())
+        total, first = state["total"], trial.resume_step + 1
+    trial.set_user_attr("first_step", first)
+    for step in range(first, 6):
+        time.sleep(0.1)
+        total += x * step
+        with trial.checkpoint(step) as folder:
+            (folder / "state.json").write_text(json.dumps({"total": total}))
+        trial.report(total, step)
+        if trial.number == 1 and step == 3:
+            open(os.path.join(markers, str(os.getpid())), "w").close()
+            time.sleep(600)  # SIGKILLed here
+    return total
+try:
+    study.optimize(objective, n_trials=8, n_jobs=2)
+except WorkerCrashed as err:
+    print("crashed:", err)
+"""
+
+
+@pytest.mark.slow
+def test_a_sigkilled_worker_trial_is_retried_from_its_last_checkpoint(fresh_postgres_url: str,
+                                                                       tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    driver = _python(KILLED_WORKER, fresh_postgres_url, str(markers),
+                     env_extra={"SHOAL_ARTIFACTS": str(tmp_path / "artifacts")})
+    _wait_until(lambda: any(markers.iterdir()) or driver.poll() is not None, "trial 1 at step 3")
+    assert driver.poll() is None, driver.communicate()
+    (marker,) = markers.iterdir()
+    os.kill(int(marker.name), signal.SIGKILL)  # one worker process, mid-trial; the driver goes on
+    out, err = driver.communicate(timeout=90)
+    assert driver.returncode == 0, err
+    assert "crashed: worker processes died" in out  # a real crash is still reported, at the end
+
+    trials = shoal.load_study("killed", storage=fresh_postgres_url).trials
+    dead = trials[1]
+    assert dead.state is TrialState.FAILED
+    assert str(dead.failure_reason).startswith("heartbeat lost")
+    assert dead.last_step == 3
+    (retry,) = [t for t in trials if t.parent == 1]
+    assert retry.system_attrs["retry_of"] == 1
+    assert retry.params == dead.params
+    assert retry.state is TrialState.COMPLETE
+    assert retry.user_attrs["first_step"] == 4  # resumed after the checkpointed step 3, not at 0
+    assert sorted(retry.intermediate) == [4, 5]
+    x = dead.params["x"]
+    assert retry.value == pytest.approx(x * sum(range(6)))  # the checkpoint's running total carried on
+    others = [t for t in trials if t.number not in (1, retry.number)]
+    assert all(t.state is TrialState.COMPLETE and t.user_attrs["first_step"] == 0 for t in others)
+    assert len(trials) == 8
+    assert not [t for t in trials if t.state is TrialState.RUNNING]
+
+
+# Ctrl-C on the driver while two worker processes run on PostgreSQL -------------------------------
+CTRL_C = """
+import os, signal, sys, time, shoal
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
+url, markers = sys.argv[1], sys.argv[2]
+study = shoal.create_study("ctrl-c", storage=url)
+def objective(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    if trial.number >= 3:
+        open(os.path.join(markers, f"{trial.number}-{os.getpid()}"), "w").close()
+        while True:  # a training loop
+            time.sleep(0.01)
+    return x
+try:
+    study.optimize(objective, n_trials=20, n_jobs=2, trial_timeout=300)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_on_postgres_stops_the_workers_and_leaves_storage_consistent(
+        fresh_postgres_url: str, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    driver = _python(CTRL_C, fresh_postgres_url, str(markers), start_new_session=True)
+    _wait_until(lambda: len(list(markers.iterdir())) >= 2 or driver.poll() is not None,
+                "two trials running")
+    assert driver.poll() is None, driver.communicate()
+    pids = {int(p.name.split("-")[1]) for p in markers.iterdir()}
+    os.killpg(driver.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole process group
+    _, err = driver.communicate(timeout=30)
+    assert driver.returncode == 130, err
+    assert all(_gone(pid) for pid in pids)  # the workers stopped with the driver
+
+    trials = shoal.load_study("ctrl-c", storage=fresh_postgres_url).trials
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert [t.state for t in trials[:3]] == [TrialState.COMPLETE] * 3
+    assert [(t.state, t.failure_reason) for t in trials[3:]] == [(TrialState.FAILED, "interrupted")] * 2
+    assert all(t.datetime_complete is not None for t in trials)
+    time.sleep(0.5)
+    assert shoal.load_study("ctrl-c", storage=fresh_postgres_url).trials == trials  # nothing runs on
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, only not yet reaped
+        return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
