@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 import shoal
 from shoal import TrialState
+from shoal.clock import FakeClock
 from shoal.exceptions import StorageError, StorageURLError
 from shoal.storage import open_storage
 from shoal.storage._retry import Retrier
@@ -204,9 +205,31 @@ def test_after_an_outage_the_heartbeat_grace_grows_by_its_length() -> None:
         return "ok"
 
     assert retrier.call(flaky) == "ok"  # after 0.05 + 0.1 s of back-off
-    allowance = retrier.outage_allowance(120.0)
-    assert 0.14 <= allowance < 2.0
-    assert retrier.outage_allowance(0.0) == 0.0  # ended longer than the grace ago: nothing added
+    allowance = retrier.outage_allowance(120.0)  # the outage, and the most a retry lags behind
+    assert 2.0 + 0.14 <= allowance < 2.0 + 1.0
+    assert retrier.outage_allowance(-allowance) == 0.0  # every live worker has beaten since
+
+
+def test_a_reaper_that_saw_an_outage_waits_its_length_longer(fresh_postgres_url: str) -> None:
+    clock = FakeClock(1000.0)
+    storage = SQLStorage(fresh_postgres_url, clock=clock)
+    study = storage.create_study("s", [Direction.MINIMIZE])
+    live = storage.create_trial(study.study_id)  # last beat at 1000.0
+    calls = iter([_lost_reply(), _lost_reply(), None])
+
+    def flaky() -> None:
+        err = next(calls)
+        if err is not None:
+            raise err
+
+    storage._retry.call(flaky)  # this storage saw a 0.15 s outage end just now
+    grace = 1.0
+    clock.advance(grace + 2.0)  # silent for longer than the grace, but not than grace + outage + 2 s
+    assert storage.fail_stale_trials(study.study_id, grace_seconds=grace) == []
+    clock.advance(2.0)  # past grace + outage + the heartbeat's largest back-off
+    assert [t.trial_id for t in storage.fail_stale_trials(study.study_id, grace_seconds=grace)] == \
+        [live.trial_id]
+    storage.close()
 
 
 STUDY_THROUGH_A_RESTART = """
@@ -226,8 +249,9 @@ study.optimize(objective, n_trials=int(sys.argv[3]), n_jobs=2)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fast", "immediate"])  # a restart; a crash (backends killed)
 def test_a_postgres_restart_mid_study_loses_and_duplicates_nothing(
-        restartable_postgres: RestartablePostgres, tmp_path: Path) -> None:
+        restartable_postgres: RestartablePostgres, tmp_path: Path, mode: str) -> None:
     n_trials = 40
     url = f"{restartable_postgres.url}?retry_seconds=60"
     driver = _python(STUDY_THROUGH_A_RESTART, url, str(tmp_path), str(n_trials))
@@ -237,7 +261,7 @@ def test_a_postgres_restart_mid_study_loses_and_duplicates_nothing(
 
     _wait_until(lambda: done() >= 5 or driver.poll() is not None, "five trials")
     assert driver.poll() is None, driver.communicate()
-    restartable_postgres.stop()  # ends every connection of both workers mid-transaction
+    restartable_postgres.stop(mode)  # ends every connection of both workers mid-transaction
     down_at = done()
     time.sleep(3.0)
     restartable_postgres.start()
@@ -376,3 +400,45 @@ def _gone(pid: int) -> bool:
         return True
     with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, only not yet reaped
         return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+LONG_TRIAL_THROUGH_AN_OUTAGE = """
+import sys, time, shoal
+url, n_trials = sys.argv[1], int(sys.argv[2])
+study = shoal.create_study("outage", storage=url, heartbeat=shoal.Heartbeat(interval=0.2, grace=1.0))
+def objective(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    time.sleep(9.0 if trial.number == 0 else 0.2)  # trial 0 only beats, through the outage
+    return x
+study.optimize(objective, n_trials=n_trials, n_jobs=2)
+"""
+
+
+@pytest.mark.slow
+def test_heartbeats_missed_in_an_outage_do_not_fail_live_trials(
+        restartable_postgres: RestartablePostgres) -> None:
+    url = f"{restartable_postgres.url}?retry_seconds=60"
+    driver = _python(LONG_TRIAL_THROUGH_AN_OUTAGE, url, "40")
+    storage = None
+
+    def started() -> bool:
+        nonlocal storage
+        try:
+            storage = storage or open_storage(url)
+            record = storage.get_study("outage")
+        except Exception:  # not created yet
+            return driver.poll() is not None
+        return len(storage.get_trials(record.study_id).trials) >= 4 or driver.poll() is not None
+
+    _wait_until(started, "four trials")
+    assert storage is not None
+    storage.close()
+    assert driver.poll() is None, driver.communicate()
+    restartable_postgres.stop()  # longer than the grace: the other worker reaps as soon as it is back
+    time.sleep(3.0)
+    restartable_postgres.start()
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 0, err
+    trials = shoal.load_study("outage", storage=url).trials
+    assert [(t.state, t.failure_reason) for t in trials] == [(TrialState.COMPLETE, None)] * 40
+    assert "finished elsewhere" not in err

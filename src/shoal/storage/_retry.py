@@ -120,14 +120,17 @@ class Retrier:
             self._local.token = None
 
     def outage_allowance(self, grace: float) -> float:
-        """Seconds to add to a heartbeat grace period: the length of an outage this object saw end
-        less than `grace` ago, during which no worker could beat (0 otherwise)."""
+        """Seconds to add to a heartbeat grace period just after an outage this object saw: its
+        length, when no worker could beat, and `MAX_DELAY`, the most a worker's retrying
+        heartbeat lags behind the database's return. Added until every live worker has beaten
+        since (`grace` plus that much after the outage's end); 0 otherwise."""
         with self._lock:
             last = self._last_outage
         if last is None:
             return 0.0
         end, length = last
-        return length if time.monotonic() - end < grace else 0.0
+        allowance = length + MAX_DELAY
+        return allowance if time.monotonic() - end < grace + allowance else 0.0
 
     def call(self, attempt: Callable[[], Any], recover: Callable[[], Any] | None = None) -> Any:
         """`attempt()` until it does not fail transiently; before each retry, `recover()` (if
