@@ -26,7 +26,7 @@ import shoal
 from shoal import TrialState
 from shoal.clock import FakeClock
 from shoal.exceptions import StorageError, StorageURLError
-from shoal.storage import open_storage
+from shoal.storage import open_reader, open_storage
 from shoal.storage._retry import Retrier
 from shoal.storage._sql import SQLStorage
 from shoal.trial import Direction
@@ -171,6 +171,9 @@ def test_retry_seconds_is_a_url_option(fresh_postgres_url: str) -> None:
     assert isinstance(storage, SQLStorage)
     assert storage._retry.seconds == 5.0
     storage.close()
+    reader = open_reader(f"{fresh_postgres_url}&retry_seconds=5")  # the option is shoal's, not the driver's
+    assert reader.list_studies() == []
+    reader.close()
     with pytest.raises(StorageURLError, match=r"retry_seconds of storage URL .* must be a number of "
                                               r"seconds >= 0. Got 'soon'."):
         open_storage(f"{fresh_postgres_url}&retry_seconds=soon")

@@ -31,6 +31,7 @@ import functools
 import inspect
 import logging
 import math
+import sqlite3
 import threading
 import time
 import uuid
@@ -79,8 +80,8 @@ def split_retry_option(url: sa.URL, display: str) -> tuple[sa.URL, float]:
 
 def is_transient(err: BaseException) -> bool:
     """Whether `err` is a lost or refused connection to a database server (worth retrying)."""
-    if not isinstance(err, sa.exc.DBAPIError):
-        return False
+    if not isinstance(err, sa.exc.DBAPIError) or isinstance(err.orig, sqlite3.Error):
+        return False  # SQLite: no connection to lose ("database is locked" has its busy timeout)
     if err.connection_invalidated:
         return True
     sqlstate = getattr(err.orig, "sqlstate", None)
