@@ -120,6 +120,33 @@ def test_finish_trial_committed_before_the_connection_broke_reports_success(
         assert pg_storage.update_trial(other.trial_id, user_attrs={"u": 1}) is False
 
 
+def test_a_pause_committed_before_the_connection_broke_never_ends_the_resumed_run(
+        pg_storage: SQLStorage) -> None:
+    study = pg_storage.create_study("s", [Direction.MINIMIZE])
+    trial = pg_storage.create_trial(study.study_id, worker="w1")
+    pg_storage.update_trial(trial.trial_id, intermediate={2: 0.5})
+    original = pg_storage._writing
+    lost: list[int] = []
+
+    @contextmanager
+    def writing() -> Iterator[Any]:
+        with original() as conn:
+            yield conn
+        if not lost:  # the pause committed; before the retry, another worker resumes the trial
+            lost.append(1)
+            other = SQLStorage(pg_storage.url)
+            assert other.resume_trial(trial.trial_id, worker="w2") is not None
+            other.close()
+            raise _lost_reply()
+
+    pg_storage._writing = writing  # type: ignore[method-assign]
+    assert pg_storage.finish_trial(trial.trial_id, state=TrialState.PAUSED)
+    pg_storage._writing = original  # type: ignore[method-assign]
+    (stored,) = _only_trials(pg_storage, study.study_id)
+    assert (stored.state, stored.worker) == (TrialState.RUNNING, "w2")  # w2's run goes on
+    assert [e["event"] for e in stored.lineage] == ["paused", "resumed"]
+
+
 def test_claim_committed_before_the_connection_broke_returns_that_trial(pg_storage: SQLStorage) -> None:
     study = pg_storage.create_study("s", [Direction.MINIMIZE])
     for x in (1.0, 2.0):

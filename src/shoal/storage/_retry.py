@@ -280,10 +280,17 @@ def resumed_trial(storage: Any, *, since: float, token: str, trial_id: int, work
 
 def finished_trial(storage: Any, *, since: float, token: str, trial_id: int, state: TrialState,
                    values: Any = None, system_attrs: Any = None, **_: Any) -> Any:
-    """True when the trial already holds this ending (an earlier try of `finish_trial` committed)."""
+    """True when the trial already holds this ending (an earlier try of `finish_trial` committed).
+
+    A pause is found by its lineage event instead: another worker may have resumed the trial
+    since, and trying again would end that worker's run.
+    """
     with storage._engine.connect() as conn:
-        row = conn.execute(sa.select(_T.state, _T["values"], _T.system_attrs)
+        row = conn.execute(sa.select(_T.state, _T["values"], _T.system_attrs, _T.lineage)
                            .where(_T.trial_id == trial_id)).first()
+    if row is not None and state is TrialState.PAUSED:
+        paused = [e for e in loads(row[3]) if e.get("event") == "paused"]
+        return True if paused and float(paused[-1].get("at") or 0.0) >= since else _NOTHING
     if row is None or row[0] != state.value:
         return _NOTHING
     stored_values = None if row[1] is None else list(loads(row[1]))
