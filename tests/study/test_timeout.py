@@ -77,6 +77,19 @@ def test_a_result_returned_after_the_deadline_is_not_recorded() -> None:
     assert study.trials[0].value is None
 
 
+def test_an_error_raised_because_of_the_stop_still_reads_timeout() -> None:
+    def objective(trial: shoal.Trial) -> float:
+        try:
+            time.sleep(60)
+        except BaseException as err:  # a library wrapping whatever interrupted it
+            raise RuntimeError("data loader interrupted") from err
+        return 0.0
+
+    study = shoal.create_study("t")
+    study.optimize(objective, n_trials=1, trial_timeout=0.3)
+    assert _states(study) == [(TrialState.FAILED, "timeout")]
+
+
 def test_a_timed_out_trial_is_retried_with_retry_failed() -> None:
     def objective(trial: shoal.Trial) -> float:
         x = trial.suggest_float("x", 0.0, 1.0)

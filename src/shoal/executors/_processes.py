@@ -277,9 +277,10 @@ def _pump(workers: list[tuple[Any, Connection]], open_readers: set[Connection], 
     """Hand on the workers' messages until every worker has exited (or `until`), then the rest;
     with `start`, replace each worker that exits asking for it (`REPLACE_WORKER_EXIT`)."""
     while time.time() < until:
-        if start is not None:
-            _replace_workers(workers, open_readers, budget, start)
-        if not any(p.is_alive() for p, _ in workers):
+        alive = any(p.is_alive() for p, _ in workers)  # before replacing: one may exit in between
+        if start is not None and _replace_workers(workers, open_readers, budget, start):
+            continue
+        if not alive:
             break
         sentinels = [p.sentinel for p, _ in workers if p.is_alive()]
         for ready in wait([*open_readers, *sentinels], timeout=min(0.5, max(0.0, until - time.time()))):
@@ -294,14 +295,17 @@ def _pump(workers: list[tuple[Any, Connection]], open_readers: set[Connection], 
 
 
 def _replace_workers(workers: list[tuple[Any, Connection]], open_readers: set[Connection],
-                     budget: SharedBudget, start: Start) -> None:
+                     budget: SharedBudget, start: Start) -> bool:
     """Start a fresh worker in the place of each one that ended itself to be replaced (its trial,
-    stuck past its timeout, was recorded first), unless the run is stopping."""
+    stuck past its timeout, was recorded first), unless the run is stopping; True if any was."""
+    replaced = False
     for index, (proc, _) in enumerate(workers):
         if proc.exitcode == REPLACE_WORKER_EXIT and not budget.stopped:
             log.info("worker %d ended a trial stuck past its timeout: starting a fresh worker", index)
             workers[index] = start(index)
             open_readers.add(workers[index][1])  # the old pipe stays until its last message is read
+            replaced = True
+    return replaced
 
 
 def _serve(workers: list[tuple[Any, Connection]], budget: SharedBudget,

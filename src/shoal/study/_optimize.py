@@ -195,13 +195,7 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
         seconds=timeout, number=trial.number,
         hard_stop=functools.partial(_hard_stop, study, trial, tell) if replaceable else None)
     try:
-        if timer is None:
-            result = objective(trial)
-        else:
-            with timer:
-                result = objective(trial)
-            if timer.expired:  # it swallowed the stop, or returned after the deadline
-                raise TrialTimedOut(f"trial {trial.number} ran past its timeout")
+        result = objective(trial) if timer is None else timer.run(objective, trial)
     except TrialTimedOut:
         frozen = study.tell(trial, state=TrialState.FAILED, reason=TIMEOUT)
         log.warning("trial %d failed: it ran past its timeout of %g s", trial.number, timeout)

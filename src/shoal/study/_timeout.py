@@ -85,6 +85,20 @@ class TrialTimer:
         self._installed = False
         self._watchdog = threading.Thread(target=self._watch, name="shoal-trial-timeout", daemon=True)
 
+    def run(self, objective: Callable[[Any], Any], trial: Any) -> Any:
+        """`objective(trial)` under this timer; TrialTimedOut once its deadline passed, also when
+        the objective swallowed the stop, returned late or raised something else because of it."""
+        with self:
+            try:
+                result = objective(trial)
+            except BaseException as err:
+                if self.expired and not isinstance(err, (KeyboardInterrupt, TrialTimedOut)):
+                    raise TrialTimedOut(f"trial {self._number} ran past its timeout") from err
+                raise
+        if self.expired:
+            raise TrialTimedOut(f"trial {self._number} ran past its timeout")
+        return result
+
     def __enter__(self) -> TrialTimer:
         self._target = threading.current_thread()
         if self._target is threading.main_thread():
