@@ -131,8 +131,10 @@ class RestartablePostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: "fast" ends every connection (a restart), "immediate" as a crash would."""
-        _pg_run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
-                cwd=self.root)
+        stop = _pg_run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
+                       cwd=self.root)
+        if stop.returncode != 0:
+            pytest.fail(f"pg_ctl stop failed:\n{stop.stdout}\n{stop.stderr}", pytrace=False)
         self.running = False
 
 

@@ -298,7 +298,7 @@ def test_a_postgres_restart_mid_study_loses_and_duplicates_nothing(
     _, err = driver.communicate(timeout=120)
     assert driver.returncode == 0, err
     assert down_at < n_trials  # the outage came mid-study
-    assert "cannot be reached" in err
+    assert "cannot be reached" in err, err
     assert "answers again" in err
 
     trials = shoal.load_study("restart", storage=url).trials
