@@ -297,7 +297,7 @@ def test_a_postgres_restart_mid_study_loses_and_duplicates_nothing(
     restartable_postgres.start()
     _, err = driver.communicate(timeout=120)
     assert driver.returncode == 0, err
-    assert down_at < n_trials  # the outage came mid-study
+    assert down_at <= n_trials - 10, down_at  # the outage came mid-study: ten trials still needed it
     assert "cannot be reached" in err, err
     assert "answers again" in err
 
