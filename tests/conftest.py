@@ -108,4 +108,61 @@ def fresh_postgres_url(postgres_url: str) -> str:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     return f"{postgres_url}?options=-csearch_path%3D{schema}"
+
+
+class RestartablePostgres:
+    """A PostgreSQL server of one test's own, which the test may stop and start again (same port)."""
+
+    def __init__(self, bin_dir: Path, root: Path, port: int) -> None:
+        self.bin_dir, self.root, self.port = bin_dir, root, port
+        self.data, self.log = root / "data", root / "server.log"
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/shoal_test"
+        self.running = False
+
+    def start(self) -> None:
+        # Commits are synchronous here (unlike the session server): a stop must lose none of them.
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c max_connections=100"
+        start = _pg_run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                         "-t", "60", "-o", options, "start"], cwd=self.root)
+        if start.returncode != 0:
+            text = self.log.read_text() if self.log.exists() else ""
+            pytest.fail(f"pg_ctl start failed:\n{start.stdout}\n{start.stderr}\n{text}", pytrace=False)
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: "fast" ends every connection (a restart), "immediate" as a crash would."""
+        stop = _pg_run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
+                       cwd=self.root)
+        if stop.returncode != 0:
+            pytest.fail(f"pg_ctl stop failed:\n{stop.stdout}\n{stop.stderr}", pytrace=False)
+        self.running = False
+
+
+@pytest.fixture
+def restartable_postgres() -> Iterator[RestartablePostgres]:
+    """A PostgreSQL server (database `shoal_test`) for one test, which it may stop and start; it
+    is stopped and deleted after the test."""
+    bin_dir = _pg_bin_dir()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) were not found in PATH or "
+                    f"/usr/lib/postgresql/*/bin. {_PG_INSTALL_HINT}", pytrace=False)
+    root = Path(tempfile.mkdtemp(prefix="shoal-pg-restart-"))
+    if os.geteuid() == 0:
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+    server = RestartablePostgres(bin_dir, root, _free_port())
+    try:
+        init = _pg_run([str(bin_dir / "initdb"), "-D", str(server.data), "-U", "postgres", "-A",
+                        "trust", "-E", "UTF8", "--no-locale", "--no-sync"], cwd=root)
+        if init.returncode != 0:
+            pytest.fail(f"initdb failed:\n{init.stdout}\n{init.stderr}", pytrace=False)
+        server.start()
+        _pg_admin(f"postgresql://postgres@127.0.0.1:{server.port}/postgres", "shoal_test")
+        yield server
+    finally:
+        if (server.data / "postmaster.pid").exists():
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 # --- end PostgreSQL -------------------------------------------------------------------------------

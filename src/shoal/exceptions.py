@@ -21,6 +21,8 @@ ShoalError
 
 KeyboardInterrupt
 └── Terminated                       SIGTERM arrived during optimize; handled as Ctrl-C
+
+TrialTimedOut (BaseException)        raised inside an objective past its trial_timeout; ends FAILED("timeout")
 ```
 
 A `TrialOutcome` marks one trial; any other exception from an objective marks the trial FAILED and,
@@ -47,6 +49,7 @@ __all__ = [
     "TrialOutcome",
     "TrialPaused",
     "TrialPruned",
+    "TrialTimedOut",
 ]
 
 
@@ -123,3 +126,11 @@ class TrialPaused(TrialOutcome):
 
 class TrialFailed(TrialOutcome):
     """End the trial as FAILED with the given reason; the study goes on."""
+
+
+class TrialTimedOut(BaseException):
+    """Raised inside an objective whose trial ran past `optimize(trial_timeout=)`: it ends FAILED.
+
+    A BaseException, like KeyboardInterrupt, so that an objective's `except Exception` does not
+    swallow it; `finally` blocks still run.
+    """

@@ -39,7 +39,7 @@ __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "config_from_mappin
 
 KEYS = ("objective", "task", "study", "space", "direction", "directions", "constraints", "sampler",
         "scheduler", "n_trials", "n_jobs", "timeout", "storage", "retry", "heartbeat",
-        "max_consecutive_failures")
+        "max_consecutive_failures", "trial_timeout")
 SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
             "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler",
             "multi_fidelity": "MultiFidelitySampler"}
@@ -75,6 +75,7 @@ class TuneConfig:
     heartbeat: Heartbeat | None = None
     max_consecutive_failures: int | None = 10  # null in the file: never stop for failures
     raw: Mapping[str, Any] = field(default_factory=dict)  # the file's mapping, as read
+    trial_timeout: float | None = None  # seconds one trial may run (README, "Fault tolerance")
 
 
 def _wrong(key: str, path: Path, constraint: str, value: object, example: str,
@@ -298,6 +299,10 @@ def config_from_mapping(data: Any, path: Path) -> TuneConfig:
     if timeout is not None:
         timeout = _checked(_validate.number, timeout, what="timeout", owner=path.name, low=0,
                            low_open=True, example="timeout: 3600   # seconds: one hour")
+    trial_timeout = data.get("trial_timeout")
+    if trial_timeout is not None:
+        trial_timeout = _checked(_validate.number, trial_timeout, what="trial_timeout", owner=path.name,
+                                 low=0, low_open=True, example="trial_timeout: 600   # seconds per trial")
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise _wrong("storage", path, "a storage URL", storage, "storage: sqlite:///shoal.db")
@@ -312,7 +317,7 @@ def config_from_mapping(data: Any, path: Path) -> TuneConfig:
         timeout=timeout, storage=storage, retry=_retry(data, path), heartbeat=_heartbeat(data, path),
         max_consecutive_failures=_check_int(data, "max_consecutive_failures", path, low=1,
                                             example="max_consecutive_failures: 10")
-        if "max_consecutive_failures" in data else 10, raw=dict(data))
+        if "max_consecutive_failures" in data else 10, raw=dict(data), trial_timeout=trial_timeout)
 
 
 def _build(kind: str, cls: Callable[..., Any], name: str, kwargs: Mapping[str, Any], path: Path) -> Any:

@@ -61,7 +61,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   f"on {workers}, sampler {study.sampler!r}.")
 
     result = run_study(study, objective, n_trials=config.n_trials, n_jobs=config.n_jobs,
-                       timeout=config.timeout,
+                       timeout=config.timeout, trial_timeout=config.trial_timeout,
                        max_consecutive_failures=config.max_consecutive_failures,
                        executor=StudyBudgetExecutor(study))
     rerun = f"shoal tune {shlex.quote(args.config)}"

@@ -1,11 +1,19 @@
 """How trials run: in this process, in local processes, or on a Ray cluster; and what each trial needs."""
 
 from shoal.executors._processes import ProcessExecutor, SharedBudget, WorkerCrashed
-from shoal.executors._protocol import Budget, EventHandler, Executor, WorkerContext, WorkerJob
+from shoal.executors._protocol import (
+    REPLACE_WORKER_EXIT,
+    Budget,
+    EventHandler,
+    Executor,
+    WorkerContext,
+    WorkerJob,
+)
 from shoal.executors._resources import Resources, assign_gpus, visible_gpus
 from shoal.executors._serial import LocalBudget, SerialExecutor
 
 __all__ = [
+    "REPLACE_WORKER_EXIT",
     "Budget",
     "EventHandler",
     "Executor",

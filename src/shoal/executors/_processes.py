@@ -14,12 +14,19 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from shoal._validate import integer
 from shoal.exceptions import ConfigError, ShoalError
-from shoal.executors._protocol import Budget, EventHandler, WorkerContext, WorkerJob
+from shoal.executors._protocol import (
+    REPLACE_WORKER_EXIT,
+    Budget,
+    EventHandler,
+    WorkerContext,
+    WorkerJob,
+)
 
 __all__ = ["ProcessExecutor", "SharedBudget", "WorkerCrashed"]
 
@@ -182,30 +189,34 @@ class ProcessExecutor:
         budget = SharedBudget(ctx, n_trials=n_trials, timeout=timeout)
         lifeline, parent_end = ctx.Pipe(duplex=False)
         workers: list[tuple[Any, Connection]] = []
+
+        def start(i: int) -> tuple[Any, Connection]:
+            reader, writer = ctx.Pipe(duplex=False)
+            sender = _PipeSender(writer)
+            context = WorkerContext(i, n_workers, budget, sender, replaceable=True)
+            proc = ctx.Process(target=_child, name=f"shoal-worker-{i}", daemon=False,
+                               args=(job, context, sender, lifeline, parent_end, os.getpid()))
+            proc.start()
+            writer.close()  # the worker holds its own copy
+            return proc, reader
+
         try:
             for i in range(n_workers):
-                reader, writer = ctx.Pipe(duplex=False)
-                sender = _PipeSender(writer)
-                context = WorkerContext(i, n_workers, budget, sender)
-                proc = ctx.Process(target=_child, name=f"shoal-worker-{i}", daemon=False,
-                                   args=(job, context, sender, lifeline, parent_end, os.getpid()))
-                proc.start()
-                writer.close()  # the worker holds its own copy
-                workers.append((proc, reader))
-            lifeline.close()
-            failures = _serve(workers, budget, on_event)
+                workers.append(start(i))
+            failures = _serve(workers, budget, on_event, start)
         except BaseException:  # Ctrl-C, SIGTERM, or an error in the event handler
             budget.stop()
             _interrupt(workers, budget, on_event)
             raise
         finally:
             parent_end.close()  # any worker still alive now stops
+            lifeline.close()  # kept open until now: a replacement worker is handed it
         if failures:
             index, err, text = min(failures, key=lambda f: f[0])
             if isinstance(err, BaseException):
                 raise err
             raise ShoalError(f"worker {index} failed:\n{text}")
-        crashed = [p for p, _ in workers if p.exitcode not in (0, 130)]
+        crashed = [p for p, _ in workers if p.exitcode not in (0, 130, REPLACE_WORKER_EXIT)]
         if crashed:
             codes = ", ".join(f"{p.name} exit code {p.exitcode}" for p in crashed)
             raise WorkerCrashed(f"worker processes died: {codes}. Their running trials are "
@@ -257,10 +268,20 @@ def _receive(reader: Connection, open_readers: set[Connection], budget: SharedBu
         on_event(message[1], budget)
 
 
+Start = Callable[[int], tuple[Any, Connection]]
+
+
 def _pump(workers: list[tuple[Any, Connection]], open_readers: set[Connection], budget: SharedBudget,
-          on_event: EventHandler | None, failures: list[Failure], *, until: float) -> None:
-    """Hand on the workers' messages until every worker has exited (or `until`), then the rest."""
-    while any(p.is_alive() for p, _ in workers) and time.time() < until:
+          on_event: EventHandler | None, failures: list[Failure], *, until: float,
+          start: Start | None = None) -> None:
+    """Hand on the workers' messages until every worker has exited (or `until`), then the rest;
+    with `start`, replace each worker that exits asking for it (`REPLACE_WORKER_EXIT`)."""
+    while time.time() < until:
+        alive = any(p.is_alive() for p, _ in workers)  # before replacing: one may exit in between
+        if start is not None and _replace_workers(workers, open_readers, budget, start):
+            continue
+        if not alive:
+            break
         sentinels = [p.sentinel for p, _ in workers if p.is_alive()]
         for ready in wait([*open_readers, *sentinels], timeout=min(0.5, max(0.0, until - time.time()))):
             if ready in open_readers:  # else a sentinel: a worker exited
@@ -273,11 +294,25 @@ def _pump(workers: list[tuple[Any, Connection]], open_readers: set[Connection], 
             _receive(reader, open_readers, budget, on_event, failures)
 
 
+def _replace_workers(workers: list[tuple[Any, Connection]], open_readers: set[Connection],
+                     budget: SharedBudget, start: Start) -> bool:
+    """Start a fresh worker in the place of each one that ended itself to be replaced (its trial,
+    stuck past its timeout, was recorded first), unless the run is stopping; True if any was."""
+    replaced = False
+    for index, (proc, _) in enumerate(workers):
+        if proc.exitcode == REPLACE_WORKER_EXIT and not budget.stopped:
+            log.info("worker %d ended a trial stuck past its timeout: starting a fresh worker", index)
+            workers[index] = start(index)
+            open_readers.add(workers[index][1])  # the old pipe stays until its last message is read
+            replaced = True
+    return replaced
+
+
 def _serve(workers: list[tuple[Any, Connection]], budget: SharedBudget,
-           on_event: EventHandler | None) -> list[Failure]:
+           on_event: EventHandler | None, start: Start | None = None) -> list[Failure]:
     """Run the event channel until every worker has exited; returns the errors they reported."""
     failures: list[Failure] = []
-    _pump(workers, {r for _, r in workers}, budget, on_event, failures, until=math.inf)
+    _pump(workers, {r for _, r in workers}, budget, on_event, failures, until=math.inf, start=start)
     return failures
 
 

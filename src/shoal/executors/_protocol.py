@@ -6,7 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Budget", "EventHandler", "Executor", "WorkerContext", "WorkerJob"]
+__all__ = ["REPLACE_WORKER_EXIT", "Budget", "EventHandler", "Executor", "WorkerContext", "WorkerJob"]
+
+#: The exit status of a worker process that asks its executor for a fresh worker in its place
+#: (a trial stuck past its timeout was recorded and the process ended); EX_TEMPFAIL.
+REPLACE_WORKER_EXIT = 75
 
 
 class Budget(Protocol):
@@ -45,12 +49,17 @@ class WorkerContext:
     `send(message)` hands a picklable message to the process that called `Executor.run` (directly
     in a SerialExecutor, through a pipe from a worker process), where the run's event handler
     receives it in order; a worker never waits for the handler to finish.
+
+    `replaceable`: the worker runs in a process of its own that the executor replaces with a fresh
+    one when it exits with `REPLACE_WORKER_EXIT`, so the job may end it (a trial stuck past its
+    timeout); False in the calling process, which must never be ended.
     """
 
     index: int
     n_workers: int
     budget: Budget
     send: Callable[[object], None] = _nowhere
+    replaceable: bool = False
 
 
 WorkerJob = Callable[[WorkerContext], None]

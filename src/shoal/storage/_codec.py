@@ -60,6 +60,9 @@ SCHEMA_VERSION = 3  # the steps from each earlier version are in _migrations
 MIN_READABLE_VERSION = 1
 LINEAGE_SINCE_VERSION = 2  # the first schema version with `shoal_trials.lineage`
 V1_LINEAGE = "'[]'"  # SQL text read in place of the lineage column of an older database: no events
+#: A trial's system attribute that marks the write that made it, so that a write retried after a
+#: lost connection finds it instead of writing twice (`storage/_retry.py`); never read back.
+WRITE_TOKEN = "_shoal_write_token"
 BUSY_TIMEOUT_S = 30.0  # how long a read or write waits for another process's lock
 # What SQLite says about a file that is not a database, or one whose pages are damaged.
 SQLITE_CORRUPT = ("file is not a database", "database disk image is malformed")
@@ -156,12 +159,18 @@ def trial_from_row(row: Sequence[Any], signs: tuple[float, ...]) -> FrozenTrial:
         distributions=load_distributions(dists),
         values=None if values is None else tuple(loads(values)),
         intermediate={int(k): v for k, v in loads(inter).items()},
-        user_attrs=loads(user), system_attrs=loads(system), signs=signs, datetime_start=start,
+        user_attrs=loads(user), system_attrs=_without_token(loads(system)), signs=signs,
+        datetime_start=start,
         datetime_complete=complete, last_heartbeat=heartbeat, worker=worker, parent=parent,
         checkpoint=checkpoint, lineage=tuple(loads(lineage)))
 
 
 # Checks before reading -----------------------------------------------------------------------------
+def _without_token(attrs: dict[str, Any]) -> dict[str, Any]:
+    attrs.pop(WRITE_TOKEN, None)
+    return attrs
+
+
 def parse_version(value: Any) -> int | str:
     """A stored `schema_version`: an int when it is one, else the text as found."""
     return int(value) if str(value).isdigit() else str(value)

@@ -38,6 +38,7 @@ from shoal.storage._codec import (
 )
 from shoal.storage._memory import study_not_found
 from shoal.storage._protocol import StudyRecord, TrialsPage
+from shoal.storage._retry import split_retry_option
 from shoal.storage._url import StorageURL, parse_url
 
 __all__ = ["SQLReader", "create_engine", "translate_errors"]
@@ -174,7 +175,7 @@ class SQLReader(_SQLReads):
 
 def _read_only_engine(location: StorageURL) -> Engine:
     if location.backend == "postgresql":
-        url = sa.make_url(location.url)
+        url, _ = split_retry_option(sa.make_url(location.url), location.display)  # a reader never retries
         engine = create_engine(url.set(drivername=f"postgresql+{location.driver or 'psycopg'}"),
                                location.display, pool_pre_ping=True)
         event.listen(engine, "connect", _postgres_read_only)

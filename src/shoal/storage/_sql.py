@@ -33,6 +33,7 @@ from sqlalchemy.pool import Pool, StaticPool
 from shoal.clock import Clock, SystemClock
 from shoal.exceptions import StorageURLError, StudyExists, StudyNotFound
 from shoal.space import Param
+from shoal.storage import _retry as r
 from shoal.storage import _schema as q
 from shoal.storage._attrs import plain_attrs
 from shoal.storage._budget_sql import SQLBudgets
@@ -78,7 +79,9 @@ class SQLStorage(SQLBudgets, _SQLReads):
         self._clock: Clock = clock or SystemClock()
         location = parse_url(url)
         self._display = location.display
-        self._engine = _create_engine(_sqlalchemy_url(location), self._display)
+        sa_url, seconds = _sqlalchemy_url(location)
+        self._retry = r.Retrier(self._display, seconds)  # rides out a database restart (_retry.py)
+        self._engine = _create_engine(sa_url, self._display)
         translate_errors(self._engine, location)
         self._write_engine = self._engine.execution_options(shoal_write=True)
         self._signs: dict[int, tuple[float, ...]] = {}  # study_id -> signs; directions never change
@@ -131,7 +134,13 @@ class SQLStorage(SQLBudgets, _SQLReads):
             signs = self._signs[study_id] = tuple(Direction.parse(d).sign for d in loads(text))
         return signs
 
+    # Reads, retried while the database restarts (the writes below name their recovery)
+    get_study = r.retried()(_SQLReads.get_study)
+    list_studies = r.retried()(_SQLReads.list_studies)
+    get_trials = r.retried()(_SQLReads.get_trials)
+
     # Studies ----------------------------------------------------------------------------------
+    @r.retried(r.existing_study)
     def create_study(self, name: str, directions: Sequence[Direction], *,
                      user_attrs: Mapping[str, Any] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> StudyRecord:
@@ -152,6 +161,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
         self._signs[study_id] = tuple(d.sign for d in dirs)
         return StudyRecord(study_id, name, dirs, user, system, now)
 
+    @r.retried(r.deleted_study)
     def delete_study(self, name: str) -> None:
         """Delete a study and all its trials. Raises StudyNotFound."""
         with self._writing() as conn:
@@ -162,6 +172,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
             conn.execute(q.DELETE_STUDY, {"b_sid": study_id})
         self._signs.pop(study_id, None)
 
+    @r.retried()
     def set_study_attrs(self, study_id: int, *, user: Mapping[str, Any] | None = None,
                         system: Mapping[str, Any] | None = None) -> None:
         """Merge attributes into a study's user and system attributes."""
@@ -176,6 +187,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
                 "b_sys": dumps({**loads(row[1]), **(system or {})})})
 
     # Trials -----------------------------------------------------------------------------------
+    @r.retried(r.created_trial, token=True)
     def create_trial(self, study_id: int, *, state: TrialState = TrialState.RUNNING,
                      params: Mapping[str, Any] | None = None,
                      distributions: Mapping[str, Param] | None = None,
@@ -199,7 +211,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
         row = {"study_id": study_id, "state": state.value, "params": dumps(params),
                "distributions": dump_distributions(distributions), "values": None,
                "intermediate": "{}", "user_attrs": dumps(user_attrs),
-               "system_attrs": dumps(system_attrs), "datetime_start": start,
+               "system_attrs": dumps({**system_attrs, **self._retry.token_attrs()}), "datetime_start": start,
                "datetime_complete": None, "last_heartbeat": start, "worker": worker,
                "parent": parent, "checkpoint": checkpoint,
                "lineage": dump_lineage(events)}  # encoded before taking the lock
@@ -217,6 +229,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
             signs=signs, datetime_start=start, last_heartbeat=start, worker=worker, parent=parent,
             checkpoint=checkpoint, lineage=events)
 
+    @r.retried(r.claimed_trial)
     def claim_waiting_trial(self, study_id: int, *, worker: str) -> FrozenTrial | None:
         """Atomically move the oldest WAITING trial to RUNNING for `worker`; None if there is none."""
         with self._engine.connect() as conn:  # the usual answer is "none": don't take the lock
@@ -237,6 +250,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
         return replace(q.trial_from_row(row, signs), state=TrialState.RUNNING, datetime_start=now,
                        last_heartbeat=now, worker=worker)
 
+    @r.retried()  # a merge: writing it twice changes nothing
     def update_trial(self, trial_id: int, *, params: Mapping[str, Any] | None = None,
                      distributions: Mapping[str, Param] | None = None,
                      intermediate: Mapping[int, float] | None = None,
@@ -278,6 +292,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
                 "b_hb": now if heartbeat else hb})
         return True
 
+    @r.retried(r.finished_trial)
     def finish_trial(self, trial_id: int, *, state: TrialState,
                      values: Sequence[float] | None = None,
                      system_attrs: Mapping[str, Any] | None = None) -> bool:
@@ -309,6 +324,7 @@ class SQLStorage(SQLBudgets, _SQLReads):
                 "b_lineage": lineage, "b_version": bumped[1]})
         return True
 
+    @r.retried(r.resumed_trial)
     def resume_trial(self, trial_id: int, *, worker: str) -> FrozenTrial | None:
         """Atomically move a PAUSED trial to RUNNING for `worker`; None if it is not PAUSED (e.g.
         another worker resumed it first, or there is no such trial).
@@ -340,11 +356,15 @@ class SQLStorage(SQLBudgets, _SQLReads):
         return replace(trial, state=TrialState.RUNNING, last_heartbeat=now, worker=worker,
                        datetime_complete=None, lineage=lineage)
 
+    @r.retried(r.reaped_trials, token=True)
     def fail_stale_trials(self, study_id: int, *, grace_seconds: float) -> list[FrozenTrial]:
         """Mark FAILED every RUNNING trial whose heartbeat is older than the grace period.
 
-        Returns exactly the trials this call changed, so only one worker acts on each.
+        Returns exactly the trials this call changed, so only one worker acts on each. The grace
+        grows by the length of a database outage this object saw end less than a grace ago:
+        nobody could beat meanwhile (README, "Fault tolerance").
         """
+        grace_seconds += self._retry.outage_allowance(grace_seconds)
         now = self._clock.now()
         where = {"b_sid": study_id, "b_cutoff": now - grace_seconds}
         with self._engine.connect() as conn:  # usually there is none: don't take the lock
@@ -363,7 +383,8 @@ class SQLStorage(SQLBudgets, _SQLReads):
                 reason = f"heartbeat lost: none for {now - (trial.last_heartbeat or 0.0):.0f} s"
                 system = {**trial.system_attrs, "fail_reason": reason}
                 ended = trial.last_heartbeat or trial.datetime_start or now  # last seen running
-                updates.append({"b_tid": trial.trial_id, "b_now": ended, "b_sys": dumps(system),
+                updates.append({"b_tid": trial.trial_id, "b_now": ended,
+                                "b_sys": dumps({**system, **self._retry.token_attrs()}),
                                 "b_version": version})
                 failed.append(replace(trial, state=TrialState.FAILED, datetime_complete=ended,
                                       system_attrs=system))
@@ -382,9 +403,9 @@ def _reopen(url: str, clock: Clock | None) -> SQLStorage:
 
 
 # Opening ------------------------------------------------------------------------------------------
-def _sqlalchemy_url(location: StorageURL) -> sa.URL:
-    """The URL SQLAlchemy should open: the driver chosen, a SQLite path made absolute, and the
-    SQLite file's folder checked."""
+def _sqlalchemy_url(location: StorageURL) -> tuple[sa.URL, float]:
+    """The URL SQLAlchemy should open (the driver chosen, a SQLite path made absolute, and the
+    SQLite file's folder checked), and how long to retry a lost connection (PostgreSQL only)."""
     display = location.display
     if location.backend == "memory":
         raise StorageURLError(f"storage URL of SQLStorage must name a database. Got {display!r}. "
@@ -397,10 +418,11 @@ def _sqlalchemy_url(location: StorageURL) -> sa.URL:
             f"{display!r}. {URL_EXAMPLES}") from None
     if location.backend == "postgresql":
         # One driver for PostgreSQL: psycopg 3, unless the URL names another explicitly.
-        return sa_url.set(drivername=f"postgresql+{location.driver or 'psycopg'}")
+        return r.split_retry_option(sa_url.set(drivername=f"postgresql+{location.driver or 'psycopg'}"),
+                                    display)
     path = location.path
     if path is None:
-        return sa_url  # in memory (this process only) or a SQLite URI: leave as is
+        return sa_url, 0.0  # in memory (this process only) or a SQLite URI: leave as is
     if not path.parent.is_dir():
         raise StorageURLError(
             f"folder {str(path.parent)!r} of SQLite storage {display} must exist. Create it "
@@ -410,7 +432,7 @@ def _sqlalchemy_url(location: StorageURL) -> sa.URL:
         raise StorageURLError(
             f"path of SQLite storage {display} must be a file, not a folder. Got {str(path)!r}. "
             f"Use e.g. 'sqlite:///{path / 'shoal.db'}'.")
-    return sa_url.set(database=str(path))
+    return sa_url.set(database=str(path)), 0.0
 
 
 def _create_engine(sa_url: sa.URL, display: str) -> Engine:

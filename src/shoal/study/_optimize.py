@@ -24,11 +24,20 @@ from shoal.exceptions import (
     TrialOutcome,
     TrialPaused,
     TrialPruned,
+    TrialTimedOut,
 )
-from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, WorkerContext
+from shoal.executors import (
+    REPLACE_WORKER_EXIT,
+    Budget,
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    WorkerContext,
+)
 from shoal.storage import is_shareable
 from shoal.study._export import RunningFront
 from shoal.study._host import one_line as _one_line
+from shoal.study._timeout import TIMEOUT, TrialTimer
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
@@ -47,10 +56,12 @@ _RUNNING: dict[int, Budget] = {}
 def optimize(study: Study, objective: Objective, *, n_trials: int | None, timeout: float | None,
              n_jobs: int, catch: tuple[type[BaseException], ...], callbacks: tuple[Callback, ...],
              show_progress_bar: bool, executor: Executor | None,
-             max_consecutive_failures: int | None) -> None:
+             max_consecutive_failures: int | None, trial_timeout: float | None = None) -> None:
     n_trials = integer(n_trials, what="n_trials", owner="optimize", low=0, none=True)
     timeout = number(timeout, what="timeout", owner="optimize", low=0, low_open=True, none=True,
                      hint="Give seconds as a number, e.g. timeout=3600.")
+    trial_timeout = number(trial_timeout, what="trial_timeout", owner="optimize", low=0, low_open=True,
+                           none=True, hint="Give seconds per trial as a number, e.g. trial_timeout=600.")
     if isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs == -1:
         n_jobs = os.cpu_count() or 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
@@ -63,7 +74,7 @@ def optimize(study: Study, objective: Objective, *, n_trials: int | None, timeou
     if executor is None:
         executor = SerialExecutor() if n_jobs == 1 else ProcessExecutor()
     _show_log()
-    job = functools.partial(run_worker, study, objective, catch)
+    job = functools.partial(run_worker, study, objective, catch, trial_timeout=trial_timeout)
     before = _RUNNING.get(id(study))
     run = _Run(study, callbacks, max_failures,
                _Progress(study.name, n_trials) if show_progress_bar else None)
@@ -121,7 +132,7 @@ _MAX_LOST = 8
 
 
 def run_worker(study: Study, objective: Objective, catch: tuple[type[BaseException], ...],
-               context: WorkerContext) -> None:
+               context: WorkerContext, *, trial_timeout: float | None = None) -> None:
     """One worker: take the scheduler's continuation (resume or fork a trial) if it offers one,
     else claim a slot of the budget and start a new trial; run it and send it to the parent;
     until the budget says stop and no continuation is left.
@@ -160,7 +171,8 @@ def run_worker(study: Study, objective: Objective, catch: tuple[type[BaseExcepti
                 if trial is not None:
                     context.send(study.tell(trial, state=TrialState.FAILED, reason=INTERRUPTED))
                 raise
-            run_trial(study, trial, objective, catch, finished=context.send)
+            run_trial(study, trial, objective, catch, finished=context.send,
+                      timeout=trial_timeout, replaceable=context.replaceable)
     finally:
         if before is None:
             _RUNNING.pop(id(study), None)
@@ -170,14 +182,23 @@ def run_worker(study: Study, objective: Objective, catch: tuple[type[BaseExcepti
 
 def run_trial(study: Study, trial: Trial, objective: Objective,
               catch: tuple[type[BaseException], ...],
-              finished: Callable[[FrozenTrial], None] | None = None) -> FrozenTrial:
+              finished: Callable[[FrozenTrial], None] | None = None, *,
+              timeout: float | None = None, replaceable: bool = False) -> FrozenTrial:
     """Run the objective on one trial and record how it ended; re-raise what must stop the run.
 
     `finished` receives the recorded trial, also when the run stops with it (Ctrl-C, an error).
+    Past `timeout` seconds the trial is stopped and ends FAILED("timeout") (`study/_timeout.py`);
+    `replaceable` lets a stuck one end this process (its executor starts a fresh worker).
     """
     tell = finished or _ignore
+    timer = None if timeout is None else TrialTimer(
+        seconds=timeout, number=trial.number,
+        hard_stop=functools.partial(_hard_stop, study, trial, tell) if replaceable else None)
     try:
-        result = objective(trial)
+        result = objective(trial) if timer is None else timer.run(objective, trial)
+    except TrialTimedOut:
+        frozen = study.tell(trial, state=TrialState.FAILED, reason=TIMEOUT)
+        log.warning("trial %d failed: it ran past its timeout of %g s", trial.number, timeout)
     except TrialPruned:
         frozen = study.tell(trial, state=TrialState.PRUNED)
     except TrialPaused:
@@ -235,6 +256,16 @@ def _interrupts_held() -> Iterator[None]:
 
 def _ignore(trial: FrozenTrial) -> None:
     """Where a finished trial goes when nobody listens."""
+
+
+def _hard_stop(study: Study, trial: Trial, tell: Callable[[FrozenTrial], None]) -> None:
+    """Record a trial stuck past its timeout as FAILED("timeout") and end this worker process;
+    its executor starts a fresh one. Runs in the timer's watchdog thread."""
+    try:
+        tell(study.tell(trial, state=TrialState.FAILED, reason=TIMEOUT))
+    finally:
+        logging.shutdown()  # flush what the worker logged
+        os._exit(REPLACE_WORKER_EXIT)
 
 
 class _Run:

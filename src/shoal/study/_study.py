@@ -434,7 +434,8 @@ class Study:
                  timeout: float | None = None, n_jobs: int = 1,
                  catch: Iterable[type[BaseException]] = (Exception,),
                  callbacks: Iterable[Callback] = (), show_progress_bar: bool = False,
-                 executor: Executor | None = None, max_consecutive_failures: int | None = 10) -> None:
+                 executor: Executor | None = None, max_consecutive_failures: int | None = 10,
+                 trial_timeout: float | None = None) -> None:
         """Run `objective` on new trials until `n_trials` ran, `timeout` seconds passed, the
         sampler is exhausted, `stop()` is called, or Ctrl-C (or SIGTERM, handled alike: running
         trials end FAILED("interrupted") and KeyboardInterrupt, `shoal.exceptions.Terminated`
@@ -459,13 +460,15 @@ class Study:
             executor: How workers run; defaults to this process (n_jobs=1) or local processes.
             max_consecutive_failures: Stop once this many trials of this call failed in a row
                 (running trials finish), then raise `TooManyFailures`; None never stops.
+            trial_timeout: Seconds one trial may run; past it the trial is stopped and ends
+                FAILED("timeout"), and its worker goes on with the next (README, "Fault tolerance").
         """
         from shoal.study._optimize import optimize
 
         optimize(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                  catch=tuple(catch), callbacks=tuple(callbacks),
                  show_progress_bar=show_progress_bar, executor=executor,
-                 max_consecutive_failures=max_consecutive_failures)
+                 max_consecutive_failures=max_consecutive_failures, trial_timeout=trial_timeout)
 
     def set_budget(self, *, n_trials: int | None = None, timeout: float | None = None) -> BudgetRecord:
         """Store the study's budget, shared by every worker on every machine (`shoal worker`).
