@@ -174,3 +174,45 @@ def test_a_lost_node_costs_one_retried_trial(ray_cluster: Any, tmp_path: Path) -
     assert retry.state is TrialState.COMPLETE
     assert retry.value == trials[lost].params["x"]
     assert sum(t.state is TrialState.COMPLETE for t in trials) == 15
+
+
+_INTERRUPTED_DRIVER = """
+    import os, signal, time
+    import shoal
+    from shoal.executors import RayExecutor
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
+    study = shoal.create_study("ctrl-c", storage={url!r})
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        if trial.number >= 2:
+            open(os.path.join({folder!r}, f"running-{{trial.number}}"), "w").close()
+            for _ in range(6000):  # Ray interrupts a task between bytecodes: short sleeps
+                time.sleep(0.1)
+        return x
+    try:
+        study.optimize(objective, n_trials=10, n_jobs=2, executor=RayExecutor(address={address!r}))
+    except KeyboardInterrupt:
+        print("interrupted", [t.number for t in study.trials if t.state.name == "RUNNING"])
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_running_trials_interrupted(ray_cluster: Any, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_INTERRUPTED_DRIVER.format(
+            url=url, folder=str(tmp_path), address=ray_cluster.address))],
+        env=ray_cluster.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(tmp_path / "running-2", timeout=90)
+        _wait_for(tmp_path / "running-3", timeout=30)
+        driver.send_signal(signal.SIGINT)
+        out, err = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    assert out.strip() == "interrupted []", err[-2000:]
+    trials = shoal.load_study("ctrl-c", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAILED] * 2
+    assert [t.failure_reason for t in trials[2:]] == ["interrupted"] * 2
