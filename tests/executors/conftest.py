@@ -159,7 +159,7 @@ def _wait_for_port(port: int, node: _Node, timeout: float = 60.0) -> None:
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
-    """A head node with 2 CPUs on 127.0.0.1 (shared by the session), and any nodes a test adds."""
+    """A head node with 2 CPUs and 2 declared GPUs on 127.0.0.1 (for the session), and added nodes."""
     if importlib.util.find_spec("ray") is None:
         message = "Ray is not installed: pip install -e '.[dev]' (or 'shoal[ray]'), or run `make test`."
         if os.environ.get("CI", "").lower() == "true":
@@ -167,7 +167,9 @@ def ray_cluster() -> Iterator[RayCluster]:
         pytest.skip(message)
     folder = Path(tempfile.mkdtemp(prefix="shoal-ray-", dir="/tmp"))  # Ray's socket paths must be short
     port = _free_port()
-    head = _start(folder, ["--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard",
+    # Two GPUs declared (none needed): Ray hands them out by CUDA_VISIBLE_DEVICES all the same.
+    head = _start(folder, ["--head", "--port", str(port), "--num-cpus", "2", "--num-gpus", "2",
+                           "--include-dashboard",
                            "false", "--temp-dir", str(folder / "t")], "head")
     cluster = RayCluster(f"127.0.0.1:{port}", folder, [head])
     try:

@@ -237,3 +237,31 @@ def test_shoal_tune_runs_on_the_ray_backend(ray_cluster: Any, tmp_path: Path,
     trials = shoal.load_study("on-ray", storage=url).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
     assert os.getpid() not in {t.user_attrs["pid"] for t in trials}
+
+
+@pytest.mark.slow
+def test_each_worker_asks_ray_for_its_resources(ray_cluster: Any, tmp_path: Path) -> None:
+    # The head declares 2 GPUs: at 0.5 each, four workers fit, two per GPU, and Ray tells each
+    # which one through CUDA_VISIBLE_DEVICES. The runtime_env reaches the workers too.
+    study = shoal.create_study("gpus", storage=f"sqlite:///{tmp_path}/s.db")
+
+    def objective(trial: shoal.Trial) -> float:
+        trial.set_user_attr("devices", os.environ.get("CUDA_VISIBLE_DEVICES"))
+        trial.set_user_attr("flag", os.environ.get("SHOAL_RUNTIME_FLAG"))
+        trial.set_user_attr("pid", os.getpid())
+        (tmp_path / f"worker-{os.getpid()}").touch()
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("worker-*"))) < 4:  # each worker holds its trial: all 4 at once
+            assert time.monotonic() < deadline, "four workers never ran at once"
+            time.sleep(0.05)
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    executor = RayExecutor(address=ray_cluster.address, resources=Resources(cpus=0.5, gpus=0.5),
+                           runtime_env={"env_vars": {"SHOAL_RUNTIME_FLAG": "on"}})
+    study.optimize(objective, n_trials=4, n_jobs=4, executor=executor)
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    by_worker = {t.user_attrs["pid"]: t.user_attrs["devices"] for t in trials}
+    assert len(by_worker) == 4, "four workers ran at once"
+    assert sorted(by_worker.values()) == ["0", "0", "1", "1"]
+    assert {t.user_attrs["flag"] for t in trials} == {"on"}
