@@ -237,7 +237,10 @@ class RayExecutor:
         ray = _ray()
         payload = _pickled(ray, job)  # before connecting: an in-memory study fails at once
         self._connect(ray)
-        options: dict[str, Any] = {"num_cpus": 0}
+        # On this process's node: a lost node must not take the run's budget and events with it.
+        here = importlib.import_module("ray.util.scheduling_strategies").NodeAffinitySchedulingStrategy(
+            node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        options: dict[str, Any] = {"num_cpus": 0, "scheduling_strategy": here}
         if self.runtime_env is not None:
             options["runtime_env"] = self.runtime_env
         hub = ray.remote(_Hub).options(**options).remote(n_trials, timeout)
