@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -33,6 +34,8 @@ log = logging.getLogger("shoal")
 
 #: Seconds between two reads of the hub's events (workers never wait for them).
 _POLL = 0.1
+#: Seconds a granted claim vouches that the budget is not stopped (see `_RayBudget`).
+_FRESH = 0.1
 #: Seconds interrupted workers have to record their running trials before they are killed.
 _STOP_GRACE = 10.0
 _ONE_CPU = Resources()  # frozen: one shared default is safe
@@ -108,16 +111,24 @@ class _Hub:
 
 
 class _RayBudget:
-    """A worker's view of the hub's budget (each call is one round trip to the actor)."""
+    """A worker's view of the hub's budget (each call is one round trip to the actor).
+
+    A granted claim also says the budget was not stopped then, so `stopped` asks again only
+    `_FRESH` seconds later: a trivial trial costs one round trip, not two. Claims stay exact.
+    """
 
     def __init__(self, hub: Any) -> None:
         self.hub = hub
         self._seen_stop = False  # a stopped budget stays stopped: ask no more
+        self._running_at = -math.inf  # when the hub last said it was not stopped
 
     def claim(self) -> bool:
         if self._seen_stop:
             return False
-        return bool(_ray().get(self.hub.claim.remote()))
+        granted = bool(_ray().get(self.hub.claim.remote()))
+        if granted:
+            self._running_at = time.monotonic()
+        return granted
 
     def release(self) -> None:
         _ray().get(self.hub.release.remote())
@@ -128,26 +139,34 @@ class _RayBudget:
 
     @property
     def stopped(self) -> bool:
-        if not self._seen_stop:
+        if not self._seen_stop and time.monotonic() - self._running_at >= _FRESH:
             self._seen_stop = bool(_ray().get(self.hub.stopped.remote()))
+            self._running_at = time.monotonic()
         return self._seen_stop
 
     def __getstate__(self) -> dict[str, Any]:
         return {"hub": self.hub}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.hub = state["hub"]
-        self._seen_stop = False
+        self.__dict__.update(hub=state["hub"], _seen_stop=False, _running_at=-math.inf)
 
 
 class _HubSender:
-    """A worker's event channel: each message reaches the hub before the worker goes on."""
+    """A worker's event channel: messages go to the hub in order (Ray runs one caller's actor
+    calls in the order sent) without waiting; `flush` waits for all before the worker ends."""
 
     def __init__(self, hub: Any) -> None:
         self._hub = hub
+        self._pending: list[Any] = []
 
     def __call__(self, message: object) -> None:
-        _ray().get(self._hub.send.remote(message))
+        ray = _ray()
+        self._pending.append(self._hub.send.remote(message))
+        _, self._pending = ray.wait(self._pending, num_returns=len(self._pending), timeout=0)
+
+    def flush(self) -> None:
+        _ray().get(self._pending)
+        self._pending = []
 
 
 def _vanish(signum: int, frame: object) -> None:
@@ -165,8 +184,9 @@ def _work(payload: bytes, index: int, n_workers: int, budget: _RayBudget) -> tup
         signal.signal(signal.SIGTERM, _vanish)
     job = ray.cloudpickle.loads(payload)
     ray.get(budget.hub.enter.remote(index))
+    sender = _HubSender(budget.hub)
     try:
-        job(WorkerContext(index, n_workers, budget, _HubSender(budget.hub)))
+        job(WorkerContext(index, n_workers, budget, sender))
     except KeyboardInterrupt:  # ray.cancel: the running trial is already recorded as interrupted
         with contextlib.suppress(Exception):
             budget.stop()
@@ -182,6 +202,7 @@ def _work(payload: bytes, index: int, n_workers: int, budget: _RayBudget) -> tup
         return ("error", index, blob, text)
     finally:
         with contextlib.suppress(Exception):
+            sender.flush()  # every event is in the hub before the worker says it left
             ray.get(budget.hub.leave.remote(index))
     return ("done", index)
 
