@@ -9,6 +9,7 @@ from shoal.executors._protocol import (
     WorkerContext,
     WorkerJob,
 )
+from shoal.executors._ray import RayExecutor
 from shoal.executors._resources import Resources, assign_gpus, visible_gpus
 from shoal.executors._serial import LocalBudget, SerialExecutor
 
@@ -19,6 +20,7 @@ __all__ = [
     "Executor",
     "LocalBudget",
     "ProcessExecutor",
+    "RayExecutor",
     "Resources",
     "SerialExecutor",
     "SharedBudget",
