@@ -29,6 +29,7 @@ from shoal.executors import Budget, Executor, ProcessExecutor, SerialExecutor, W
 from shoal.storage import is_shareable
 from shoal.study._export import RunningFront
 from shoal.study._host import one_line as _one_line
+from shoal.study._logs import mark_calling_process, trial_logs
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def optimize(study: Study, objective: Objective, *, n_trials: int | None, timeou
     if executor is None:
         executor = SerialExecutor() if n_jobs == 1 else ProcessExecutor()
     _show_log()
+    mark_calling_process()  # trials run here keep their descriptors' output on the user's terminal
     job = functools.partial(run_worker, study, objective, catch)
     before = _RUNNING.get(id(study))
     run = _Run(study, callbacks, max_failures,
@@ -177,7 +179,8 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
     """
     tell = finished or _ignore
     try:
-        result = objective(trial)
+        with trial_logs(study, trial.number):  # its stdout/stderr, into trial-<n>/logs (study/_logs.py)
+            result = objective(trial)
     except TrialPruned:
         frozen = study.tell(trial, state=TrialState.PRUNED)
     except TrialPaused:
