@@ -196,10 +196,10 @@ class CheckpointFolder:
         return gone
 
     def disk_bytes(self) -> int:
-        """Bytes used by the kept checkpoints (hard links to another trial's files count in full)."""
-        if not self.path.is_dir():
-            return 0
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        """Bytes used by the kept checkpoints (hard links to another trial's files count in full);
+        the trial's logs and artifacts beside them are not checkpoints."""
+        return sum(f.stat().st_size for step in self.steps()
+                   for f in self.step_path(step).rglob("*") if f.is_file())
 
     def __repr__(self) -> str:
         return f"CheckpointFolder({str(self.path)!r})"
