@@ -159,3 +159,13 @@ def test_a_child_that_outlives_its_trial_does_not_hold_the_capture(tmp_path: Pat
         time.sleep(0.02)
     assert not any(t.name.startswith("shoal-logs") for t in threading.enumerate())
     assert (tmp_path / "logs" / "stdout.txt").read_text() == "during\n"  # "late" went to the terminal only
+
+
+def test_a_folder_that_cannot_be_made_leaves_the_trial_uncaptured(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    before = sys.stdout
+    with capture(tmp_path / "file" / "logs", descriptors=True):
+        assert sys.stdout is before
+        print("still shown")
+    assert capsys.readouterr().out == "still shown\n"

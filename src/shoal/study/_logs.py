@@ -211,10 +211,14 @@ def capture(folder: Path, *, descriptors: bool) -> Iterator[None]:
     keeps its Python-level output only. Capture never fails a trial: if the folder or the
     descriptors cannot be set up, the trial runs uncaptured.
     """
+    sinks: dict[str, _Sink] = {}
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        sinks = {name: _Sink(folder / file) for name, file in LOG_FILES.items()}
-    except OSError:
+        for name, file in LOG_FILES.items():
+            sinks[name] = _Sink(folder / file)
+    except OSError:  # a read-only or full disk: run the trial without logs
+        for sink in sinks.values():
+            sink.close()
         yield
         return
     me = threading.get_ident()
