@@ -318,9 +318,9 @@ def _show_logs(args: argparse.Namespace, record: StudyRecord, trials: Sequence[F
     folder = logs_folder(args.storage, record.name, trial.number)
     found = {stream: read_log(folder / file, lines=lines) for stream, file in LOG_FILES.items()}
     if all(text is None for text in found.values()):
-        raise CommandError(f"trial {trial.number} of study {record.name!r} kept no logs in {folder}: logs "
-                           "are kept for trials run by optimize on file or database storage "
-                           "(unless SHOAL_CAPTURE_LOGS=0), on a folder this machine can read.",
+        raise CommandError(f"trial {trial.number} of study {record.name!r} has no logs in {folder}: it "
+                           "wrote nothing, or ran where none are kept (in-memory storage, "
+                           "SHOAL_CAPTURE_LOGS=0) or on a machine that does not share this folder.",
                            hint=f"shoal trials {record.name} --number {trial.number}"
                                 f"{storage_flag(args.storage)}")
     if args.json:
@@ -330,7 +330,7 @@ def _show_logs(args: argparse.Namespace, record: StudyRecord, trials: Sequence[F
         return 0
     for stream, got in found.items():
         if got is None:
-            print(f"== {stream} of trial {trial.number}: none kept ==")
+            print(f"== {stream} of trial {trial.number}: nothing written ==")
             continue
         text, cut = got
         shown = f"last {lines} lines" if cut else "all" if text else "empty"

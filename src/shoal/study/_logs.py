@@ -1,11 +1,15 @@
 """Each trial's stdout and stderr, kept in `<study folder>/trial-<n>/logs/` and still shown.
 
 **In a worker process** (a `ProcessExecutor` or Ray worker: any process other than the one that
-called `optimize`) file descriptors 1 and 2 are redirected into a pipe for the length of a trial,
-and a thread copies what arrives to `stdout.txt` / `stderr.txt` *and* to where the descriptor
-pointed before (the terminal): Python's prints, C and C++ libraries (PyTorch's warnings),
-`os.write(1, ...)` and child processes are all caught. Python's and C's buffers are flushed at both
-ends of the trial, so what trial n wrote never lands in trial n + 1's file.
+called `optimize`) file descriptors 1 and 2 point into a pipe for the length of a trial, and a
+thread copies what arrives to `stdout.txt` / `stderr.txt` *and* to where the descriptor pointed
+before (the terminal): Python's prints, C and C++ libraries (PyTorch's warnings),
+`os.write(1, ...)` and child processes are all caught. At the trial's end Python's and C's buffers
+are flushed and a marker is sent through the pipe; once the thread has copied up to the marker the
+descriptor is pointed back, so what trial n wrote never lands in trial n + 1's file. The pipe and
+the thread are made once per process and kept between trials (a pipe and a thread per trial cost
+about 1 ms). A child process that outlives its trial keeps writing into the pipe: its output then
+reaches the terminal, and the file of whichever trial runs at that time.
 
 **In the calling process** (the `SerialExecutor`, `n_jobs=1`) the descriptors belong to the user's
 program: its terminal, the progress bar, its other threads, a notebook. There only Python-level
@@ -13,7 +17,8 @@ writes (`print`, `sys.stderr.write`, warnings) made by the trial's own thread ar
 files; everything still reaches the terminal as before, and output written below Python (C code,
 `os.write`) is shown but not kept. Run with `n_jobs >= 2` (or `shoal worker`) to keep it too.
 
-Trials of in-memory studies keep no logs (nothing could read them back), nor any trial when
+A file is made when its stream first receives something, so a quiet trial costs no file. Trials of
+in-memory studies keep no logs (nothing could read them back), nor any trial when
 `SHOAL_CAPTURE_LOGS=0`. A resumed trial appends to its files.
 """
 
@@ -40,13 +45,14 @@ __all__ = ["LOG_FILES", "capture", "logs_folder", "mark_calling_process", "read_
 LOG_FILES = {"stdout": "stdout.txt", "stderr": "stderr.txt"}
 #: Set to "0" to keep no logs.
 ENV = "SHOAL_CAPTURE_LOGS"
-#: Seconds to wait for the copying thread to drain the pipe after a trial. A child process the
-#: objective left running may still hold the pipe: its later output then reaches the terminal only.
+#: Seconds a trial's end waits for the copying thread to reach its marker (a terminal that does
+#: not read, say); past it the rest reaches the terminal only.
 _DRAIN = 2.0
 _CALLER: int | None = None  # the pid of the process that called optimize
 _LOCK = threading.Lock()
 _ROUTERS: dict[str, _Router] = {}  # the installed sys.stdout / sys.stderr wrappers, while in use
 _FD_OWNER: list[int] = []  # the thread whose trial holds fds 1 and 2 (at most one per process)
+_PUMPS: dict[int, _Pump] = {}  # by descriptor: made by the first captured trial of a worker process
 
 
 def mark_calling_process() -> None:
@@ -73,19 +79,32 @@ def trial_logs(study: Study, number: int) -> contextlib.AbstractContextManager[o
 
 
 class _Sink:
-    """One log file, appended to by the descriptor's copying thread and by the Python-level tee."""
+    """One log file, appended to by the descriptor's copying thread and by the Python-level tee;
+    made (with its folder) at the first write, so a quiet trial leaves no file."""
 
     def __init__(self, path: Path) -> None:
-        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        self._path = path
+        self._file: io.FileIO | None = None
+        self._done = False  # closed, or could not be made: writes are dropped
         self._lock = threading.Lock()
 
     def write(self, data: bytes) -> None:
         with self._lock:
-            self._file.write(data)
+            if self._file is None and not self._done:
+                try:
+                    self._path.parent.mkdir(parents=True, exist_ok=True)
+                    self._file = open(self._path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+                except OSError:  # a read-only or full disk: the trial runs on, its output shown
+                    self._done = True
+            if self._file is not None:
+                self._file.write(data)
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            self._done = True
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 class _Router(io.TextIOBase):
@@ -130,43 +149,77 @@ class _Router(io.TextIOBase):
         return getattr(self.original, name)
 
 
-class _DescriptorTee:
-    """File descriptor `fd` redirected into a pipe; a thread copies the pipe to `sink` and to
-    where `fd` pointed before."""
+class _Pump:
+    """A pipe that descriptor `fd` is pointed into while a trial runs, and a thread that copies
+    what arrives to the trial's sink and to where `fd` pointed before. Kept for the process's life."""
 
-    def __init__(self, fd: int, sink: _Sink) -> None:
-        self.fd, self._sink = fd, sink
+    def __init__(self, fd: int) -> None:
+        self.fd, self.pid = fd, os.getpid()
         self._saved = os.dup(fd)
-        read, write = os.pipe()
-        os.dup2(write, fd)  # inheritable: a child process the objective starts is caught too
-        os.close(write)
-        self._read = read
-        self._detached = False
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._pump, name=f"shoal-logs-fd{fd}", daemon=True)
-        self._thread.start()
+        self._read, self._write = os.pipe()
+        self.sink: _Sink | None = None
+        self._marker: bytes | None = None
+        self._reached = threading.Event()
+        threading.Thread(target=self._copy, name=f"shoal-logs-fd{fd}", daemon=True).start()
 
-    def _pump(self) -> None:
-        try:
-            while data := os.read(self._read, 65536):
-                if not self._detached:
-                    with contextlib.suppress(Exception):
-                        self._sink.write(data)
-                _write_all(self._saved, data)
-        finally:
-            os.close(self._read)
-            with self._lock:
-                if self._detached:  # stop() gave up waiting: the saved descriptor is ours to close
-                    os.close(self._saved)
+    def _copy(self) -> None:
+        held = b""  # the start of a marker, perhaps, split across two reads
+        while data := os.read(self._read, 65536):
+            buf = held + data
+            marker = self._marker
+            at = buf.find(marker) if marker else -1
+            if marker is not None and at >= 0:
+                self._emit(buf[:at])
+                buf = buf[at + len(marker):]
+                self._marker = None
+                self._reached.set()
+                marker = None
+            keep = _overlap(buf, marker)
+            self._emit(buf[:len(buf) - keep])
+            held = buf[len(buf) - keep:]
+
+    def _emit(self, data: bytes) -> None:
+        if not data:
+            return
+        sink = self.sink
+        if sink is not None:
+            with contextlib.suppress(Exception):
+                sink.write(data)
+        _write_all(self._saved, data)
+
+    def start(self, sink: _Sink) -> None:
+        os.dup2(self.fd, self._saved)  # where fd points now (a test runner may have moved it)
+        self.sink = sink
+        os.dup2(self._write, self.fd)  # inheritable: a child process the objective starts is caught too
 
     def stop(self) -> None:
-        os.dup2(self._saved, self.fd)  # closes the pipe's last write end this process holds
-        self._thread.join(_DRAIN)
-        with self._lock:
-            if self._thread.is_alive():
-                self._detached = True
-            else:
-                os.close(self._saved)
+        """Copy everything written so far to the sink, then point `fd` back."""
+        marker = b"\0shoal-logs-" + os.urandom(8).hex().encode() + b"\0"
+        self._reached.clear()
+        self._marker = marker
+        with contextlib.suppress(OSError):
+            os.write(self.fd, marker)  # at most PIPE_BUF bytes: never split by another writer
+            self._reached.wait(_DRAIN)
+        os.dup2(self._saved, self.fd)
+        self._marker = None
+        self.sink = None
+
+
+def _overlap(data: bytes, marker: bytes | None) -> int:
+    """How many bytes at the end of `data` could begin `marker` (held back until the next read)."""
+    if not marker:
+        return 0
+    for size in range(min(len(data), len(marker) - 1), 0, -1):
+        if marker.startswith(data[-size:]):
+            return size
+    return 0
+
+
+def _pump(fd: int) -> _Pump:
+    pump = _PUMPS.get(fd)
+    if pump is None or pump.pid != os.getpid():  # a forked child has the object, not the thread
+        pump = _PUMPS[fd] = _Pump(fd)
+    return pump
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -208,21 +261,12 @@ def capture(folder: Path, *, descriptors: bool) -> Iterator[None]:
     """Copy this thread's output, and with `descriptors` fds 1 and 2, into `folder`'s log files.
 
     Descriptors are taken by one trial at a time in a process; a trial in another thread meanwhile
-    keeps its Python-level output only. Capture never fails a trial: if the folder or the
-    descriptors cannot be set up, the trial runs uncaptured.
+    keeps its Python-level output only. Capture never fails a trial: if a file cannot be made or a
+    descriptor cannot be redirected, the trial runs on and its output is shown as usual.
     """
-    sinks: dict[str, _Sink] = {}
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, file in LOG_FILES.items():
-            sinks[name] = _Sink(folder / file)
-    except OSError:  # a read-only or full disk: run the trial without logs
-        for sink in sinks.values():
-            sink.close()
-        yield
-        return
+    sinks = {name: _Sink(folder / file) for name, file in LOG_FILES.items()}
     me = threading.get_ident()
-    tees: list[_DescriptorTee] = []
+    pumps: list[_Pump] = []
     routed: list[str] = []
     with _LOCK:
         take_fds = descriptors and not _FD_OWNER
@@ -230,11 +274,13 @@ def capture(folder: Path, *, descriptors: bool) -> Iterator[None]:
             _FD_OWNER.append(me)
     try:
         if take_fds:
-            _flush_all()
+            _flush_all()  # what was written before the trial stays out of its files
             with contextlib.suppress(OSError):
                 for fd, name in ((1, "stdout"), (2, "stderr")):
-                    tees.append(_DescriptorTee(fd, sinks[name]))
-        copied = {tee.fd for tee in tees}
+                    pump = _pump(fd)
+                    pump.start(sinks[name])
+                    pumps.append(pump)
+        copied = {pump.fd for pump in pumps}
         with _LOCK:
             for name, fd in (("stdout", 1), ("stderr", 2)):
                 stream = getattr(sys, name)
@@ -242,16 +288,16 @@ def capture(folder: Path, *, descriptors: bool) -> Iterator[None]:
                     continue  # its writes reach the descriptor, which is copied already
                 router = _ROUTERS.get(name)
                 if router is None:
-                    router = _ROUTERS[name] = _Router(getattr(sys, name))
+                    router = _ROUTERS[name] = _Router(stream)
                     setattr(sys, name, router)
                 router.sinks[me] = sinks[name]
                 routed.append(name)
         yield
     finally:
-        if tees:
+        if pumps:
             _flush_all()
-            for tee in reversed(tees):
-                tee.stop()
+            for pump in reversed(pumps):
+                pump.stop()
         with _LOCK:
             for name in routed:
                 router = _ROUTERS[name]
