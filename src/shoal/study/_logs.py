@@ -25,7 +25,6 @@ in-memory studies keep no logs (nothing could read them back), nor any trial whe
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import os
 import sys
@@ -245,6 +244,8 @@ _LIBC: list[Any] = []
 
 def _libc() -> Any:
     if not _LIBC:
+        import ctypes  # here: `import shoal` need not load it
+
         _LIBC.append(ctypes.CDLL(None))
     return _LIBC[0]
 
@@ -261,8 +262,10 @@ def capture(folder: Path, *, descriptors: bool) -> Iterator[None]:
     """Copy this thread's output, and with `descriptors` fds 1 and 2, into `folder`'s log files.
 
     Descriptors are taken by one trial at a time in a process; a trial in another thread meanwhile
-    keeps its Python-level output only. Capture never fails a trial: if a file cannot be made or a
-    descriptor cannot be redirected, the trial runs on and its output is shown as usual.
+    keeps its Python-level output only (which, written to a descriptor being copied, also reaches
+    that trial's file: shoal's executors run one trial at a time per process). Capture never
+    fails a trial: if a file cannot be made or a descriptor cannot be redirected, the trial runs
+    on and its output is shown as usual.
     """
     sinks = {name: _Sink(folder / file) for name, file in LOG_FILES.items()}
     me = threading.get_ident()
