@@ -16,7 +16,7 @@ import pytest
 
 import shoal
 from shoal.cli import main
-from shoal.study._logs import capture, logs_folder, read_log
+from shoal.study._logs import capture, logs_folder, read_log, release_descriptors
 
 _LIBC = ctypes.CDLL(None)
 _LIBC.fdopen.restype = ctypes.c_void_p
@@ -165,3 +165,13 @@ def test_a_folder_that_cannot_be_made_leaves_the_trial_running(tmp_path: Path) -
         print("still shown")
         os.write(2, b"also shown\n")
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_release_points_the_descriptors_back_at_once(tmp_path: Path,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    with capture(tmp_path / "logs", descriptors=True):
+        os.write(1, b"kept\n")
+        release_descriptors()  # what a worker ending itself with os._exit calls first
+        os.write(1, b"shown only\n")
+    assert (tmp_path / "logs" / "stdout.txt").read_text() == "kept\n"
+    assert capfd.readouterr().out == "kept\nshown only\n"  # and no marker on the terminal

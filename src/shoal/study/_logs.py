@@ -38,7 +38,8 @@ from shoal.storage import is_shareable, study_folder
 if TYPE_CHECKING:
     from shoal.study._study import Study
 
-__all__ = ["LOG_FILES", "capture", "logs_folder", "mark_calling_process", "read_log", "trial_logs"]
+__all__ = ["LOG_FILES", "capture", "logs_folder", "mark_calling_process", "read_log", "release_descriptors",
+           "trial_logs"]
 
 #: The files each trial's output goes to, by stream.
 LOG_FILES = {"stdout": "stdout.txt", "stderr": "stderr.txt"}
@@ -157,6 +158,7 @@ class _Pump:
         self._saved = os.dup(fd)
         self._read, self._write = os.pipe()
         self.sink: _Sink | None = None
+        self._lock = threading.Lock()
         self._marker: bytes | None = None
         self._reached = threading.Event()
         threading.Thread(target=self._copy, name=f"shoal-logs-fd{fd}", daemon=True).start()
@@ -187,21 +189,36 @@ class _Pump:
         _write_all(self._saved, data)
 
     def start(self, sink: _Sink) -> None:
-        os.dup2(self.fd, self._saved)  # where fd points now (a test runner may have moved it)
-        self.sink = sink
-        os.dup2(self._write, self.fd)  # inheritable: a child process the objective starts is caught too
+        with self._lock:
+            os.dup2(self.fd, self._saved)  # where fd points now (a test runner may have moved it)
+            self.sink = sink
+            os.dup2(self._write, self.fd)  # inheritable: a child process the objective starts is caught too
 
     def stop(self) -> None:
-        """Copy everything written so far to the sink, then point `fd` back."""
-        marker = b"\0shoal-logs-" + os.urandom(8).hex().encode() + b"\0"
-        self._reached.clear()
-        self._marker = marker
-        with contextlib.suppress(OSError):
-            os.write(self.fd, marker)  # at most PIPE_BUF bytes: never split by another writer
-            self._reached.wait(_DRAIN)
-        os.dup2(self._saved, self.fd)
-        self._marker = None
-        self.sink = None
+        """Copy everything written so far to the sink, then point `fd` back (once per start)."""
+        with self._lock:
+            if self.sink is None:
+                return
+            marker = b"\0shoal-logs-" + os.urandom(8).hex().encode() + b"\0"
+            self._reached.clear()
+            self._marker = marker
+            with contextlib.suppress(OSError):
+                os.write(self.fd, marker)  # at most PIPE_BUF bytes: never split by another writer
+                self._reached.wait(_DRAIN)
+            os.dup2(self._saved, self.fd)
+            self._marker = None
+            self.sink = None
+
+
+def release_descriptors() -> None:
+    """Point fds 1 and 2 back where they were, after copying what their pipes hold: for a worker
+    about to end itself with `os._exit` (a trial stuck past its timeout), whose copying threads
+    would die with output not yet shown. Safe from any thread; the trial's capture then ends quietly.
+    """
+    _flush_all()
+    for pump in list(_PUMPS.values()):
+        if pump.pid == os.getpid():
+            pump.stop()
 
 
 def _overlap(data: bytes, marker: bytes | None) -> int:
