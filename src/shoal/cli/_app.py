@@ -25,6 +25,7 @@ examples:
   shoal trials demo --state failed    why trials failed
   shoal trials demo --top 5           the five best trials
   shoal trials demo --number 3        one trial in full, with its traceback
+  shoal trials demo --number 3 --logs what trial 3 printed (--logs all: everything)
   shoal best demo --json              the best configuration, for programs
   shoal report demo -o demo.html      every plot and table in one file that opens offline
   shoal recover shoal.db copy.db      copy what a damaged database still holds"""
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=_count, metavar="K", help="only the first K (sorted by value unless --sort)")
     p.add_argument("--number", type=int, metavar="K",
                    help="show trial K in full: parameters, intermediate values, traceback")
+    p.add_argument("--logs", nargs="?", const="tail", metavar="LINES|all",
+                   help="with --number K: the trial's captured stdout and stderr (the last 50 lines of "
+                        "each; give a number of lines, or all)")
     p.set_defaults(run=_lazy("_inspect", "cmd_trials"))
 
     p = command("best", "Show the best trial of a study: number, value, parameters.", as_json)

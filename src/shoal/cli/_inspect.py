@@ -33,6 +33,7 @@ from shoal.cli._store import open_existing, require_study, storage_flag, study_t
 from shoal.clock import Clock, SystemClock
 from shoal.storage import StudyRecord
 from shoal.study._export import front_summary, trial_rows
+from shoal.study._logs import LOG_FILES, logs_folder, read_log
 from shoal.trial import (
     Direction,
     FrozenTrial,
@@ -203,10 +204,16 @@ def cmd_trials(args: argparse.Namespace) -> int:
     """A table of a study's trials, or one trial in full with `--number`."""
     store, record = require_study(args.storage, args.name)
     trials = study_trials(store, record)
+    logs = getattr(args, "logs", None)
+    if logs is not None and args.number is None:
+        raise CommandError("--logs shows one trial's output: it needs --number K.",
+                           hint=f"shoal trials {args.name} --number 0 --logs{storage_flag(args.storage)}")
     if args.number is not None:
         if args.state is not None or args.limit is not None or args.sort is not None or args.top is not None:
             raise CommandError("--number shows one trial; it does not combine with --state, --limit, "
                                "--sort or --top.", hint=f"shoal trials {args.name} --number {args.number}")
+        if logs is not None:
+            return _show_logs(args, record, trials, logs)
         return _show_trial(args, record, trials)
     state = _parse_state(args.state)
     if state is not None:
@@ -285,13 +292,58 @@ def _trials_caption(*, stopped: Sequence[str], several: bool) -> str | None:
     return "; ".join(notes) or None
 
 
-def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[FrozenTrial]) -> int:
+def _find_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[FrozenTrial]) -> FrozenTrial:
     number: int = args.number
     trial = next((t for t in trials if t.number == number), None)
     if trial is None:
         span = f"numbered 0 to {len(trials) - 1}" if trials else "none yet"
         raise CommandError(f"study {record.name!r} has no trial number {number} (its trials: {span}).",
                            hint=f"shoal trials {record.name}{storage_flag(args.storage)}")
+    return trial
+
+
+#: `shoal trials NAME --number K --logs`: lines of each stream shown unless told.
+LOG_TAIL = 50
+
+
+def _show_logs(args: argparse.Namespace, record: StudyRecord, trials: Sequence[FrozenTrial],
+               logs: str) -> int:
+    """The captured stdout and stderr of one trial: their last lines, or all of them."""
+    trial = _find_trial(args, record, trials)
+    lines = LOG_TAIL if logs == "tail" else None if logs == "all" else int(logs) if logs.isdigit() else 0
+    if lines == 0:
+        raise CommandError(f"--logs must be a number of lines >= 1 or 'all'. Got {logs!r}.",
+                           hint=f"shoal trials {record.name} --number {trial.number} --logs all"
+                                f"{storage_flag(args.storage)}")
+    folder = logs_folder(args.storage, record.name, trial.number)
+    found = {stream: read_log(folder / file, lines=lines) for stream, file in LOG_FILES.items()}
+    if all(text is None for text in found.values()):
+        raise CommandError(f"trial {trial.number} of study {record.name!r} has no logs in {folder}: it "
+                           "wrote nothing, or ran where none are kept (in-memory storage, "
+                           "SHOAL_CAPTURE_LOGS=0) or on a machine that does not share this folder.",
+                           hint=f"shoal trials {record.name} --number {trial.number}"
+                                f"{storage_flag(args.storage)}")
+    if args.json:
+        print_json({"number": trial.number, "folder": str(folder),
+                    **{stream: None if got is None else {"text": got[0], "truncated": got[1]}
+                       for stream, got in found.items()}})
+        return 0
+    for stream, got in found.items():
+        if got is None:
+            print(f"== {stream} of trial {trial.number}: nothing written ==")
+            continue
+        text, cut = got
+        shown = f"last {lines} lines" if cut else "all" if text else "empty"
+        print(f"== {stream} of trial {trial.number} ({shown}; {folder / LOG_FILES[stream]}) ==")
+        sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+    if any(got is not None and got[1] for got in found.values()):
+        print(f"Everything: shoal trials {record.name} --number {trial.number} --logs all"
+              f"{storage_flag(args.storage)}")
+    return 0
+
+
+def _show_trial(args: argparse.Namespace, record: StudyRecord, trials: Sequence[FrozenTrial]) -> int:
+    trial = _find_trial(args, record, trials)
     if args.json:
         print_json(trial_json(trial, full=True))
         return 0

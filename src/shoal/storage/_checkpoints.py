@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from shoal._validate import integer
+from shoal._validate import config_error, integer
 from shoal.storage._url import sqlite_file
 
 __all__ = ["CheckpointFolder", "Retention", "artifacts_root", "study_folder"]
@@ -32,8 +32,9 @@ def artifacts_root(storage_url: str) -> Path:
     SQLite file storage keeps them beside the database: `sqlite:///runs/shoal.db` gives
     `runs/shoal-artifacts` (made absolute against the current folder, as the storage does with
     its own path). Other storage (PostgreSQL, in-memory SQLite, "memory") says nothing about a
-    filesystem the workers share, so the folder is `$SHOAL_ARTIFACTS` when set (point it at a
-    shared filesystem when workers run on several machines), else `./shoal-artifacts`.
+    filesystem the workers share, so the folder is `$SHOAL_ARTIFACTS` when set (a path or a
+    `file://` URL: point it at a shared filesystem when workers run on several machines), else
+    `./shoal-artifacts`.
 
     >>> artifacts_root("sqlite:////data/runs/shoal.db")
     PosixPath('/data/runs/shoal-artifacts')
@@ -42,7 +43,20 @@ def artifacts_root(storage_url: str) -> Path:
     if database is not None:
         return database.with_name(f"{database.stem}-artifacts")
     configured = os.environ.get("SHOAL_ARTIFACTS")
-    return Path(configured).absolute() if configured else Path.cwd() / "shoal-artifacts"
+    return _folder_of(configured) if configured else Path.cwd() / "shoal-artifacts"
+
+
+def _folder_of(configured: str) -> Path:
+    """`$SHOAL_ARTIFACTS` as a folder: a path or a `file://` URL. An object store cannot hold
+    checkpoints (folders renamed into place): refuse it rather than make a folder named `s3:`."""
+    scheme, sep, rest = configured.partition("://")
+    if not sep:
+        return Path(configured).absolute()
+    if scheme == "file":
+        return Path(rest).absolute()  # as fsspec reads it: no percent-decoding
+    raise config_error("SHOAL_ARTIFACTS", "the checkpoints", "a folder or a file:// URL", configured,
+                       "Point it at a folder every worker can reach (NFS, a mounted bucket); pass "
+                       "object-store URLs to shoal.artifacts as store=.")
 
 
 def study_folder(storage_url: str, study_name: str) -> Path:
@@ -182,10 +196,10 @@ class CheckpointFolder:
         return gone
 
     def disk_bytes(self) -> int:
-        """Bytes used by the kept checkpoints (hard links to another trial's files count in full)."""
-        if not self.path.is_dir():
-            return 0
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        """Bytes used by the kept checkpoints (hard links to another trial's files count in full);
+        the trial's logs and artifacts beside them are not checkpoints."""
+        return sum(f.stat().st_size for step in self.steps()
+                   for f in self.step_path(step).rglob("*") if f.is_file())
 
     def __repr__(self) -> str:
         return f"CheckpointFolder({str(self.path)!r})"

@@ -38,6 +38,7 @@ from shoal.storage import is_shareable
 from shoal.study._export import RunningFront
 from shoal.study._host import one_line as _one_line
 from shoal.study._timeout import TIMEOUT, TrialTimer
+from shoal.study._logs import mark_calling_process, release_descriptors, trial_logs
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def optimize(study: Study, objective: Objective, *, n_trials: int | None, timeou
     if executor is None:
         executor = SerialExecutor() if n_jobs == 1 else ProcessExecutor()
     _show_log()
+    mark_calling_process()  # trials run here keep their descriptors' output on the user's terminal
     job = functools.partial(run_worker, study, objective, catch, trial_timeout=trial_timeout)
     before = _RUNNING.get(id(study))
     run = _Run(study, callbacks, max_failures,
@@ -195,7 +197,8 @@ def run_trial(study: Study, trial: Trial, objective: Objective,
         seconds=timeout, number=trial.number,
         hard_stop=functools.partial(_hard_stop, study, trial, tell) if replaceable else None)
     try:
-        result = objective(trial) if timer is None else timer.run(objective, trial)
+        with trial_logs(study, trial.number):  # its stdout/stderr, into trial-<n>/logs (study/_logs.py)
+            result = objective(trial) if timer is None else timer.run(objective, trial)
     except TrialTimedOut:
         frozen = study.tell(trial, state=TrialState.FAILED, reason=TIMEOUT)
         log.warning("trial %d failed: it ran past its timeout of %g s", trial.number, timeout)
@@ -265,6 +268,7 @@ def _hard_stop(study: Study, trial: Trial, tell: Callable[[FrozenTrial], None]) 
         tell(study.tell(trial, state=TrialState.FAILED, reason=TIMEOUT))
     finally:
         logging.shutdown()  # flush what the worker logged
+        release_descriptors()  # what the trial printed reaches its log and the terminal first
         os._exit(REPLACE_WORKER_EXIT)
 
 
