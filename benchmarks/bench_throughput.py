@@ -219,12 +219,19 @@ def drive_tune(spec: dict[str, Any]) -> dict[str, Any]:
 DRIVERS = {"shoal": drive_shoal, "optuna": drive_optuna, "ray-tune": drive_tune}
 
 
+def ray_env() -> dict[str, str]:
+    """The environment of drivers and Ray's nodes: this checkout's shoal, Ray on 127.0.0.1 only."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    # Without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 a driver swaps 127.0.0.1 for the machine's address.
+    return {**os.environ, "PYTHONPATH": path, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            "RAY_AUTH_MODE": "disabled"}
+
+
 def run_driver(spec: dict[str, Any], *, timeout: float) -> dict[str, Any]:
     """Run one measurement in a fresh Python process; its result comes back through a file."""
     with tempfile.TemporaryDirectory(prefix="shoal-tp-") as folder:
         result_file = Path(folder) / "result.json"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
-                                                                          os.environ.get("PYTHONPATH")]))}
+        env = ray_env()
         argv = [sys.executable, str(Path(__file__).resolve()), "--driver",
                 json.dumps({**spec, "result": str(result_file)})]
         try:
@@ -310,8 +317,7 @@ def ray_cluster(num_cpus: int) -> Iterator[str]:
     """Address of a one-node Ray cluster (`ray start --head --block`), stopped by its PID."""
     temp = Path(tempfile.mkdtemp(prefix="shoal-ray-"))  # own session folder: never another's cluster
     port = _free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    env = ray_env()
     argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--port", str(port),
             "--node-ip-address", "127.0.0.1", "--num-cpus", str(num_cpus), "--include-dashboard", "false",
             "--disable-usage-stats", "--temp-dir", str(temp), "--block"]
