@@ -234,15 +234,18 @@ def run_driver(spec: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         env = ray_env()
         argv = [sys.executable, str(Path(__file__).resolve()), "--driver",
                 json.dumps({**spec, "result": str(result_file)})]
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
         try:
-            done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                                  timeout=timeout, check=False, start_new_session=True)
+            _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            return {"problems": [f"timed out after {timeout:.0f} s"]}
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and the workers it forked
+            proc.communicate()
+            return {"problems": [f"timed out after {timeout:g} s"]}
         if result_file.exists():
             return dict(json.loads(result_file.read_text()))
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"problems": [f"driver exited {done.returncode}: {tail[:300]}"]}
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        return {"problems": [f"driver exited {proc.returncode}: {tail[:300]}"]}
 
 
 def driver_main(spec_json: str) -> None:
