@@ -29,7 +29,7 @@ import shoal.schedulers
 import shoal.storage
 from shoal.clock import FakeClock
 from shoal.exceptions import SearchSpaceExhausted
-from shoal.executors import Executor, ProcessExecutor, SerialExecutor
+from shoal.executors import Executor, ProcessExecutor, RayExecutor, Resources, SerialExecutor
 from shoal.samplers import GridSampler, History, RandomSampler, Sampler
 from shoal.samplers._streams import space_rng
 from shoal.schedulers import (
@@ -157,8 +157,14 @@ STORAGES: dict[str, Callable[[Path, FakeClock], Storage]] = {
 #: Executor name -> (make_executor(), parallel).
 EXECUTORS: dict[str, tuple[Callable[[], Executor], bool]] = {
     "ProcessExecutor": (ProcessExecutor, True),
+    # Ray started in this process, not a cluster found on the machine; half a CPU each: 3 at once.
+    "RayExecutor": (lambda: RayExecutor(address="local", resources=Resources(cpus=0.5)), True),
     "SerialExecutor": (SerialExecutor, False),
 }
+
+#: Seconds of slack for the timeout test where workers start slower than a fork (a fresh Ray
+#: worker process imports Ray and shoal: seconds on a loaded 2-core machine).
+EXECUTOR_SLACK = {"RayExecutor": 15.0}
 
 
 # Enumeration -------------------------------------------------------------------------------------
@@ -219,7 +225,8 @@ def _storage_suite(cls: type) -> type:
 def _executor_suite(cls: type) -> type:
     make, parallel = EXECUTORS.get(cls.__name__, (cls, True))
     return type(f"Test{cls.__name__}Suite", (ExecutorSuite,),
-                {"make_executor": lambda self: make(), "parallel": parallel})
+                {"make_executor": lambda self: make(), "parallel": parallel,
+                 "slack": EXECUTOR_SLACK.get(cls.__name__, ExecutorSuite.slack)})
 
 
 SUITES: dict[type, type] = {}

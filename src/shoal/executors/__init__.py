@@ -2,6 +2,7 @@
 
 from shoal.executors._processes import ProcessExecutor, SharedBudget, WorkerCrashed
 from shoal.executors._protocol import Budget, EventHandler, Executor, WorkerContext, WorkerJob
+from shoal.executors._ray import RayExecutor
 from shoal.executors._resources import Resources, assign_gpus, visible_gpus
 from shoal.executors._serial import LocalBudget, SerialExecutor
 
@@ -11,6 +12,7 @@ __all__ = [
     "Executor",
     "LocalBudget",
     "ProcessExecutor",
+    "RayExecutor",
     "Resources",
     "SerialExecutor",
     "SharedBudget",

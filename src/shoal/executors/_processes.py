@@ -14,12 +14,14 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from shoal._validate import integer
+from shoal._validate import config_error, integer
 from shoal.exceptions import ConfigError, ShoalError
 from shoal.executors._protocol import Budget, EventHandler, WorkerContext, WorkerJob
+from shoal.executors._resources import Resources, assign_gpus, visible_gpus
 
 __all__ = ["ProcessExecutor", "SharedBudget", "WorkerCrashed"]
 
@@ -130,7 +132,9 @@ def _watch_lifeline(lifeline: Connection) -> None:
 
 
 def _child(job: WorkerJob, context: WorkerContext, sender: _PipeSender, lifeline: Connection,
-           parent_end: Connection, parent_pid: int) -> None:
+           parent_end: Connection, parent_pid: int, cuda_devices: str | None = None) -> None:
+    if cuda_devices is not None:  # before anything can initialise CUDA in this worker
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda_devices
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)  # the parent's death, or `kill`: as Ctrl-C
     parent_end.close()  # a forked child inherits it; only the parent may hold it open
@@ -163,9 +167,24 @@ class ProcessExecutor:
             that has already used CUDA spawns its workers instead of forking them, since a forked
             child cannot use CUDA; the objective must then pickle (else a ConfigError says what
             to do).
+        resources: What each worker's trial needs. With `gpus > 0`, worker i sees only its share
+            of the GPUs through `CUDA_VISIBLE_DEVICES` (`assign_gpus`: a fraction packs several
+            workers on one GPU); this process's environment is left alone.
+        gpus: The GPUs to share out, as `CUDA_VISIBLE_DEVICES` names them (e.g. ["0", "1"]);
+            None: every visible GPU (`visible_gpus()`).
     """
 
-    def __init__(self, *, start_method: str | None = None) -> None:
+    def __init__(self, *, start_method: str | None = None, resources: Resources | None = None,
+                 gpus: Sequence[str | int] | None = None) -> None:
+        if resources is not None and not isinstance(resources, Resources):
+            raise config_error("resources", "ProcessExecutor", "a shoal.Resources", resources,
+                               hint="E.g. resources=shoal.Resources(gpus=0.5).")
+        if gpus is not None and (isinstance(gpus, str) or not isinstance(gpus, Sequence) or not all(
+                isinstance(g, (str, int)) and not isinstance(g, bool) and str(g).strip() for g in gpus)):
+            raise config_error("gpus", "ProcessExecutor", "a list of GPU names or None", gpus,
+                               hint='E.g. gpus=["0", "1"], as CUDA_VISIBLE_DEVICES names them.')
+        self.resources = resources if resources is not None else Resources()
+        self.gpus = None if gpus is None else [str(g).strip() for g in gpus]
         methods = mp.get_all_start_methods()
         self._auto = start_method is None
         if start_method is None:
@@ -178,6 +197,7 @@ class ProcessExecutor:
     def run(self, job: WorkerJob, *, n_workers: int, n_trials: int | None,
             timeout: float | None, on_event: EventHandler | None = None) -> None:
         n_workers = integer(n_workers, what="n_workers", owner="ProcessExecutor", low=1)
+        devices = self.cuda_devices(n_workers)
         ctx: Any = mp.get_context(self.start_method_for(job))  # typeshed's BaseContext lacks Process
         budget = SharedBudget(ctx, n_trials=n_trials, timeout=timeout)
         lifeline, parent_end = ctx.Pipe(duplex=False)
@@ -188,7 +208,8 @@ class ProcessExecutor:
                 sender = _PipeSender(writer)
                 context = WorkerContext(i, n_workers, budget, sender)
                 proc = ctx.Process(target=_child, name=f"shoal-worker-{i}", daemon=False,
-                                   args=(job, context, sender, lifeline, parent_end, os.getpid()))
+                                   args=(job, context, sender, lifeline, parent_end, os.getpid(),
+                                         None if devices is None else devices[i]))
                 proc.start()
                 writer.close()  # the worker holds its own copy
                 workers.append((proc, reader))
@@ -211,6 +232,17 @@ class ProcessExecutor:
             raise WorkerCrashed(f"worker processes died: {codes}. Their running trials are "
                                 "marked FAILED once their heartbeat expires; completed trials are safe.")
 
+    def cuda_devices(self, n_workers: int) -> list[str] | None:
+        """Each worker's `CUDA_VISIBLE_DEVICES` when trials need GPUs; None (environment unchanged)
+        when they do not.
+
+        Raises:
+            ConfigError: more workers than the GPUs hold at `resources.gpus` each.
+        """
+        if self.resources.gpus == 0:
+            return None
+        return assign_gpus(n_workers, self.resources.gpus, self.gpus or visible_gpus())
+
     def start_method_for(self, job: WorkerJob) -> str:
         """The start method `run` uses for `job`: `start_method`, except "spawn" instead of the
         default "fork" once this process has used CUDA."""
@@ -230,7 +262,9 @@ class ProcessExecutor:
         return "spawn"
 
     def __repr__(self) -> str:
-        return f"ProcessExecutor(start_method={self.start_method!r})"
+        extra = f", resources={self.resources!r}" if self.resources != Resources() else ""
+        extra += f", gpus={self.gpus!r}" if self.gpus is not None else ""
+        return f"ProcessExecutor(start_method={self.start_method!r}{extra})"
 
 
 def _cuda_in_use() -> bool:
