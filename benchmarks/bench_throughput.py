@@ -413,7 +413,7 @@ def scaling_table(rows: list[Row]) -> str:
            "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in scaling:
         out.append(f"| {r.backend} | {r.framework} | {r.workers} | {r.trials} | {fmt(r.wall_s, '.2f')} | "
-                   f"{r.ideal_s:.0f} | {fmt(100 * r.efficiency, '.0f')} % | "
+                   f"{r.ideal_s:.1f} | {fmt(100 * r.efficiency, '.0f')} % | "
                    f"{'; '.join(r.problems) or 'ok'} |")
     verdicts = []
     for r in scaling:
@@ -446,26 +446,20 @@ def versions() -> dict[str, str]:
 
 
 def run_all(args: argparse.Namespace, places: Places, results: dict[str, Any]) -> list[Row]:
-    rows: list[Row] = []
+    """Every run, shoal and its peer side by side: trivial trials, then the scaling runs."""
     frameworks = [fw for fw in ("shoal", "optuna", "ray-tune") if fw in args.frameworks]
-    for backend in args.backends:
-        for workers in args.workers:
-            for fw in frameworks:
-                if fw != "shoal" and fw != PEERS[backend]:
-                    continue
-                say(f"{backend}, {fw}, {workers} workers, {args.trials} trials")
-                rows.append(measure(places, backend=backend, framework=fw, workers=workers,
-                                    trials=args.trials))
-                results["rows"] = [asdict(r) for r in rows]
+    plan = [(backend, fw, workers, args.trials, 0.0) for backend in args.backends
+            for workers in args.workers for fw in frameworks if fw in ("shoal", PEERS[backend])]
     if not args.skip_scaling:
-        for backend in [b for b in ("sqlite", "ray") if b in args.backends]:
-            for workers in (1, 2):
-                for fw in [f for f in frameworks if f in ("shoal", PEERS[backend])]:
-                    say(f"scaling: {backend}, {fw}, {workers} workers, "
-                        f"{args.scaling_trials} x {args.sleep_s:g} s")
-                    rows.append(measure(places, backend=backend, framework=fw, workers=workers,
-                                        trials=args.scaling_trials, sleep_s=args.sleep_s))
-                    results["rows"] = [asdict(r) for r in rows]
+        plan += [(backend, fw, workers, args.scaling_trials, args.sleep_s)
+                 for backend in ("sqlite", "ray") if backend in args.backends
+                 for workers in (1, 2) for fw in frameworks if fw in ("shoal", PEERS[backend])]
+    rows: list[Row] = []
+    for backend, fw, workers, trials, sleep_s in plan:
+        say(f"{backend}, {fw}, {workers} workers, {trials} trials" + f" of {sleep_s:g} s" * (sleep_s > 0))
+        rows.append(measure(places, backend=backend, framework=fw, workers=workers, trials=trials,
+                            sleep_s=sleep_s))
+        results["rows"] = [asdict(r) for r in rows]
     return rows
 
 

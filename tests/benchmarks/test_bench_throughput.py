@@ -92,6 +92,6 @@ def test_scaling_target_is_judged_per_storage_or_cluster(bench: ModuleType) -> N
             bench.Row("ray", "shoal", workers=2, trials=4, sleep_s=1.0, wall_s=2.5, complete=4),
             bench.Row("sqlite", "optuna", workers=2, trials=4, sleep_s=1.0, wall_s=4.0, complete=4)]
     table = bench.scaling_table(rows)
-    assert "| sqlite | shoal | 2 | 4 | 2.10 | 2 | 95 % | ok |" in table  # 2 / 2.1
-    assert "| sqlite | optuna | 2 | 4 | 4.00 | 2 | 50 % | ok |" in table
+    assert "| sqlite | shoal | 2 | 4 | 2.10 | 2.0 | 95 % | ok |" in table  # 2 / 2.1
+    assert "| sqlite | optuna | 2 | 4 | 4.00 | 2.0 | 50 % | ok |" in table
     assert "of ideal: sqlite 95 %: met; ray 80 %: **MISSED**." in table  # Optuna's rows are no target
