@@ -12,6 +12,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
+import signal
+import socket
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -146,10 +150,19 @@ class _HubSender:
         _ray().get(self._hub.send.remote(message))
 
 
+def _vanish(signum: int, frame: object) -> None:
+    """Ray ends the workers of a driver that died with SIGTERM, where Ray would raise SystemExit and
+    fail the running trial for good. Exit at once instead: the trial stays RUNNING, its heartbeat
+    stops, and the next worker to ask fails it and retries it as the study's RetryPolicy says."""
+    os._exit(128 + signum)
+
+
 def _work(payload: bytes, index: int, n_workers: int, budget: _RayBudget) -> tuple[Any, ...]:
     """One worker, run as a Ray task: the job, with its outcome returned rather than raised (an
     error of the job must not make Ray retry the task: only a lost worker or node does)."""
     ray = _ray()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _vanish)
     job = ray.cloudpickle.loads(payload)
     ray.get(budget.hub.enter.remote(index))
     try:
@@ -249,9 +262,11 @@ class RayExecutor:
     def _connect(self, ray: Any) -> None:
         """Join the cluster `address` names, reusing this process's connection when it is that."""
         if ray.is_initialized():
-            if self.address is None or _connected.get("address", "") == self.address:
+            if self.address in (None, _connected.get("address", ""),
+                                ray.get_runtime_context().gcs_address):
                 return
             ray.shutdown()
+        _check_reachable(self.address)
         try:
             ray.init(address=self.address)
         except ConnectionError as err:
@@ -263,6 +278,19 @@ class RayExecutor:
     def __repr__(self) -> str:
         return (f"RayExecutor(address={self.address!r}, resources={self.resources!r}, "
                 f"max_node_failures={self.max_node_failures})")
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail in seconds, not minutes (`ray.init` retries for long), when no head listens at HOST:PORT."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit() or "://" in address:  # None, "auto", "local", "ray://...": Ray's
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as err:
+        raise ConfigError(f"address of RayExecutor must be a running Ray cluster's head. Got {address!r} "
+                          f"({err.strerror or err}). Start one with `ray start --head --port {port}`, or "
+                          "pass address=None to start Ray on this machine.") from None
 
 
 def _pickled(ray: Any, job: WorkerJob) -> bytes:
