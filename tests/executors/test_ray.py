@@ -216,3 +216,24 @@ def test_ctrl_c_marks_the_running_trials_interrupted(ray_cluster: Any, tmp_path:
     trials = shoal.load_study("ctrl-c", storage=url).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAILED] * 2
     assert [t.failure_reason for t in trials[2:]] == ["interrupted"] * 2
+
+
+@pytest.mark.slow
+def test_shoal_tune_runs_on_the_ray_backend(ray_cluster: Any, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
+
+    (tmp_path / "ray_quadratic.py").write_text(
+        "import os\n\ndef objective(trial):\n    trial.set_user_attr('pid', os.getpid())\n"
+        "    return trial.suggest_float('x', -1.0, 1.0) ** 2\n")
+    config = tmp_path / "ray.yaml"
+    config.write_text("objective: ray_quadratic:objective\nstudy: on-ray\nresources: {cpus: 1}\n")
+    url = f"sqlite:///{tmp_path}/s.db"
+    code = main(["tune", str(config), "--backend", "ray", "--address", ray_cluster.address,
+                 "--n-trials", "6", "--n-jobs", "2", "--storage", url])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"on 2 Ray workers on the Ray cluster at {ray_cluster.address}" in out
+    trials = shoal.load_study("on-ray", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    assert os.getpid() not in {t.user_attrs["pid"] for t in trials}

@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=_jobs, metavar="N", help="worker processes, -1 for every core")
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="start no trial after this")
     p.add_argument("--name", help="study name (overrides study)")
+    p.add_argument("--backend", choices=("processes", "ray"),
+                   help="where workers run: local processes (default) or Ray tasks (overrides backend)")
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="the Ray cluster's head, with --backend ray (overrides address)")
     p.set_defaults(run=_lazy("_tune", "cmd_tune"))
 
     p = command("evaluate", "Retrain a task study's best configuration and measure it on the test set.",

@@ -18,6 +18,7 @@ import shoal.samplers
 from shoal import _validate
 from shoal.cli._output import CommandError
 from shoal.exceptions import ConfigError, ShoalError
+from shoal.executors import Resources
 from shoal.samplers import Sampler
 from shoal.schedulers import (
     ASHA,
@@ -38,7 +39,8 @@ __all__ = ["TuneConfig", "build_sampler", "build_scheduler", "load_config", "loa
 
 KEYS = ("objective", "task", "study", "space", "direction", "directions", "constraints", "sampler",
         "scheduler", "n_trials", "n_jobs", "timeout", "storage", "retry", "heartbeat",
-        "max_consecutive_failures")
+        "max_consecutive_failures", "backend", "address", "resources")
+BACKENDS = ("processes", "ray")
 SAMPLERS = {"auto": "AutoSampler", "random": "RandomSampler", "grid": "GridSampler", "qmc": "QMCSampler",
             "coarse_to_fine": "CoarseToFineSampler", "gp": "GPSampler", "tpe": "TPESampler",
             "multi_fidelity": "MultiFidelitySampler"}
@@ -73,6 +75,9 @@ class TuneConfig:
     retry: RetryPolicy | None = None
     heartbeat: Heartbeat | None = None
     max_consecutive_failures: int | None = 10  # null in the file: never stop for failures
+    backend: str = "processes"  # where workers run: local processes, or Ray tasks
+    address: str | None = None  # the Ray cluster's head, HOST:PORT (None: Ray finds or starts one)
+    resources: Resources | None = None  # what each trial needs: cpus, gpus
 
 
 def _wrong(key: str, path: Path, constraint: str, value: object, example: str,
@@ -211,6 +216,38 @@ def _constraints(data: Mapping[str, Any], path: Path) -> AttrConstraints | None:
     return constraints
 
 
+def _backend(data: Mapping[str, Any], path: Path) -> tuple[str, str | None]:
+    """`backend: ray` and `address: HOST:PORT` (the head of a Ray cluster; only with backend ray)."""
+    backend = data.get("backend", "processes")
+    if not isinstance(backend, str) or backend.lower() not in BACKENDS:
+        raise _wrong("backend", path, f"one of {', '.join(BACKENDS)}", backend, "backend: ray",
+                     _did_you_mean(str(backend), BACKENDS))
+    address = data.get("address")
+    example = "address: 10.0.0.5:6379   # the head node's `ray start --head --port` (with backend: ray)"
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise _wrong("address", path, "HOST:PORT of a Ray cluster's head", address, example)
+    if address is not None and backend.lower() != "ray":
+        raise _wrong("address", path, "left out unless backend is ray", address,
+                     "backend: ray\naddress: 10.0.0.5:6379")
+    return backend.lower(), address.strip() if address is not None else None
+
+
+def _resources(data: Mapping[str, Any], path: Path) -> Resources | None:
+    """`resources: {cpus: 1, gpus: 0.5}`: what each trial needs (a GPU share: several trials per GPU)."""
+    example = "resources: {cpus: 1, gpus: 0.5}   # two trials per GPU"
+    options = _options(data, "resources", path, ("cpus", "gpus"), example)
+    if options is None:
+        return None
+    cpus = _checked(_validate.number, options.get("cpus", 1), what="resources.cpus", owner=path.name,
+                    low=0, low_open=True, example=example)
+    gpus = _checked(_validate.number, options.get("gpus", 0), what="resources.gpus", owner=path.name,
+                    low=0, example=example)
+    try:
+        return Resources(cpus=cpus, gpus=gpus)
+    except ConfigError as err:
+        raise CommandError(f"resources of {path.name}: {err}", hint=example) from None
+
+
 def _did_you_mean(word: str, choices: Mapping[str, Any] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -289,7 +326,9 @@ def load_config(path: Path) -> TuneConfig:
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise _wrong("storage", path, "a storage URL", storage, "storage: sqlite:///shoal.db")
+    backend, address = _backend(data, path)
     return TuneConfig(
+        backend=backend, address=address, resources=_resources(data, path),
         path=path, objective=objective.strip() if objective is not None else None, task=task,
         study=study.strip(), space=space,
         direction=direction.lower() if direction is not None else None, directions=directions,

@@ -15,6 +15,7 @@ from shoal.cli._inspect import best_of, describe_counts, state_counts
 from shoal.cli._output import format_value, key_values
 from shoal.cli._store import sqlite_path, storage_flag
 from shoal.exceptions import Terminated, TooManyFailures
+from shoal.executors import Executor
 from shoal.storage import is_shareable
 from shoal.study import Study
 from shoal.study._export import front_summary
@@ -59,7 +60,8 @@ def describe_start(study: Study) -> str:
 
 
 def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | None, n_jobs: int,
-              timeout: float | None, max_consecutive_failures: int | None = 10) -> RunResult:
+              timeout: float | None, max_consecutive_failures: int | None = 10,
+              executor: Executor | None = None) -> RunResult:
     """Run `optimize` with a progress bar; Ctrl-C and SIGTERM end it cleanly (every finished
     trial is stored). Only the trials of this run are counted, whoever else shares the study."""
     finished: list[FrozenTrial] = []
@@ -69,7 +71,7 @@ def run_study(study: Study, objective: Callable[..., Any], *, n_trials: int | No
         with _progress_instead_of_trial_log():
             study.optimize(objective, n_trials=n_trials, n_jobs=n_jobs, timeout=timeout,
                            show_progress_bar=True, callbacks=[lambda _, trial: finished.append(trial)],
-                           max_consecutive_failures=max_consecutive_failures)
+                           max_consecutive_failures=max_consecutive_failures, executor=executor)
     except KeyboardInterrupt as err:
         interrupted, terminated = True, isinstance(err, Terminated)
     except TooManyFailures as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import shlex
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from shoal.cli._config import TuneConfig, build_sampler, build_scheduler, load_c
 from shoal.cli._output import CommandError, stdout
 from shoal.cli._running import describe_start, describe_storage, print_outcome, print_where, run_study
 from shoal.cli._store import storage_flag
+from shoal.executors import Executor, ProcessExecutor, RayExecutor, Resources
 from shoal.storage import default_storage_url, open_storage
 from shoal.study import Study, create_study
 from shoal.study._constraints import NAMES_ATTR
@@ -25,12 +27,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     """Tune the objective a config file names; running it again resumes the same study."""
     config = load_config(Path(args.config))
     overrides: dict[str, Any] = {}
-    for key in ("n_trials", "n_jobs", "timeout"):
+    for key in ("n_trials", "n_jobs", "timeout", "backend", "address"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     if args.name is not None:
         overrides["study"] = args.name
     config = replace(config, **overrides)
+    if config.address is not None and config.backend != "ray":
+        raise CommandError(f"--address of shoal tune must come with the ray backend. Got backend "
+                           f"{config.backend!r}.", hint=f"shoal tune {args.config} --backend ray "
+                           f"--address {config.address}")
     url = args.storage if args.storage_explicit else (config.storage or default_storage_url())
     sampler = build_sampler(config)
     scheduler = build_scheduler(config)
@@ -39,6 +45,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         assert config.objective is not None  # load_config requires one of the two
         objective, direction, remember = load_objective(config.objective, config.path.parent), None, None
+        if config.backend == "ray":
+            _send_by_value(objective)
     study = create_study(config.study, storage=open_storage(url),
                          direction=None if config.directions else config.direction or direction,
                          directions=config.directions, sampler=sampler, scheduler=scheduler,
@@ -54,22 +62,52 @@ def cmd_tune(args: argparse.Namespace) -> int:
     limit = f" for at most {config.timeout:g}s" if config.timeout is not None else ""
     until = " until Ctrl-C" if config.n_trials is None and config.timeout is None else ""
     workers = f"{config.n_jobs} worker process{'es' if config.n_jobs != 1 else ''}"
+    if config.backend == "ray":
+        where = f"the Ray cluster at {config.address}" if config.address else "Ray"
+        workers = f"{config.n_jobs} Ray worker{'s' if config.n_jobs != 1 else ''} on {where}"
     console.print(f"{describe_start(study)} in {describe_storage(url)}. Running {budget}{limit}{until} "
                   f"on {workers}, sampler {study.sampler!r}.")
 
     result = run_study(study, objective, n_trials=config.n_trials, n_jobs=config.n_jobs,
                        timeout=config.timeout,
-                       max_consecutive_failures=config.max_consecutive_failures)
+                       max_consecutive_failures=config.max_consecutive_failures,
+                       executor=_executor(config))
     rerun = f"shoal tune {shlex.quote(args.config)}"
     if args.name is not None:
         rerun += f" --name {shlex.quote(args.name)}"
     if args.storage_explicit:
         rerun += storage_flag(url)
+    for flag in ("backend", "address"):  # a resume runs where the interrupted run did
+        if getattr(args, flag) is not None:
+            rerun += f" --{flag} {shlex.quote(getattr(args, flag))}"
     print_outcome(console, study, result, rerun=rerun)
     print_where(console, study, url, rerun=rerun)
     if config.task is not None:
         console.print(f"Test it once: shoal evaluate {study.name}{storage_flag(url)} --test")
     return result.exit_code
+
+
+def _executor(config: TuneConfig) -> Executor | None:
+    """The executor the config's backend names; None: optimize's own choice for n_jobs."""
+    resources = config.resources or Resources()
+    if config.backend == "ray":
+        return RayExecutor(address=config.address, resources=resources)
+    if config.resources is not None and config.n_jobs != 1:  # one trial per worker process
+        return ProcessExecutor(resources=resources)
+    return None
+
+
+def _send_by_value(objective: Callable[..., Any]) -> None:
+    """Ray's workers cannot import a module found next to the config file: pickle it whole."""
+    module = sys.modules.get(getattr(objective, "__module__", "") or "")
+    where = getattr(module, "__file__", None)
+    if module is None or where is None or "site-packages" in where or "." in module.__name__:
+        return
+    try:
+        from ray import cloudpickle
+    except ImportError:  # RayExecutor says how to install Ray
+        return
+    cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
 
 
 def _task_objective(config: TuneConfig) -> tuple[Callable[..., Any], str, Callable[[Study], None]]:

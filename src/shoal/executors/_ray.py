@@ -282,8 +282,10 @@ class RayExecutor:
 
 def _check_reachable(address: str | None) -> None:
     """Fail in seconds, not minutes (`ray.init` retries for long), when no head listens at HOST:PORT."""
-    host, _, port = (address or "").rpartition(":")
-    if not host or not port.isdigit() or "://" in address:  # None, "auto", "local", "ray://...": Ray's
+    if address is None or "://" in address:  # None, or "ray://...": Ray's own way to connect
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():  # "auto", "local"
         return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
