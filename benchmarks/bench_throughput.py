@@ -318,7 +318,7 @@ def new_database(admin_url: str, name: str) -> str:
 @contextlib.contextmanager
 def ray_cluster(num_cpus: int) -> Iterator[str]:
     """Address of a one-node Ray cluster (`ray start --head --block`), stopped by its PID."""
-    temp = Path(tempfile.mkdtemp(prefix="shoal-ray-"))  # own session folder: never another's cluster
+    temp = Path(tempfile.mkdtemp(prefix="shoal-tp-ray-"))  # own session folder: never another's cluster
     port = _free_port()
     env = ray_env()
     argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--port", str(port),
