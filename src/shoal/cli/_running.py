@@ -15,7 +15,6 @@ from shoal.cli._inspect import best_of, describe_counts, state_counts
 from shoal.cli._output import format_value, key_values
 from shoal.cli._store import sqlite_path, storage_flag
 from shoal.exceptions import Terminated, TooManyFailures
-from shoal.executors import Executor
 from shoal.storage import is_shareable
 from shoal.study import Study
 from shoal.study._export import front_summary

@@ -37,8 +37,8 @@ from shoal.executors import (
 from shoal.storage import is_shareable
 from shoal.study._export import RunningFront
 from shoal.study._host import one_line as _one_line
-from shoal.study._timeout import TIMEOUT, TrialTimer
 from shoal.study._logs import mark_calling_process, release_descriptors, trial_logs
+from shoal.study._timeout import TIMEOUT, TrialTimer
 from shoal.trial import FrozenTrial, TrialState, best_trial, describe_counts
 
 if TYPE_CHECKING:
