@@ -7,6 +7,7 @@ import dataclasses
 import math
 import pickle
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -299,12 +300,19 @@ def simulate(scheduler: Any, curve: Callable[[int, int], float], *, n_trials: in
 
 @contextmanager
 def _real_clock_forbidden() -> Iterator[None]:
-    """`time.time` and `time.monotonic` raise while inside."""
-    def forbidden() -> float:
-        raise AssertionError("decide() read the real clock; take a shoal.clock.Clock instead")
-
+    """`time.time` and `time.monotonic` raise while inside, in this thread only: a thread left
+    running by other code (a heartbeat, a storage retry, logging) still reads the real clock."""
     saved = time.time, time.monotonic
-    time.time = time.monotonic = forbidden
+    owner = threading.get_ident()
+
+    def guarded(real: Callable[[], float]) -> Callable[[], float]:
+        def read() -> float:
+            if threading.get_ident() == owner:
+                raise AssertionError("decide() read the real clock; take a shoal.clock.Clock instead")
+            return real()
+        return read
+
+    time.time, time.monotonic = guarded(saved[0]), guarded(saved[1])
     try:
         yield
     finally:
