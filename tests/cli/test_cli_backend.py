@@ -75,3 +75,55 @@ def test_backend_flag_is_checked_by_the_parser(run: Run, tmp_path: Path) -> None
     code, _, err = run("tune", str(_config(tmp_path, "")), "--backend", "spark")
     assert code == 2
     assert "invalid choice: 'spark'" in err
+
+
+@pytest.mark.slow
+def test_tune_on_ray_then_a_worker_finds_the_shared_budget_spent(tmp_path: Path) -> None:
+    """End to end: `shoal tune --backend ray` (a local Ray instance of its own) runs the study's
+    budget through the stored-budget executor; `shoal worker` from another folder then starts none."""
+    import os
+    import subprocess
+    import sys
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        missing = "ray is not installed: pip install -e '.[dev]'"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(missing, pytrace=False)
+        pytest.skip(missing)
+    (tmp_path / "quad.py").write_text("def objective(trial):\n"
+                                      "    x = trial.suggest_float('x', -2.0, 2.0)\n"
+                                      "    return (x - 1.0) ** 2\n")
+    config = tmp_path / "t.yaml"
+    config.write_text("study: onray\nobjective: quad:objective\nn_trials: 6\nn_jobs: 2\nbackend: ray\n")
+    url = f"sqlite:///{tmp_path}/s.db"
+    import shutil
+    import tempfile
+
+    ray_tmp = tempfile.mkdtemp(prefix="shoal-r-", dir="/tmp")  # Ray's socket paths must stay short
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
+           "RAY_TMPDIR": ray_tmp}
+    cli = [sys.executable, "-c", "import sys; from shoal.cli import main; sys.exit(main(sys.argv[1:]))"]
+    try:
+        tuned = subprocess.run([*cli, "tune", str(config), "--storage", url], capture_output=True,
+                               text=True, env=env, cwd=tmp_path, timeout=240, check=False)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert tuned.returncode == 0, tuned.stderr[-2000:]
+    assert "on 2 Ray workers" in tuned.stdout
+    assert "Ran 6 trials: 6 complete." in tuned.stdout
+    worker = subprocess.run([*cli, "worker", "onray", "--storage", url], capture_output=True, text=True,
+                            env=env, cwd="/", timeout=120, check=False)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert "budget 0 of 6 trials left" in worker.stdout
+
+    from shoal.storage import open_reader
+
+    reader = open_reader(url)
+    try:
+        trials = reader.get_trials(reader.get_study("onray").study_id).trials
+    finally:
+        reader.close()
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert len({t.params["x"] for t in trials}) == 6
