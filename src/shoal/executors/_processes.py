@@ -22,10 +22,10 @@ from shoal._validate import config_error, integer
 from shoal.exceptions import ConfigError, ShoalError
 from shoal.executors._protocol import (
     REPLACE_WORKER_EXIT,
-    Budget,
     EventHandler,
     WorkerContext,
     WorkerJob,
+    while_stopping,
 )
 from shoal.executors._resources import Resources, assign_gpus, visible_gpus
 
@@ -358,12 +358,7 @@ def _interrupt(workers: list[tuple[Any, Connection]], budget: SharedBudget,
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGINT)
 
-    def quietly(message: object, budget: Budget) -> None:
-        try:
-            if on_event is not None:
-                on_event(message, budget)
-        except Exception as err:  # already stopping: a failing handler must not stop the cleanup
-            log.warning("while stopping the workers, handling a finished trial failed: %s", err)
+    quietly = while_stopping(on_event)
 
     _pump(workers, {r for _, r in workers if not r.closed}, budget, quietly, [],
           until=time.time() + 10.0)

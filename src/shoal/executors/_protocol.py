@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -81,3 +82,16 @@ class Executor(Protocol):
 
     def run(self, job: WorkerJob, *, n_workers: int, n_trials: int | None,
             timeout: float | None, on_event: EventHandler | None = None) -> None: ...
+
+
+def while_stopping(on_event: EventHandler | None) -> EventHandler:
+    """`on_event` for the messages that arrive while a run stops: a handler that fails (a user's
+    callback) is logged, not raised, so it cannot cut the cleanup short."""
+    def quietly(message: object, budget: Budget) -> None:
+        try:
+            if on_event is not None:
+                on_event(message, budget)
+        except Exception as err:
+            logging.getLogger("shoal").warning(
+                "while stopping the workers, handling a finished trial failed: %s", err)
+    return quietly

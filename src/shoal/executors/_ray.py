@@ -25,7 +25,7 @@ from typing import Any
 from shoal._validate import config_error, integer
 from shoal.exceptions import ConfigError, ShoalError
 from shoal.executors._processes import WorkerCrashed
-from shoal.executors._protocol import Budget, EventHandler, WorkerContext, WorkerJob
+from shoal.executors._protocol import Budget, EventHandler, WorkerContext, WorkerJob, while_stopping
 from shoal.executors._resources import Resources
 
 __all__ = ["RayExecutor"]
@@ -384,12 +384,7 @@ def _interrupt(ray: Any, refs: list[Any], hub: Any, budget: Budget,
         with contextlib.suppress(Exception):
             ray.cancel(ref, force=False)
 
-    def quietly(message: object, budget: Budget) -> None:
-        try:
-            if on_event is not None:
-                on_event(message, budget)
-        except Exception as err:  # already stopping: a failing handler must not stop the cleanup
-            log.warning("while stopping the workers, handling a finished trial failed: %s", err)
+    quietly = while_stopping(on_event)
 
     until = time.time() + _STOP_GRACE
     pending = list(refs)
